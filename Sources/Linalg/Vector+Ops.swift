@@ -26,5 +26,7 @@ public enum Vec {
 
 extension Array where Element: BLASScalar {
     /// `true` when every element is finite.
-    public var allFinite: Bool { withUnsafeBufferPointer { Vec.allFinite($0.count, $0.baseAddress!) } }
+    public var allFinite: Bool {
+        withUnsafeBufferPointer { b in b.baseAddress.map { Vec.allFinite(b.count, $0) } ?? true }
+    }
 }

@@ -1,0 +1,116 @@
+import Foundation
+import HyperOpt
+import Models
+import Telemetry
+
+/// Turns step reports into what a user sees and keeps: the live progress line, the JSON Lines
+/// metrics file and the summary JSON. Shared by the single-process run and the coordinator so
+/// both write the same files.
+public final class RunReporter {
+    /// Where to write.
+    public struct Options: Sendable {
+        /// JSON Lines metrics file, if any.
+        public var metricsPath: String?
+        /// Summary JSON file, if any.
+        public var summaryPath: String?
+        /// Write a metrics line every this many steps (and at evaluations).
+        public var logEvery: Int
+        /// Show the progress line.
+        public var progress: Bool
+
+        /// - Parameters: see the properties.
+        public init(metricsPath: String? = nil, summaryPath: String? = nil, logEvery: Int = 100, progress: Bool = true) {
+            self.metricsPath = metricsPath
+            self.summaryPath = summaryPath
+            self.logEvery = max(logEvery, 1)
+            self.progress = progress
+        }
+    }
+
+    private let config: ExperimentConfig
+    private let options: Options
+    private let metrics: JSONLinesWriter?
+    private let progress: ProgressLine?
+    private let start: Double
+    private var startStep: UInt64
+    private var lastTrain: Double?
+    private var lastValid: Double?
+    /// Seconds since the reporter was created.
+    public var elapsed: Double { ProgressLine.monotonicSeconds() - start }
+
+    /// Opens the metrics file (appending when resuming from `startStep > 0`).
+    public init(config: ExperimentConfig, options: Options, startStep: UInt64 = 0) throws {
+        self.config = config
+        self.options = options
+        self.startStep = startStep
+        metrics = try options.metricsPath.map { try JSONLinesWriter(path: $0, append: startStep > 0) }
+        progress = options.progress ? ProgressLine() : nil
+        start = ProgressLine.monotonicSeconds()
+    }
+
+    /// Records one step.
+    public func record(_ r: StepReport) {
+        if let t = r.trainLoss { lastTrain = t }
+        if let v = r.validBatchLoss { lastValid = v }
+        let lambda = r.lambdaHat.map(Double.init)
+        let rate = Double(r.step - startStep) / max(elapsed, 1e-9)
+        progress?.update(ProgressSnapshot(
+            step: Int(r.step), totalSteps: config.steps, lambdaSummary: LambdaSummary.describe(lambda),
+            trainLoss: lastTrain, validLoss: r.evaluation?.validLoss ?? lastValid, stepsPerSecond: rate, extra: nil))
+        guard let metrics, r.step % UInt64(options.logEvery) == 0 || r.evaluation != nil else { return }
+        var fields: [(String, JSONValue)] = [
+            ("step", .int(Int(r.step))),
+            ("elapsed_seconds", .double(elapsed)),
+        ]
+        fields += Self.lambdaFields(lambda)
+        fields.append(("train_loss", JSONValue(r.trainLoss)))
+        fields.append(("valid_batch_loss", JSONValue(r.validBatchLoss)))
+        if let e = r.evaluation {
+            fields.append(("valid_loss", JSONValue(e.validLoss)))
+            fields.append(("test_loss", JSONValue(e.testLoss)))
+            fields.append(("test_error", JSONValue(e.testError)))
+        }
+        try? metrics.write(.object(fields))
+    }
+
+    /// Ends the progress line, writes the summary, closes the metrics file.
+    public func finish(lambdaHat: [Float], evaluation: Evaluation, steps: UInt64, extra: [(String, JSONValue)] = []) throws {
+        let wall = elapsed
+        progress?.finish()
+        try? metrics?.close()
+        guard let path = options.summaryPath else { return }
+        let lambda = lambdaHat.map(Double.init)
+        var fields: [(String, JSONValue)] = [
+            ("lambda_hat", JSONValue(lambda)),
+            ("train_loss", JSONValue(evaluation.trainLoss)),
+            ("valid_loss", JSONValue(evaluation.validLoss)),
+            ("test_loss", JSONValue(evaluation.testLoss)),
+            ("test_error", JSONValue(evaluation.testError)),
+            ("steps", .int(Int(steps))),
+            ("wall_seconds", .double(wall)),
+            ("steps_per_second", .double(Double(steps - startStep) / max(wall, 1e-9))),
+        ]
+        fields += extra
+        fields.append(("config", Self.json(config)))
+        try SummaryWriter.write(.object(fields), to: path)
+    }
+
+    /// λ̂ as metrics fields: the values when there are few, always mean/min/max.
+    static func lambdaFields(_ lambda: [Double]) -> [(String, JSONValue)] {
+        var f: [(String, JSONValue)] = []
+        if lambda.count <= 16 { f.append(("lambda_hat", JSONValue(lambda))) }
+        let mean = lambda.reduce(0, +) / Double(max(lambda.count, 1))
+        f.append(("lambda_hat_mean", .double(mean)))
+        f.append(("lambda_hat_min", .double(lambda.min() ?? .nan)))
+        f.append(("lambda_hat_max", .double(lambda.max() ?? .nan)))
+        return f
+    }
+
+    /// A Codable value as a JSON value (via JSONEncoder).
+    public static func json<T: Encodable>(_ value: T) -> JSONValue {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(value), let v = try? JSONValue(parsing: [UInt8](data)) else { return .null }
+        return v
+    }
+}

@@ -1,0 +1,125 @@
+import Models
+import Linalg
+
+/// Which hyper-training algorithm (the paper's numbering).
+public enum Algorithm: String, Sendable, Codable, CaseIterable {
+    /// Algorithm 2: train φ under a broad prior over λ, then freeze φ and descend λ̂.
+    case globalBestResponse = "global"
+    /// Algorithm 3: φ step on `mean_s L_train(φ(λ_s), λ_s)`, `λ_s ~ N(λ̂, σ²)`, and a λ̂ step.
+    case joint
+    /// Algorithm 4: as `joint` with the φ step taken at λ̂ itself (σ = 0).
+    case simplifiedJoint = "simplified"
+}
+
+/// The whole resolved configuration of a hyper-training run. The defaults are the paper's
+/// Fig. 4 setting (784-10, one global L2 hyperparameter, linear hypernetwork, 10 training
+/// points, λ̂₀ = −3.5) with σ = 0.5, which moves λ̂ to the cross-validation optimum (≈ −1.8 with
+/// MSE and the squared norm) in a few thousand steps.
+/// Everything that influences the
+/// numbers is here, so a run is reproduced from its config and seed alone.
+public struct ExperimentConfig: Sendable, Codable, Equatable {
+    /// Algorithm 2, 3 or 4.
+    public var algorithm: Algorithm = .joint
+    /// Elementary model layer sizes.
+    public var layers: [Int] = [784, 10]
+    /// Hyperparameter grouping.
+    public var scope: RegularizationScope = .global
+    /// Squared or unsquared L2.
+    public var norm: RegularizationNorm = .squared
+    /// Prediction loss.
+    public var loss: PredictionLoss = .mse
+    /// Hypernetwork form.
+    public var hypernet: HypernetKind = .linear
+    /// Training examples (first `nTrain` MNIST training images).
+    public var nTrain: Int = 10
+    /// Validation examples (the next `nValid`).
+    public var nValid: Int = 10_000
+    /// Test examples (first `nTest` official test images).
+    public var nTest: Int = 10_000
+    /// Training minibatch per task (capped at `nTrain`: a full batch then).
+    public var batchSize: Int = 1000
+    /// Validation minibatch for the λ̂ step (capped at `nValid`).
+    public var validBatchSize: Int = 1000
+    /// λ samples (training tasks) per step, `S`.
+    public var samplesPerStep: Int = 2
+    /// Std of `λ ~ N(λ̂, σ²I)` (Algorithm 3).
+    public var sigma: Double = 0.5
+    /// Total steps (for Algorithm 2: phase 1 + phase 2).
+    public var steps: Int = 10_000
+    /// Algorithm 2: steps of phase 1 (φ under the prior); the rest is phase 2.
+    public var phase1Steps: Int = 0
+    /// Algorithm 2 prior `λ ~ mean + std·N(0,1)`, clipped to `[priorMin, priorMax]`.
+    public var priorMean: Double = 1
+    /// Prior std.
+    public var priorStd: Double = 3
+    /// Prior lower clip.
+    public var priorMin: Double = -100
+    /// Prior upper clip.
+    public var priorMax: Double = 4
+    /// φ optimizer.
+    public var phiOptimizer: OptimizerKind = .adam
+    /// φ step size.
+    public var phiLearningRate: Double = 1e-3
+    /// λ̂ optimizer.
+    public var lambdaOptimizer: OptimizerKind = .adam
+    /// λ̂ step size.
+    public var lambdaLearningRate: Double = 0.003
+    /// Initial λ̂ (every component).
+    public var lambdaInit: Double = -3.5
+    /// Scale of the `N(0,1)` initialisation of φ.
+    public var initScale: Double = 0.01
+    /// Run seed: all randomness derives from it.
+    public var seed: UInt64 = 1
+    /// Evaluate full validation/test loss every this many steps (0: only at the end).
+    public var evalEvery: Int = 500
+
+    /// The defaults (see each property).
+    public init() {}
+
+    /// Elementary model shape.
+    public var shape: MLPShape { MLPShape(layers) }
+    /// `H`.
+    public var hyperparameterCount: Int { Regularizer(shape: shape, scope: scope, norm: norm).groupCount }
+    /// `|φ|`.
+    public var phiCount: Int {
+        Hypernet<Float>.parameterCount(kind: hypernet, inputCount: hyperparameterCount, outputCount: shape.parameterCount)
+    }
+    /// σ actually used (0 for Algorithm 4).
+    public var effectiveSigma: Double { algorithm == .simplifiedJoint ? 0 : sigma }
+
+    /// Problems with this configuration, each a sentence; empty when valid.
+    public func problems() -> [String] {
+        var p: [String] = []
+        if layers.count < 2 || layers.contains(where: { $0 <= 0 }) { p.append("layers must be at least two positive sizes, got \(layers)") }
+        if layers.first != 784 { p.append("the first layer must be 784 (MNIST pixels), got \(layers.first ?? 0)") }
+        if layers.last != 10 { p.append("the last layer must be 10 (MNIST classes), got \(layers.last ?? 0)") }
+        if nTrain < 1 { p.append("n-train must be at least 1") }
+        if nValid < 1 { p.append("n-valid must be at least 1") }
+        if nTest < 0 || nTest > 10_000 { p.append("n-test must be in 0...10000") }
+        if nTrain + nValid > 60_000 { p.append("n-train + n-valid must be at most 60000, got \(nTrain + nValid)") }
+        if batchSize < 1 { p.append("batch-size must be at least 1") }
+        if validBatchSize < 1 { p.append("valid-batch-size must be at least 1") }
+        if samplesPerStep < 1 || samplesPerStep > 4096 { p.append("samples-per-step must be in 1...4096") }
+        if !(sigma >= 0 && sigma.isFinite) { p.append("sigma must be a finite number ≥ 0") }
+        if steps < 0 { p.append("steps must be ≥ 0") }
+        if algorithm == .globalBestResponse && !(0...steps).contains(phase1Steps) {
+            p.append("phase1-steps must be in 0...steps for the global algorithm")
+        }
+        if !(phiLearningRate > 0 && phiLearningRate.isFinite) { p.append("phi-lr must be positive") }
+        if !(lambdaLearningRate > 0 && lambdaLearningRate.isFinite) { p.append("lambda-lr must be positive") }
+        if !lambdaInit.isFinite { p.append("lambda-init must be finite") }
+        if !(priorStd >= 0) || priorMin > priorMax { p.append("prior must have std ≥ 0 and min ≤ max") }
+        if evalEvery < 0 { p.append("eval-every must be ≥ 0") }
+        if let k = hypernet.hidden, k > 100_000 { p.append("hypernet hidden width \(k) is unreasonably large") }
+        return p
+    }
+
+    /// Warnings about settings that are valid but known to fail (DESIGN §1).
+    public func warnings() -> [String] {
+        var w: [String] = []
+        if algorithm == .joint && sigma < 0.05 {
+            w.append("sigma \(sigma) is tiny: the hypernetwork's slope ∂w/∂λ is then barely trained and λ̂ tends to stop at the wrong place (σ = 0.5 works on the Fig. 4 setting)")
+        }
+        return w
+    }
+}

@@ -1,0 +1,125 @@
+import Linalg
+import Models
+
+/// What the parameter server holds: φ, λ̂, both optimizers, the step and version counters.
+///
+/// Both the single-process run and the coordinator update it through the same methods, in
+/// the same order, which is what makes sync mode bit-identical to one process:
+/// `beginStep()`, `addTaskGradient` for tasks 0, 1, … in task order, then `applyPhiStep()`
+/// and/or `applyLambdaStep(_:)`, then `endStep()`.
+public final class HyperState {
+    /// Hypernetwork parameters.
+    public let phi: AlignedBuffer<Float>
+    /// Current hyperparameters.
+    public let lambdaHat: AlignedBuffer<Float>
+    /// φ optimizer state.
+    public let phiOptimizer: Optimizer<Float>
+    /// λ̂ optimizer state.
+    public let lambdaOptimizer: Optimizer<Float>
+    /// Steps completed.
+    public private(set) var step: UInt64 = 0
+    /// Number of φ updates applied.
+    public private(set) var phiVersion: UInt64 = 0
+    /// Number of λ̂ updates applied.
+    public private(set) var lambdaVersion: UInt64 = 0
+
+    private let gradSum: AlignedBuffer<Float>
+    private var summed = 0
+
+    /// Fresh state at the run's initial φ and λ̂.
+    public init(config: ExperimentConfig, phi: [Float], lambdaHat: [Float]) {
+        self.phi = AlignedBuffer(phi)
+        self.lambdaHat = AlignedBuffer(lambdaHat)
+        phiOptimizer = Optimizer(kind: config.phiOptimizer, count: phi.count, learningRate: config.phiLearningRate)
+        lambdaOptimizer = Optimizer(kind: config.lambdaOptimizer, count: lambdaHat.count, learningRate: config.lambdaLearningRate)
+        gradSum = AlignedBuffer(count: phi.count)
+    }
+
+    /// Starts accumulating a step's φ-gradients.
+    public func beginStep() {
+        gradSum.zero()
+        summed = 0
+    }
+
+    /// Adds one task's `∂L/∂φ` (call in task order).
+    public func addTaskGradient(_ g: UnsafePointer<Float>) {
+        let s = gradSum.pointer
+        FloatKernels.add(g, into: s, count: gradSum.count)
+        summed += 1
+    }
+
+    /// Number of task gradients added since `beginStep()`.
+    public var pendingGradients: Int { summed }
+
+    /// φ step on the mean of the added task gradients.
+    public func applyPhiStep() {
+        precondition(summed > 0, "applyPhiStep without gradients")
+        phiOptimizer.step(params: phi.pointer, grad: gradSum.constPointer, count: phi.count, gradScale: 1 / Float(summed))
+        phiVersion += 1
+    }
+
+    /// λ̂ step on `∂L_valid/∂λ̂`.
+    public func applyLambdaStep(_ g: UnsafePointer<Float>) {
+        lambdaOptimizer.step(params: lambdaHat.pointer, grad: g, count: lambdaHat.count)
+        lambdaVersion += 1
+    }
+
+    /// Marks the step done.
+    public func endStep() { step += 1 }
+
+    /// Everything needed to continue exactly (checkpoint contents).
+    public struct Snapshot: Sendable, Equatable {
+        public var step: UInt64
+        public var phiVersion: UInt64
+        public var lambdaVersion: UInt64
+        public var phi: [Float]
+        public var lambdaHat: [Float]
+        public var phiOptimizerSteps: Int
+        public var phiM: [Float]
+        public var phiV: [Float]
+        public var lambdaOptimizerSteps: Int
+        public var lambdaM: [Float]
+        public var lambdaV: [Float]
+
+        /// Memberwise.
+        public init(step: UInt64, phiVersion: UInt64, lambdaVersion: UInt64, phi: [Float], lambdaHat: [Float],
+                    phiOptimizerSteps: Int, phiM: [Float], phiV: [Float],
+                    lambdaOptimizerSteps: Int, lambdaM: [Float], lambdaV: [Float]) {
+            self.step = step; self.phiVersion = phiVersion; self.lambdaVersion = lambdaVersion
+            self.phi = phi; self.lambdaHat = lambdaHat
+            self.phiOptimizerSteps = phiOptimizerSteps; self.phiM = phiM; self.phiV = phiV
+            self.lambdaOptimizerSteps = lambdaOptimizerSteps; self.lambdaM = lambdaM; self.lambdaV = lambdaV
+        }
+    }
+
+    /// The current state as plain arrays.
+    public func snapshot() -> Snapshot {
+        Snapshot(step: step, phiVersion: phiVersion, lambdaVersion: lambdaVersion,
+                 phi: phi.array, lambdaHat: lambdaHat.array,
+                 phiOptimizerSteps: phiOptimizer.stepCount, phiM: phiOptimizer.m.array, phiV: phiOptimizer.v.array,
+                 lambdaOptimizerSteps: lambdaOptimizer.stepCount, lambdaM: lambdaOptimizer.m.array, lambdaV: lambdaOptimizer.v.array)
+    }
+
+    /// Problems that make `s` unusable for this state's sizes; empty when it fits.
+    public func problems(restoring s: Snapshot) -> [String] {
+        var p: [String] = []
+        if s.phi.count != phi.count { p.append("phi has \(s.phi.count) values, expected \(phi.count)") }
+        if s.lambdaHat.count != lambdaHat.count { p.append("lambda_hat has \(s.lambdaHat.count) values, expected \(lambdaHat.count)") }
+        if s.phiM.count != phiOptimizer.m.count || s.phiV.count != phiOptimizer.v.count { p.append("phi optimizer state has the wrong size") }
+        if s.lambdaM.count != lambdaOptimizer.m.count || s.lambdaV.count != lambdaOptimizer.v.count { p.append("lambda optimizer state has the wrong size") }
+        if !(s.phi.allFinite && s.lambdaHat.allFinite) { p.append("non-finite parameters") }
+        return p
+    }
+
+    /// Restores a snapshot; call `problems(restoring:)` first.
+    public func restore(_ s: Snapshot) {
+        precondition(problems(restoring: s).isEmpty, "HyperState.restore: \(problems(restoring: s))")
+        step = s.step
+        phiVersion = s.phiVersion
+        lambdaVersion = s.lambdaVersion
+        phi.load(s.phi)
+        lambdaHat.load(s.lambdaHat)
+        phiOptimizer.restore(stepCount: s.phiOptimizerSteps, m: s.phiM, v: s.phiV)
+        lambdaOptimizer.restore(stepCount: s.lambdaOptimizerSteps, m: s.lambdaM, v: s.lambdaV)
+    }
+}

@@ -1,0 +1,135 @@
+import Linalg
+import Models
+
+/// The result of one training task.
+public struct TrainTaskResult: Sendable, Equatable {
+    /// `L_train` at the sampled λ on the task's minibatch.
+    public let loss: Double
+    /// The λ sample used (`H` values).
+    public let lambda: [Float]
+    /// The training rows used.
+    public let rows: [Int32]
+}
+
+/// The compute of every role: a training task's `∂L_train/∂φ`, a validation task's
+/// `∂L_valid/∂λ̂`, and evaluation. Pure computation, no I/O: the single-process run, the
+/// training workers and the validator all call these methods.
+///
+/// Not thread-safe: one instance per thread (it owns the workspaces).
+public final class HyperTrainer {
+    /// The configuration.
+    public let config: ExperimentConfig
+    /// The data.
+    public let data: ExperimentData
+    /// Elementary model.
+    public let mlp: MLP<Float>
+    /// Regularizer.
+    public let regularizer: Regularizer
+    /// Hypernetwork.
+    public let hypernet: Hypernet<Float>
+    /// Random inputs of tasks.
+    public let sampler: TaskSampler
+
+    /// `H`.
+    public var hyperparameterCount: Int { regularizer.groupCount }
+    /// `|φ|`.
+    public var phiCount: Int { hypernet.parameterCount }
+    /// `D`.
+    public var weightCount: Int { mlp.shape.parameterCount }
+
+    private let w: AlignedBuffer<Float>
+    private let gw: AlignedBuffer<Float>
+    private let lambda: AlignedBuffer<Float>
+    private let lambdaHatCopy: AlignedBuffer<Float>
+    private let regScratch: AlignedBuffer<Float>
+    private var rows: [Int32] = []
+
+    /// - Parameters:
+    ///   - config: a configuration without `problems()`.
+    ///   - data: the splits.
+    public init(config: ExperimentConfig, data: ExperimentData) {
+        self.config = config
+        self.data = data
+        let shape = config.shape
+        let maxBatch = max(min(config.batchSize, data.train.count), min(config.validBatchSize, data.valid.count), 1000)
+        mlp = MLP(shape: shape, maxBatch: maxBatch)
+        regularizer = Regularizer(shape: shape, scope: config.scope, norm: config.norm)
+        hypernet = Hypernet(kind: config.hypernet, inputCount: regularizer.groupCount, outputCount: shape.parameterCount)
+        sampler = TaskSampler(config: config)
+        w = AlignedBuffer(count: shape.parameterCount)
+        gw = AlignedBuffer(count: shape.parameterCount)
+        lambda = AlignedBuffer(count: regularizer.groupCount)
+        lambdaHatCopy = AlignedBuffer(count: regularizer.groupCount)
+        regScratch = AlignedBuffer(count: 2 * regularizer.groupCount)
+        rows.reserveCapacity(maxBatch)
+    }
+
+    /// Initial φ and λ̂ of the run.
+    public func initialPhi() -> [Float] { hypernet.initialParameters(seed: config.seed, scale: config.initScale) }
+    /// Initial λ̂.
+    public func initialLambdaHat() -> [Float] { Array(repeating: Float(config.lambdaInit), count: hyperparameterCount) }
+
+    /// Training task `task` at `step`: samples λ and the minibatch, writes
+    /// `∂/∂φ L_train(φ(λ), λ)` into `gradPhi` (overwriting, `phiCount` values).
+    public func trainTask(
+        phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, step: UInt64, task: Int,
+        gradPhi: UnsafeMutablePointer<Float>
+    ) -> TrainTaskResult {
+        let h = hyperparameterCount
+        sampler.lambda(step: step, task: task, lambdaHat: lambdaHat, into: lambda.pointer, count: h)
+        sampler.trainRows(step: step, task: task, count: data.train.count, into: &rows)
+        hypernet.forward(phi: phi, lambda: lambda.constPointer, w: w.pointer)
+        let pred = rows.withUnsafeBufferPointer {
+            mlp.loss(w: w.constPointer, data: data.train, rows: $0, loss: config.loss, grad: gw.pointer)
+        }
+        let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda.constPointer, gradW: gw.pointer,
+                                          gradLambda: nil, scratch: regScratch.pointer)
+        hypernet.backward(phi: phi, lambda: lambda.constPointer, gradW: gw.constPointer, gradPhi: gradPhi, gradLambda: nil)
+        return TrainTaskResult(loss: pred + reg, lambda: lambda.array, rows: rows)
+    }
+
+    /// Validation task at `step`: writes `∂/∂λ̂ L_valid(φ(λ̂))` on the step's validation
+    /// minibatch into `gradLambda` (`H` values) and returns `L_valid` on that batch.
+    public func validTask(
+        phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, step: UInt64,
+        gradLambda: UnsafeMutablePointer<Float>
+    ) -> Double {
+        sampler.validRows(step: step, count: data.valid.count, into: &rows)
+        hypernet.forward(phi: phi, lambda: lambdaHat, w: w.pointer)
+        let loss = rows.withUnsafeBufferPointer {
+            mlp.loss(w: w.constPointer, data: data.valid, rows: $0, loss: config.loss, grad: gw.pointer)
+        }
+        hypernet.backward(phi: phi, lambda: lambdaHat, gradW: gw.constPointer, gradPhi: nil, gradLambda: gradLambda)
+        return loss
+    }
+
+    /// Full-split losses of `w = φ(λ)`.
+    public func evaluate(phi: UnsafePointer<Float>, lambda: UnsafePointer<Float>) -> Evaluation {
+        hypernet.forward(phi: phi, lambda: lambda, w: w.pointer)
+        let train = mlp.loss(w: w.constPointer, data: data.train, loss: config.loss)
+        let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda, gradW: nil, gradLambda: nil, scratch: regScratch.pointer)
+        let valid = mlp.loss(w: w.constPointer, data: data.valid, loss: config.loss)
+        let test = data.test.count > 0 ? mlp.loss(w: w.constPointer, data: data.test, loss: config.loss) : .nan
+        let testError = data.test.count > 0 ? mlp.errorRate(w: w.constPointer, data: data.test) : .nan
+        return Evaluation(trainLoss: train + reg, validLoss: valid, testLoss: test, testError: testError)
+    }
+
+    /// `w = φ(λ)` as an array (for reports and predictions).
+    public func weights(phi: UnsafePointer<Float>, lambda: [Float]) -> [Float] {
+        lambdaHatCopy.load(lambda)
+        hypernet.forward(phi: phi, lambda: lambdaHatCopy.constPointer, w: w.pointer)
+        return w.array
+    }
+}
+
+/// Full-split losses.
+public struct Evaluation: Sendable, Equatable, Codable {
+    /// `L_train` (prediction + regularizer) on the whole training split.
+    public let trainLoss: Double
+    /// `L_valid` on the whole validation split.
+    public let validLoss: Double
+    /// `L_pred` on the test split (NaN when empty).
+    public let testLoss: Double
+    /// Test classification error rate.
+    public let testError: Double
+}

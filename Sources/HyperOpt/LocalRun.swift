@@ -1,0 +1,96 @@
+import Linalg
+import Models
+
+/// What a run reports after a step.
+public struct StepReport: Sendable {
+    /// Steps completed.
+    public let step: UInt64
+    /// λ̂ after the step.
+    public let lambdaHat: [Float]
+    /// Mean `L_train` over the step's tasks (nil without a φ step).
+    public let trainLoss: Double?
+    /// `L_valid` on the step's validation batch (nil without a λ̂ step).
+    public let validBatchLoss: Double?
+    /// Full-split evaluation, at `evalEvery` and at the end.
+    public let evaluation: Evaluation?
+}
+
+/// A failure during hyper-training.
+public enum HyperTrainingError: Error, Sendable, CustomStringConvertible {
+    /// A gradient or loss was NaN/Inf.
+    case nonFinite(step: UInt64, what: String)
+
+    public var description: String {
+        switch self {
+        case .nonFinite(let step, let what):
+            "non-finite \(what) at step \(step): the run diverged (lower the step sizes or check λ̂'s range); state before the step is kept"
+        }
+    }
+}
+
+/// Algorithms 2–4 in one process: the reference the cluster must agree with bit for bit.
+public final class LocalRun {
+    /// The trainer (compute).
+    public let trainer: HyperTrainer
+    /// The state (φ, λ̂, optimizers).
+    public let state: HyperState
+    private let taskGrad: AlignedBuffer<Float>
+    private let lambdaGrad: AlignedBuffer<Float>
+
+    /// A fresh run at the configuration's initial φ and λ̂.
+    public init(config: ExperimentConfig, data: ExperimentData) {
+        trainer = HyperTrainer(config: config, data: data)
+        state = HyperState(config: config, phi: trainer.initialPhi(), lambdaHat: trainer.initialLambdaHat())
+        taskGrad = AlignedBuffer(count: trainer.phiCount)
+        lambdaGrad = AlignedBuffer(count: trainer.hyperparameterCount)
+    }
+
+    /// Runs one step; returns the mean train loss and the validation batch loss.
+    public func step() throws(HyperTrainingError) -> (train: Double?, valid: Double?) {
+        let t = state.step
+        let plan = StepPlan(step: t, config: trainer.config)
+        var trainLoss: Double? = nil
+        var validLoss: Double? = nil
+        if plan.trainTasks > 0 {
+            state.beginStep()
+            var total = 0.0
+            for k in 0..<plan.trainTasks {
+                let r = trainer.trainTask(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
+                                          step: t, task: k, gradPhi: taskGrad.pointer)
+                guard r.loss.isFinite, taskGrad.allFinite else { throw .nonFinite(step: t, what: "training gradient (task \(k))") }
+                state.addTaskGradient(taskGrad.constPointer)
+                total += r.loss
+            }
+            trainLoss = total / Double(plan.trainTasks)
+        }
+        if plan.validate {
+            let v = trainer.validTask(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
+                                      step: t, gradLambda: lambdaGrad.pointer)
+            guard v.isFinite, lambdaGrad.allFinite else { throw .nonFinite(step: t, what: "hypergradient") }
+            validLoss = v
+        }
+        if plan.trainTasks > 0 { state.applyPhiStep() }
+        if plan.validate { state.applyLambdaStep(lambdaGrad.constPointer) }
+        state.endStep()
+        return (trainLoss, validLoss)
+    }
+
+    /// Full-split evaluation at the current λ̂.
+    public func evaluate() -> Evaluation {
+        trainer.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
+    }
+
+    /// Runs until `config.steps` steps are done (or `observer` returns false), reporting each step.
+    public func run(observer: (StepReport) -> Bool = { _ in true }) throws(HyperTrainingError) -> Evaluation {
+        let config = trainer.config
+        while state.step < UInt64(config.steps) {
+            let (train, valid) = try step()
+            let s = state.step
+            let evaluation = (config.evalEvery > 0 && s % UInt64(config.evalEvery) == 0) ? evaluate() : nil
+            let report = StepReport(step: s, lambdaHat: state.lambdaHat.array, trainLoss: train,
+                                    validBatchLoss: valid, evaluation: evaluation)
+            if !observer(report) { break }
+        }
+        return evaluate()
+    }
+}

@@ -1,0 +1,165 @@
+import Linalg
+
+/// The form of the hypernetwork `w = φ(λ)` (DESIGN §1).
+public enum HypernetKind: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
+    /// `w = b + Aᵀλ` with `A` of shape `[H, D]`.
+    case linear
+    /// `w = b + Bᵀ relu(c + Cᵀλ)`, `C: [H, K]`, `B: [K, D]`.
+    case mlp(hidden: Int)
+    /// `w = b + Bᵀ(c + Cᵀλ)`: a linear map through a rank-`K` bottleneck.
+    case factorized(hidden: Int)
+
+    /// Parses `linear`, `mlp:K`, `factorized:K`.
+    public init?(parsing text: String) {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        switch (parts.first, parts.count) {
+        case ("linear", 1): self = .linear
+        case ("mlp", 2): guard let k = Int(parts[1]), k > 0 else { return nil }; self = .mlp(hidden: k)
+        case ("factorized", 2): guard let k = Int(parts[1]), k > 0 else { return nil }; self = .factorized(hidden: k)
+        default: return nil
+        }
+    }
+
+    /// `linear`, `mlp:K`, `factorized:K`.
+    public var description: String {
+        switch self {
+        case .linear: "linear"
+        case .mlp(let k): "mlp:\(k)"
+        case .factorized(let k): "factorized:\(k)"
+        }
+    }
+
+    /// Width of the hidden layer, if any.
+    public var hidden: Int? {
+        switch self {
+        case .linear: nil
+        case .mlp(let k), .factorized(let k): k
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let k = HypernetKind(parsing: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad hypernet \(text)"))
+        }
+        self = k
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
+/// A hypernetwork `φ: R^H → R^D` with its forward pass and hand-derived backward pass.
+///
+/// Parameter layout (flat `φ`): `linear`: `A [H, D]`, then `b [D]`.
+/// `mlp:K` / `factorized:K`: `C [H, K]`, `c [K]`, `B [K, D]`, `b [D]`.
+/// `forward` records the hidden activations that the next `backward` (at the same λ) uses.
+public final class Hypernet<T: BLASScalar> {
+    /// The form.
+    public let kind: HypernetKind
+    /// `H`.
+    public let inputCount: Int
+    /// `D`.
+    public let outputCount: Int
+    /// Length of `φ`.
+    public let parameterCount: Int
+
+    private let hiddenCount: Int
+    private let z: AlignedBuffer<T>     // hidden pre-activation
+    private let h: AlignedBuffer<T>     // hidden activation
+    private let gz: AlignedBuffer<T>    // ∂/∂z
+
+    /// - Parameters:
+    ///   - kind: the form.
+    ///   - inputCount: `H`.
+    ///   - outputCount: `D`.
+    public init(kind: HypernetKind, inputCount: Int, outputCount: Int) {
+        precondition(inputCount > 0 && outputCount > 0, "Hypernet: H=\(inputCount) D=\(outputCount)")
+        self.kind = kind
+        self.inputCount = inputCount
+        self.outputCount = outputCount
+        hiddenCount = kind.hidden ?? 0
+        parameterCount = Self.parameterCount(kind: kind, inputCount: inputCount, outputCount: outputCount)
+        z = AlignedBuffer(count: hiddenCount)
+        h = AlignedBuffer(count: hiddenCount)
+        gz = AlignedBuffer(count: hiddenCount)
+    }
+
+    /// Length of `φ` for a kind and sizes (e.g. `mlp:50`, H=1, D=7,850 → 400,450).
+    public static func parameterCount(kind: HypernetKind, inputCount h: Int, outputCount d: Int) -> Int {
+        if let k = kind.hidden { return h * k + k + k * d + d }
+        return h * d + d
+    }
+
+    /// Initial `φ`: every parameter `0.01·N(0,1)` from the run's initialization stream.
+    public func initialParameters(seed: UInt64, scale: Double = 0.01) -> [T] {
+        var rng = Philox(seed: seed, step: 0, task: 0, stream: RandomStream.initialization.rawValue)
+        return (0..<parameterCount).map { _ in T(scale * rng.nextNormal()) }
+    }
+
+    /// `w ← φ(λ)`.
+    public func forward(phi: UnsafePointer<T>, lambda: UnsafePointer<T>, w: UnsafeMutablePointer<T>) {
+        let hh = inputCount, d = outputCount
+        if hiddenCount == 0 {
+            w.update(from: phi + hh * d, count: d)
+            T.gemv(trans: true, m: hh, n: d, alpha: 1, a: phi, lda: d, x: lambda, beta: 1, y: w)
+            return
+        }
+        let k = hiddenCount
+        let (cOff, bOff, bBiasOff) = (hh * k, hh * k + k, hh * k + k + k * d)
+        z.pointer.update(from: phi + cOff, count: k)
+        T.gemv(trans: true, m: hh, n: k, alpha: 1, a: phi, lda: k, x: lambda, beta: 1, y: z.pointer)
+        if case .mlp = kind {
+            for i in 0..<k { h.pointer[i] = max(z.pointer[i], 0) }
+        } else {
+            h.pointer.update(from: z.pointer, count: k)
+        }
+        w.update(from: phi + bBiasOff, count: d)
+        T.gemv(trans: true, m: k, n: d, alpha: 1, a: phi + bOff, lda: d, x: h.constPointer, beta: 1, y: w)
+    }
+
+    /// Back-propagates `gradW = ∂L/∂w` at the λ of the last `forward`: writes `∂L/∂φ` into
+    /// `gradPhi` (overwriting) and/or `∂L/∂λ` into `gradLambda` (overwriting).
+    public func backward(
+        phi: UnsafePointer<T>, lambda: UnsafePointer<T>, gradW: UnsafePointer<T>,
+        gradPhi: UnsafeMutablePointer<T>?, gradLambda: UnsafeMutablePointer<T>?
+    ) {
+        let hh = inputCount, d = outputCount
+        if hiddenCount == 0 {
+            if let gradPhi {
+                Self.outer(lambda, hh, gradW, d, into: gradPhi)
+                (gradPhi + hh * d).update(from: gradW, count: d)
+            }
+            if let gradLambda {
+                T.gemv(trans: false, m: hh, n: d, alpha: 1, a: phi, lda: d, x: gradW, beta: 0, y: gradLambda)
+            }
+            return
+        }
+        let k = hiddenCount
+        let (cOff, bOff, bBiasOff) = (hh * k, hh * k + k, hh * k + k + k * d)
+        // ∂h = B·∂w, then through the activation.
+        T.gemv(trans: false, m: k, n: d, alpha: 1, a: phi + bOff, lda: d, x: gradW, beta: 0, y: gz.pointer)
+        if case .mlp = kind {
+            for i in 0..<k where z.pointer[i] <= 0 { gz.pointer[i] = 0 }
+        }
+        if let gradPhi {
+            Self.outer(lambda, hh, gz.constPointer, k, into: gradPhi)          // ∂C
+            (gradPhi + cOff).update(from: gz.pointer, count: k)                // ∂c
+            Self.outer(h.constPointer, k, gradW, d, into: gradPhi + bOff)      // ∂B
+            (gradPhi + bBiasOff).update(from: gradW, count: d)                 // ∂b
+        }
+        if let gradLambda {
+            T.gemv(trans: false, m: hh, n: k, alpha: 1, a: phi, lda: k, x: gz.constPointer, beta: 0, y: gradLambda)
+        }
+    }
+
+    /// `out[i, j] = x[i]·y[j]` (written, not accumulated: one rounding per element).
+    private static func outer(_ x: UnsafePointer<T>, _ m: Int, _ y: UnsafePointer<T>, _ n: Int, into out: UnsafeMutablePointer<T>) {
+        for i in 0..<m {
+            let xi = x[i]
+            let row = out + i * n
+            for j in 0..<n { row[j] = xi * y[j] }
+        }
+    }
+}

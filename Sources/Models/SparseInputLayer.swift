@@ -1,0 +1,201 @@
+import Linalg
+
+/// The input layer computed from the nonzeros of each row:
+/// forward `Z[n,:] = b + Σ_p x_p·W[col_p,:]` and backward `∂W[col_p,:] += x_p·∂Z[n,:]`.
+///
+/// `Float` runs an AVX2 kernel that keeps output rows in SIMD registers (8 lanes); other
+/// scalar types (Double, for gradient checks) run the plain loops. The two agree to float
+/// rounding (tested).
+final class SparseInputLayer<T: BLASScalar> {
+    private let padded: PaddedRows
+    private let rowScratch: AlignedBuffer<Float>
+
+    init(inputs: Int, width: Int) {
+        padded = PaddedRows(rows: T.self == Float.self ? inputs : 0, width: width)
+        rowScratch = AlignedBuffer(count: padded.stride)
+    }
+
+    /// Forward pass into `out` (`rows.count × width`).
+    func forward(
+        data: Examples<T>, rows: UnsafeBufferPointer<Int32>,
+        weights: UnsafePointer<T>, bias: UnsafePointer<T>, width: Int, out: UnsafeMutablePointer<T>
+    ) {
+        data.rowStart.withUnsafeBufferPointer { starts in
+            data.colIndex.withUnsafeBufferPointer { cols in
+                data.values.withUnsafeBufferPointer { vals in
+                    if T.self == Float.self, let vb = vals.baseAddress {
+                        padded.load(UnsafeRawPointer(weights).assumingMemoryBound(to: Float.self))
+                        Self.forwardFloat(starts: starts.baseAddress!, cols: cols.baseAddress!,
+                                          vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
+                                          rows: rows, weights: padded.buffer.constPointer, stride: padded.stride,
+                                          bias: UnsafeRawPointer(bias).assumingMemoryBound(to: Float.self), width: width,
+                                          out: UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self),
+                                          rowScratch: rowScratch.pointer)
+                        return
+                    }
+                    for n in 0..<rows.count {
+                        let r = Int(rows[n])
+                        let o = out + n * width
+                        o.update(from: bias, count: width)
+                        for p in Int(starts[r])..<Int(starts[r + 1]) {
+                            Vec.axpy(width, vals[p], weights + Int(cols[p]) * width, o)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Backward pass: writes `∂W` (`inputs × width`, overwritten) from `dOut`.
+    func backward(
+        data: Examples<T>, rows: UnsafeBufferPointer<Int32>,
+        dOut: UnsafePointer<T>, width: Int, gradWeights: UnsafeMutablePointer<T>
+    ) {
+        data.rowStart.withUnsafeBufferPointer { starts in
+            data.colIndex.withUnsafeBufferPointer { cols in
+                data.values.withUnsafeBufferPointer { vals in
+                    if T.self == Float.self, let vb = vals.baseAddress {
+                        padded.buffer.zero()
+                        Self.backwardFloat(starts: starts.baseAddress!, cols: cols.baseAddress!,
+                                           vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
+                                           rows: rows, dOut: UnsafeRawPointer(dOut).assumingMemoryBound(to: Float.self),
+                                           width: width, grad: padded.buffer.pointer, stride: padded.stride,
+                                           rowScratch: rowScratch.pointer)
+                        padded.unload(into: UnsafeMutableRawPointer(gradWeights).assumingMemoryBound(to: Float.self))
+                        return
+                    }
+                    gradWeights.update(repeating: 0, count: data.inputSize * width)
+                    for n in 0..<rows.count {
+                        let r = Int(rows[n])
+                        let d = dOut + n * width
+                        for p in Int(starts[r])..<Int(starts[r + 1]) {
+                            Vec.axpy(width, vals[p], d, gradWeights + Int(cols[p]) * width)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+}
+
+/// Workspace for the `Float` kernels: the input weights (or their gradient) with rows padded
+/// to a multiple of 8 columns, so every nonzero touches whole 8-lane blocks with no tails.
+final class PaddedRows {
+    let rows: Int
+    let width: Int
+    let stride: Int
+    let buffer: AlignedBuffer<Float>
+
+    init(rows: Int, width: Int) {
+        self.rows = rows
+        self.width = width
+        stride = (width + 7) / 8 * 8
+        buffer = AlignedBuffer(count: rows * stride)
+    }
+
+    /// Copies a `rows × width` matrix in (padding lanes stay zero).
+    func load(_ m: UnsafePointer<Float>) {
+        let b = buffer.pointer
+        for r in 0..<rows { (b + r * stride).update(from: m + r * width, count: width) }
+    }
+
+    /// Copies the `rows × width` part out.
+    func unload(into m: UnsafeMutablePointer<Float>) {
+        let b = buffer.constPointer
+        for r in 0..<rows { (m + r * width).update(from: b + r * stride, count: width) }
+    }
+}
+
+extension SparseInputLayer {
+    @inline(__always) private static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+    @inline(__always) private static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+    }
+
+    /// `out[n, 0..<width] = bias + Σ_p x_p·W[col_p, :]` with `W` padded to `stride` columns.
+    /// Blocks of up to four 8-lane registers per pass over a row's nonzeros; for one or two
+    /// blocks, two interleaved accumulator sets hide the FMA latency.
+    static func forwardFloat(
+        starts: UnsafePointer<Int32>, cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>,
+        rows: UnsafeBufferPointer<Int32>, weights: UnsafePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
+        width: Int, out: UnsafeMutablePointer<Float>, rowScratch: UnsafeMutablePointer<Float>
+    ) {
+        for n in 0..<rows.count {
+            let r = Int(rows[n])
+            let p0 = Int(starts[r]), p1 = Int(starts[r + 1])
+            var c = 0
+            while c < stride {
+                let blocks = min((stride - c) / 8, 4)
+                if blocks >= 3 {
+                    var a0 = SIMD8<Float>.zero, a1 = a0, a2 = a0, a3 = a0
+                    for p in p0..<p1 {
+                        let v = SIMD8<Float>(repeating: vals[p])
+                        let wr = weights + (Int(cols[p]) &* stride &+ c)
+                        a0.addProduct(v, load(wr)); a1.addProduct(v, load(wr + 8)); a2.addProduct(v, load(wr + 16))
+                        if blocks == 4 { a3.addProduct(v, load(wr + 24)) }
+                    }
+                    store(a0, rowScratch + c); store(a1, rowScratch + c + 8); store(a2, rowScratch + c + 16)
+                    if blocks == 4 { store(a3, rowScratch + c + 24) }
+                } else {
+                    var a0 = SIMD8<Float>.zero, b0 = a0, a1 = a0, b1 = a0
+                    var p = p0
+                    while p + 1 < p1 {
+                        let v0 = SIMD8<Float>(repeating: vals[p]), v1 = SIMD8<Float>(repeating: vals[p + 1])
+                        let w0 = weights + (Int(cols[p]) &* stride &+ c), w1 = weights + (Int(cols[p + 1]) &* stride &+ c)
+                        a0.addProduct(v0, load(w0)); a1.addProduct(v1, load(w1))
+                        if blocks == 2 { b0.addProduct(v0, load(w0 + 8)); b1.addProduct(v1, load(w1 + 8)) }
+                        p += 2
+                    }
+                    if p < p1 {
+                        let v0 = SIMD8<Float>(repeating: vals[p])
+                        let w0 = weights + (Int(cols[p]) &* stride &+ c)
+                        a0.addProduct(v0, load(w0))
+                        if blocks == 2 { b0.addProduct(v0, load(w0 + 8)) }
+                    }
+                    store(a0 + a1, rowScratch + c)
+                    if blocks == 2 { store(b0 + b1, rowScratch + c + 8) }
+                }
+                c += blocks * 8
+            }
+            let o = out + n &* width
+            for j in 0..<width { o[j] = bias[j] + rowScratch[j] }
+        }
+    }
+
+    /// `G[col_p, :] += x_p·∂Z[n, :]` into the padded gradient `G` (zeroed by the caller).
+    static func backwardFloat(
+        starts: UnsafePointer<Int32>, cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>,
+        rows: UnsafeBufferPointer<Int32>, dOut: UnsafePointer<Float>, width: Int,
+        grad: UnsafeMutablePointer<Float>, stride: Int, rowScratch: UnsafeMutablePointer<Float>
+    ) {
+        for j in width..<stride { rowScratch[j] = 0 }
+        for n in 0..<rows.count {
+            let r = Int(rows[n])
+            let p0 = Int(starts[r]), p1 = Int(starts[r + 1])
+            rowScratch.update(from: dOut + n &* width, count: width)
+            if stride == 16 {
+                // 784→10 (and 9…16 wide): the output row's gradient stays in two registers.
+                let d0 = load(rowScratch), d1 = load(rowScratch + 8)
+                for p in p0..<p1 {
+                    let v = SIMD8<Float>(repeating: vals[p])
+                    let g = grad + Int(cols[p]) &* stride
+                    store(load(g).addingProduct(v, d0), g)
+                    store(load(g + 8).addingProduct(v, d1), g + 8)
+                }
+                continue
+            }
+            for p in p0..<p1 {
+                let v = SIMD8<Float>(repeating: vals[p])
+                let g = grad + Int(cols[p]) &* stride
+                var c = 0
+                while c < stride {
+                    store(load(g + c).addingProduct(v, load(rowScratch + c)), g + c)
+                    c += 8
+                }
+            }
+        }
+    }
+}

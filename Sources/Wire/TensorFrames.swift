@@ -1,0 +1,184 @@
+// Tensors as extra ZeroMQ frames: the element types, the per-body schema (which tensors a
+// body carries, in which order), and the byte copies between Swift arrays and frames.
+//
+// Frames hold raw little-endian elements. Copies are single memcpy's, so this code assumes a
+// little-endian host; `requireLittleEndianHost()` turns a big-endian build into a clear
+// failure instead of silently garbled tensors.
+
+@inline(__always)
+func requireLittleEndianHost() {
+    #if _endian(big)
+    preconditionFailure("Wire: tensor frames are little-endian and copied with memcpy; big-endian hosts need a byte-swapping codec")
+    #endif
+}
+
+/// Element type of a tensor frame; raw values are the proto `DType` values.
+enum TensorDType: UInt32 {
+    case float32 = 0
+    case int32 = 1
+
+    var protoName: String {
+        switch self {
+        case .float32: "DTYPE_FLOAT32"
+        case .int32: "DTYPE_INT32"
+        }
+    }
+}
+
+/// Both dtypes are 4 bytes per element.
+let tensorElementBytes = 4
+
+/// A tensor's elements.
+enum TensorPayload: Equatable {
+    case float32([Float])
+    case int32([Int32])
+
+    var dtype: TensorDType {
+        switch self {
+        case .float32: .float32
+        case .int32: .int32
+        }
+    }
+
+    var count: Int {
+        switch self {
+        case .float32(let a): a.count
+        case .int32(let a): a.count
+        }
+    }
+
+    var byteCount: Int { count * tensorElementBytes }
+
+    /// The frame: the elements' bytes, one memcpy.
+    var frame: [UInt8] {
+        switch self {
+        case .float32(let a): bytesOf(a)
+        case .int32(let a): bytesOf(a)
+        }
+    }
+
+    /// Decodes a frame whose length was already checked to be `count × 4`.
+    init(dtype: TensorDType, frame: [UInt8]) {
+        switch dtype {
+        case .float32: self = .float32(elementsOf(frame, as: Float.self))
+        case .int32: self = .int32(elementsOf(frame, as: Int32.self))
+        }
+    }
+}
+
+private func bytesOf<T: BitwiseCopyable>(_ a: [T]) -> [UInt8] {
+    a.withUnsafeBytes { src in
+        [UInt8](unsafeUninitializedCapacity: src.count) { dst, initialized in
+            if let base = src.baseAddress, src.count > 0 {
+                UnsafeMutableRawBufferPointer(dst).copyMemory(
+                    from: UnsafeRawBufferPointer(start: base, count: src.count))
+            }
+            initialized = src.count
+        }
+    }
+}
+
+private func elementsOf<T: BitwiseCopyable>(_ frame: [UInt8], as: T.Type) -> [T] {
+    let n = frame.count / MemoryLayout<T>.stride
+    precondition(n * MemoryLayout<T>.stride == frame.count, "frame of \(frame.count) bytes is not a whole number of \(T.self)")
+    return [T](unsafeUninitializedCapacity: n) { dst, initialized in
+        frame.withUnsafeBytes { src in
+            if n > 0 {
+                UnsafeMutableRawBufferPointer(dst).copyMemory(from: src)
+            }
+        }
+        initialized = n
+    }
+}
+
+/// A tensor of a body: its name on the wire and its elements.
+struct NamedTensor {
+    let name: String
+    let payload: TensorPayload
+}
+
+/// One entry of a body's tensor schema.
+struct TensorSlot {
+    let name: String
+    let dtype: TensorDType
+}
+
+extension Message.Body {
+    /// The tensors this body carries, in frame order.
+    var tensors: [NamedTensor] {
+        switch self {
+        case .trainTask(let t):
+            [NamedTensor(name: "phi", payload: .float32(t.phi)),
+             NamedTensor(name: "lambda_hat", payload: .float32(t.lambdaHat))]
+        case .validTask(let t):
+            [NamedTensor(name: "phi", payload: .float32(t.phi)),
+             NamedTensor(name: "lambda_hat", payload: .float32(t.lambdaHat))]
+        case .gradient(let g):
+            [NamedTensor(name: "grad_phi", payload: .float32(g.gradPhi)),
+             NamedTensor(name: "lambda", payload: .float32(g.lambdas)),
+             NamedTensor(name: "indices", payload: .int32(g.indices))]
+        case .hypergradient(let h):
+            [NamedTensor(name: "grad_lambda", payload: .float32(h.gradLambda))]
+        case .trialTask(let t):
+            [NamedTensor(name: "lambda", payload: .float32(t.lambda))]
+        case .hello, .welcome, .workRequest, .heartbeat, .error, .shutdown, .statusRequest,
+            .status, .ack, .idle, .trialResult:
+            []
+        }
+    }
+
+    /// The tensors this kind of body must carry (the same names and order as `tensors`).
+    var tensorSchema: [TensorSlot] {
+        switch self {
+        case .trainTask, .validTask:
+            [TensorSlot(name: "phi", dtype: .float32), TensorSlot(name: "lambda_hat", dtype: .float32)]
+        case .gradient:
+            [TensorSlot(name: "grad_phi", dtype: .float32), TensorSlot(name: "lambda", dtype: .float32),
+             TensorSlot(name: "indices", dtype: .int32)]
+        case .hypergradient:
+            [TensorSlot(name: "grad_lambda", dtype: .float32)]
+        case .trialTask:
+            [TensorSlot(name: "lambda", dtype: .float32)]
+        case .hello, .welcome, .workRequest, .heartbeat, .error, .shutdown, .statusRequest,
+            .status, .ack, .idle, .trialResult:
+            []
+        }
+    }
+
+    /// Fills the tensor fields of a body decoded from the envelope (where they are empty).
+    /// `tensors` holds exactly the schema's names with the schema's dtypes.
+    mutating func attach(_ tensors: [String: TensorPayload]) {
+        func floats(_ name: String) -> [Float] {
+            guard case .float32(let a)? = tensors[name] else { preconditionFailure("schema violated for '\(name)'") }
+            return a
+        }
+        func ints(_ name: String) -> [Int32] {
+            guard case .int32(let a)? = tensors[name] else { preconditionFailure("schema violated for '\(name)'") }
+            return a
+        }
+        switch self {
+        case .trainTask(var t):
+            t.phi = floats("phi")
+            t.lambdaHat = floats("lambda_hat")
+            self = .trainTask(t)
+        case .validTask(var t):
+            t.phi = floats("phi")
+            t.lambdaHat = floats("lambda_hat")
+            self = .validTask(t)
+        case .gradient(var g):
+            g.gradPhi = floats("grad_phi")
+            g.lambdas = floats("lambda")
+            g.indices = ints("indices")
+            self = .gradient(g)
+        case .hypergradient(var h):
+            h.gradLambda = floats("grad_lambda")
+            self = .hypergradient(h)
+        case .trialTask(var t):
+            t.lambda = floats("lambda")
+            self = .trialTask(t)
+        case .hello, .welcome, .workRequest, .heartbeat, .error, .shutdown, .statusRequest,
+            .status, .ack, .idle, .trialResult:
+            break
+        }
+    }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+import Linalg
+
+/// The `hypertrain` command-line tool.
+@main
+struct Hypertrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hypertrain",
+        abstract: "Hyperparameter optimization through hypernetworks (Lorraine & Duvenaud), in one process or on a cluster.",
+        subcommands: [RunCommand.self, DataCommand.self, BenchCommand.self]
+    )
+}

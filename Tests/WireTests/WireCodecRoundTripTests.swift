@@ -1,0 +1,84 @@
+import Testing
+import Wire
+
+@Suite struct WireCodecRoundTripTests {
+    @Test("every body kind survives encode then decode unchanged", arguments: Samples.messages)
+    func roundTrip(_ message: Message) throws {
+        let frames = WireCodec.encode(message)
+        #expect(frames.count == 1 + tensorCount(message.body))
+        let decoded = try WireCodec.decode(frames)
+        #expect(decoded == message)
+        #expect(WireCodec.encode(decoded) == frames)
+    }
+
+    @Test("tensor frames follow the envelope in schema order, each exactly length × 4 bytes")
+    func framesLayout() throws {
+        let g = Gradient(step: 1, taskIndex: 0, leaseID: 2, trainLoss: 0.5, gradPhi: [1, 2, 3],
+                         lambdas: [4, 5], indices: [6])
+        let frames = WireCodec.encode(Message(body: .gradient(g)))
+        try #require(frames.count == 4)
+        #expect(frames[1] == floatFrame([1, 2, 3]))
+        #expect(frames[2] == floatFrame([4, 5]))
+        #expect(frames[3] == int32Frame([6]))
+    }
+
+    @Test("a 165,000-float φ round-trips bit for bit, NaN payloads included")
+    func largeTensorBitExact() throws {
+        var message = Samples.trainTask(floats: 165_000)
+        guard case .trainTask(var t) = message.body else { Issue.record("sample is not a TrainTask"); return }
+        t.phi[10] = Float(nan: 0x1234, signaling: false)
+        t.phi[11] = -Float.nan
+        message.body = .trainTask(t)
+        let frames = WireCodec.encode(message)
+        #expect(frames[1].count == 660_000)
+        let decoded = try WireCodec.decode(frames)
+        guard case .trainTask(let d) = decoded.body else { Issue.record("decoded \(decoded.body.name)"); return }
+        #expect(d.phi.map(\.bitPattern) == t.phi.map(\.bitPattern))
+        #expect(d.lambdaHat == t.lambdaHat)
+        #expect(decoded.tensorByteCount == 660_008)
+    }
+
+    @Test("empty tensors are legal and travel as empty frames")
+    func emptyTensors() throws {
+        let m = Message(body: .hypergradient(Hypergradient(step: 0, leaseID: 0, validLoss: 0, gradLambda: [])))
+        let frames = WireCodec.encode(m)
+        #expect(frames.count == 2 && frames[1].isEmpty)
+        #expect(try WireCodec.decode(frames) == m)
+    }
+
+    @Test("a hand-built envelope (independent protobuf writer) decodes to the documented fields")
+    func handBuiltEnvelope() throws {
+        let env = ProtoWriter.envelope(
+            sender: "w-9", sequence: 77, tensors: [("lambda_hat", 0, 1), ("phi", 0, 2)], bodyField: 13
+        ) { b in
+            b.uint(1, 12)   // step
+            b.uint(2, 3)    // task_index
+            b.uint(3, 44)   // lease_id
+            b.uint(4, 8)    // tasks_per_step
+        }
+        // Tensors may be described in any order; frames follow the description.
+        let m = try WireCodec.decode([env, floatFrame([0.5]), floatFrame([1, 2])])
+        #expect(m.senderID == "w-9" && m.sequence == 77 && m.phiVersion == 4 && m.lambdaVersion == 2)
+        #expect(m.body == .trainTask(TrainTask(step: 12, taskIndex: 3, leaseID: 44, tasksPerStep: 8,
+                                               phi: [1, 2], lambdaHat: [0.5])))
+    }
+
+    @Test("an unknown error code from a newer peer decodes as .unknown")
+    func unknownErrorCode() throws {
+        let env = ProtoWriter.envelope(bodyField: 18) { b in
+            b.uint(1, 999)
+            b.string(2, "future")
+        }
+        let m = try WireCodec.decode([env])
+        #expect(m.body == .error(ErrorReply(code: .unknown, message: "future")))
+    }
+
+    private func tensorCount(_ body: Message.Body) -> Int {
+        switch body {
+        case .trainTask, .validTask: 2
+        case .gradient: 3
+        case .hypergradient, .trialTask: 1
+        default: 0
+        }
+    }
+}
