@@ -145,19 +145,25 @@ public enum IDXReader {
         var scale = [Float](repeating: 0, count: 256)
         for v in 0 ..< 256 { scale[v] = Float(v) / 255 }
 
+        // The filling pass is branch-free: every pixel is written at slot k and k advances
+        // only past non-zeros (the next pixel overwrites a zero). The one spare slot at the end
+        // takes the write after the last non-zero. Zero/non-zero pixels follow no pattern a
+        // branch predictor could learn, so this runs about twice as fast as `if pixel != 0`.
         var colIndex = [Int32](), values = [Float]()
         let rowStart = [Int32](unsafeUninitializedCapacity: n + 1) { starts, startCount in
-            colIndex = [Int32](unsafeUninitializedCapacity: nnz) { cols32, colCount in
-                values = [Float](unsafeUninitializedCapacity: nnz) { vals, valCount in
+            colIndex = [Int32](unsafeUninitializedCapacity: nnz + 1) { cols32, colCount in
+                values = [Float](unsafeUninitializedCapacity: nnz + 1) { vals, valCount in
                     scale.withUnsafeBufferPointer { lut in
+                        let c32 = cols32.baseAddress!, v = vals.baseAddress!, l = lut.baseAddress!
                         var k = 0
                         for r in 0 ..< n {
                             starts[r] = Int32(truncatingIfNeeded: k)
                             let row = p + r * cols
-                            for c in 0 ..< cols where row[c] != 0 {
-                                cols32[k] = Int32(truncatingIfNeeded: c)
-                                vals[k] = lut[Int(row[c])]
-                                k += 1
+                            for c in 0 ..< cols {
+                                let pixel = row[c]
+                                c32[k] = Int32(truncatingIfNeeded: c)
+                                v[k] = l[Int(pixel)]
+                                k &+= pixel == 0 ? 0 : 1
                             }
                         }
                         starts[n] = Int32(truncatingIfNeeded: k)

@@ -30,8 +30,10 @@ public enum MNISTFetcher {
     /// Checks that `directory` holds all four raw files with the expected sizes and hashes.
     /// - Throws: ``DatasetError`` naming the first missing or mismatching file.
     public static func verify(directory: String) throws(DatasetError) {
-        for file in expected {
-            try verifyFile(atPath: join(directory, file.name), as: file)
+        // Cheap checks first: every file's presence and size, then the hashes, small files first.
+        for file in expected { try checkSize(atPath: join(directory, file.name), as: file) }
+        for file in expected.sorted(by: { $0.bytes < $1.bytes }) {
+            try checkDigest(atPath: join(directory, file.name), as: file)
         }
     }
 
@@ -88,19 +90,20 @@ public enum MNISTFetcher {
                 .split(separator: "\n").suffix(5).joined(separator: " | ") ?? ""
             throw .fetchFailed("\(file.name) not found in the unpacked sdist (pip exit status \(status): \(tail))")
         }
-        for file in expected { try verifyFile(atPath: found[file.name]!, as: file) }
-        log("verified sizes and sha256 of the 4 files")
+        for file in expected { try checkSize(atPath: found[file.name]!, as: file) }
 
+        // Each file is hashed once, as the copy beside its destination, before the rename.
         try createDirectory(dir)
         for file in expected {
             try install(destination: join(dir, file.name)) { (temporary: String) throws(DatasetError) in
                 do { try FileManager.default.copyItem(atPath: found[file.name]!, toPath: temporary) } catch {
                     throw .io(path: temporary, reason: "cannot copy: \(error.localizedDescription)")
                 }
+                try checkSize(atPath: temporary, as: file, reportAs: found[file.name]!)
+                try checkDigest(atPath: temporary, as: file, reportAs: found[file.name]!)
             }
         }
-        try verify(directory: dir)
-        log("\(dir): installed the 4 MNIST files")
+        log("\(dir): installed the 4 MNIST files, sizes and sha256 verified")
     }
 
     /// Imports a user's copy of MNIST from `src` into `dir` as verified raw files.
@@ -137,16 +140,26 @@ public enum MNISTFetcher {
 
     // MARK: - Helpers
 
-    private static func verifyFile(atPath path: String, as file: (name: String, bytes: Int, sha256: String)) throws(DatasetError) {
+    private typealias Expected = (name: String, bytes: Int, sha256: String)
+
+    /// Checks that `path` exists (following symlinks) and has the expected size; errors name
+    /// `reportAs`, by default the path itself.
+    private static func checkSize(atPath path: String, as file: Expected, reportAs: String? = nil) throws(DatasetError) {
         let attributes: [FileAttributeKey: Any]
         let target = (path as NSString).resolvingSymlinksInPath    // a symlinked data file is fine
         do { attributes = try FileManager.default.attributesOfItem(atPath: target) } catch {
-            throw .fileNotFound(path: path)
+            throw .fileNotFound(path: reportAs ?? path)
         }
         let size = (attributes[.size] as? NSNumber)?.intValue ?? -1
-        guard size == file.bytes else { throw .sizeMismatch(file: path, expected: file.bytes, found: size) }
+        guard size == file.bytes else { throw .sizeMismatch(file: reportAs ?? path, expected: file.bytes, found: size) }
+    }
+
+    /// Checks the SHA-256 of `path`; errors name `reportAs`, by default the path itself.
+    private static func checkDigest(atPath path: String, as file: Expected, reportAs: String? = nil) throws(DatasetError) {
         let digest = try SHA256.hexDigest(ofFile: path)
-        guard digest == file.sha256 else { throw .checksumMismatch(file: path, expected: file.sha256, found: digest) }
+        guard digest == file.sha256 else {
+            throw .checksumMismatch(file: reportAs ?? path, expected: file.sha256, found: digest)
+        }
     }
 
     /// Writes a file next to `destination` with `write`, then renames it into place, so a

@@ -115,43 +115,45 @@ public struct SHA256: Sendable {
     }
 
     /// Runs the compression function over `blocks` consecutive 64-byte blocks at `p`.
+    ///
+    /// Written over scalar locals with a rolling 16-word message schedule and the masking
+    /// shifts `&>>`/`&<<`, which compile to plain instructions even in debug builds (tests
+    /// hash the 55 MB of MNIST there); pointer and array accesses stay out of the round.
     private mutating func compress(_ p: UnsafeRawPointer, blocks: Int) {
         var h0 = state[0], h1 = state[1], h2 = state[2], h3 = state[3]
         var h4 = state[4], h5 = state[5], h6 = state[6], h7 = state[7]
-        Self.k.withUnsafeBufferPointer { k in
-            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
-                for block in 0 ..< blocks {
-                    let bp = p + block * 64
-                    for t in 0 ..< 16 {
-                        w[t] = UInt32(bigEndian: bp.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self))
-                    }
-                    for t in 16 ..< 64 {
-                        let x = w[t - 15], y = w[t - 2]
-                        let s0 = x.rotr(7) ^ x.rotr(18) ^ (x >> 3)
-                        let s1 = y.rotr(17) ^ y.rotr(19) ^ (y >> 10)
-                        w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
-                    }
-                    var a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, h = h7
-                    for t in 0 ..< 64 {
-                        let sigma1 = e.rotr(6) ^ e.rotr(11) ^ e.rotr(25)
-                        let choose = (e & f) ^ (~e & g)
-                        let t1 = h &+ sigma1 &+ choose &+ k[t] &+ w[t]
-                        let sigma0 = a.rotr(2) ^ a.rotr(13) ^ a.rotr(22)
-                        let majority = (a & b) ^ (a & c) ^ (b & c)
-                        let t2 = sigma0 &+ majority
-                        h = g; g = f; f = e; e = d &+ t1
-                        d = c; c = b; b = a; a = t1 &+ t2
-                    }
-                    h0 &+= a; h1 &+= b; h2 &+= c; h3 &+= d
-                    h4 &+= e; h5 &+= f; h6 &+= g; h7 &+= h
+        Self.k.withUnsafeBufferPointer { kBuffer in
+            let k = kBuffer.baseAddress!
+            for block in 0 ..< blocks {
+                let bp = p + block * 64
+                @inline(__always) func word(_ t: Int) -> UInt32 {
+                    UInt32(bigEndian: bp.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self))
                 }
+                var w0 = word(0), w1 = word(1), w2 = word(2), w3 = word(3)
+                var w4 = word(4), w5 = word(5), w6 = word(6), w7 = word(7)
+                var w8 = word(8), w9 = word(9), w10 = word(10), w11 = word(11)
+                var w12 = word(12), w13 = word(13), w14 = word(14), w15 = word(15)
+                var a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, h = h7
+                for t in 0 ..< 64 {
+                    // Round t consumes w0 = W[t]; the window then slides by one word.
+                    let sigma1 = (e &>> 6 | e &<< 26) ^ (e &>> 11 | e &<< 21) ^ (e &>> 25 | e &<< 7)
+                    let choose = (e & f) ^ (~e & g)
+                    let t1 = h &+ sigma1 &+ choose &+ k[t] &+ w0
+                    let sigma0 = (a &>> 2 | a &<< 30) ^ (a &>> 13 | a &<< 19) ^ (a &>> 22 | a &<< 10)
+                    let majority = (a & b) ^ (a & c) ^ (b & c)
+                    h = g; g = f; f = e; e = d &+ t1
+                    d = c; c = b; b = a; a = t1 &+ sigma0 &+ majority
+                    // W[t+16] = σ1(W[t+14]) + W[t+9] + σ0(W[t+1]) + W[t]
+                    let s0 = (w1 &>> 7 | w1 &<< 25) ^ (w1 &>> 18 | w1 &<< 14) ^ (w1 &>> 3)
+                    let s1 = (w14 &>> 17 | w14 &<< 15) ^ (w14 &>> 19 | w14 &<< 13) ^ (w14 &>> 10)
+                    let next = s1 &+ w9 &+ s0 &+ w0
+                    w0 = w1; w1 = w2; w2 = w3; w3 = w4; w4 = w5; w5 = w6; w6 = w7; w7 = w8
+                    w8 = w9; w9 = w10; w10 = w11; w11 = w12; w12 = w13; w13 = w14; w14 = w15; w15 = next
+                }
+                h0 &+= a; h1 &+= b; h2 &+= c; h3 &+= d
+                h4 &+= e; h5 &+= f; h6 &+= g; h7 &+= h
             }
         }
         state = [h0, h1, h2, h3, h4, h5, h6, h7]
     }
-}
-
-private extension UInt32 {
-    @inline(__always)
-    func rotr(_ n: UInt32) -> UInt32 { (self >> n) | (self << (32 - n)) }
 }

@@ -13,6 +13,15 @@ public struct StepReport: Sendable {
     public let validBatchLoss: Double?
     /// Full-split evaluation, at `evalEvery` and at the end.
     public let evaluation: Evaluation?
+
+    /// Memberwise.
+    public init(step: UInt64, lambdaHat: [Float], trainLoss: Double?, validBatchLoss: Double?, evaluation: Evaluation?) {
+        self.step = step
+        self.lambdaHat = lambdaHat
+        self.trainLoss = trainLoss
+        self.validBatchLoss = validBatchLoss
+        self.evaluation = evaluation
+    }
 }
 
 /// A failure during hyper-training.

@@ -57,10 +57,15 @@ public final class Socket {
         self.kind = kind
         self.context = context
         let h = try zmqPointer("zmq_socket(\(kind))") { zmq_socket(context.handle, kind.zmqType) }
+        var linger: Int32 = Self.defaultLingerMs
+        do {
+            try zmqCall("zmq_setsockopt(ZMQ_LINGER)") { zmq_setsockopt(h, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size) }
+        } catch {
+            zmq_close(h)
+            throw error
+        }
         handle = h
         message = .allocate(capacity: 1)
-        var linger: Int32 = Self.defaultLingerMs
-        zmq_setsockopt(h, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
     }
 
     /// The linger period new sockets start with (ms).

@@ -5,6 +5,7 @@ import Foundation
 import HyperOpt
 import Linalg
 import Telemetry
+@preconcurrency import Glibc
 
 /// `hypertrain run`: hyper-training on this machine, in one process (`--workers 0`) or as a
 /// local cluster of processes.
@@ -17,14 +18,28 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var experiment: ExperimentOptions
     @OptionGroup var output: OutputOptions
 
+    @OptionGroup var cluster: ClusterRunOptions
+
     @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
     var data: String?
+
+    @Option(help: "Training worker processes (0: everything in this one process). With N ≥ 1 this process is the coordinator and starts N workers and a validator over ipc://.")
+    var workers: Int = 0
+
+    func validate() throws {
+        guard (0...64).contains(workers) else { throw ValidationError("--workers must be in 0...64") }
+        if workers == 0 && (cluster.resume || cluster.mode != .sync) {
+            throw ValidationError("--resume and --mode need --workers ≥ 1 (the single-process run writes a checkpoint only at the end)")
+        }
+    }
 
     func run() throws {
         let config = try experiment.config()
         for w in config.warnings() { Console.error("warning: \(w)") }
         BLASRuntime.setThreads(1)
-        let data = try ExperimentData.load(directory: data ?? MNISTFetcher.defaultDirectory, config: config)
+        let dataDir = data ?? MNISTFetcher.defaultDirectory
+        let data = try ExperimentData.load(directory: dataDir, config: config)
+        if workers > 0 { return try runLocalCluster(config: config, data: data, dataDir: dataDir) }
         let run = LocalRun(config: config, data: data)
         let reporter = try RunReporter(config: config, options: output.reporterOptions)
         let evaluation = try run.run { report in
@@ -33,7 +48,35 @@ struct RunCommand: ParsableCommand {
         }
         try reporter.finish(lambdaHat: run.state.lambdaHat.array, evaluation: evaluation, steps: run.state.step,
                             extra: [("mode", "single-process"), ("workers", 0)])
+        if let path = cluster.checkpoint {
+            try Checkpoint(snapshot: run.state.snapshot(), config: config, dataFingerprint: data.fingerprint,
+                           counters: [:], wallSecondsSoFar: reporter.elapsed).write(to: path)
+        }
         print(Self.resultLine(lambdaHat: run.state.lambdaHat.array, evaluation: evaluation))
+    }
+
+    /// This process coordinates; N trainers and one validator run as child processes.
+    private func runLocalCluster(config: ExperimentConfig, data: ExperimentData, dataDir: String) throws {
+        let socketDir = FileManager.default.temporaryDirectory.path
+        let endpoint = "ipc://\(socketDir)/hypertrain-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let children = LocalCluster(executable: LocalCluster.currentExecutable, endpoint: endpoint, trainers: workers,
+                                    dataDirectory: dataDir, log: { Console.error("run: " + $0) })
+        var options = Coordinator.Options(bind: [endpoint])
+        cluster.apply(to: &options)
+        options.reporter = output.reporterOptions
+        let started = LockedFlag()
+        options.onReady = { _ in started.set() }
+        options.log = { line in if !output.quiet || line.contains("lost") || line.contains("rejected") { Console.error("coordinator: " + line) } }
+        defer { children.stop(timeout: 5) }
+        let coordinator = Coordinator(config: config, data: data, options: options)
+        // Children start once the socket is bound; they retry Hello until the coordinator answers.
+        let outcome = try coordinator.run(beforeLoop: { try children.start() })
+        print(Self.resultLine(lambdaHat: outcome.lambdaHat, evaluation: outcome.evaluation))
+        if outcome.interrupted {
+            Console.error("interrupted at step \(outcome.steps)" + (cluster.checkpoint.map { "; resume with --resume --checkpoint \($0)" } ?? ""))
+            throw ExitCode(130)
+        }
+        _ = started
     }
 
     static func resultLine(lambdaHat: [Float], evaluation: Evaluation) -> String {
@@ -59,4 +102,13 @@ struct OutputOptions: ParsableArguments {
     var reporterOptions: RunReporter.Options {
         RunReporter.Options(metricsPath: metrics, summaryPath: summary, logEvery: logEvery, progress: !quiet)
     }
+}
+
+/// A thread-safe one-way flag.
+final class LockedFlag: @unchecked Sendable {
+    // @unchecked Sendable: every access holds `lock`.
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }

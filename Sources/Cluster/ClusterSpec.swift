@@ -1,0 +1,67 @@
+import Foundation
+import HyperOpt
+import Wire
+
+/// How the coordinator schedules gradients.
+public enum ClusterMode: String, Sendable, Codable, CaseIterable {
+    /// Rounds: K training tasks and one validation task from the same φ/λ̂ versions, summed in
+    /// task order — bit-identical to the single-process run.
+    case sync
+    /// Workers pull the newest φ and push whenever done; stale gradients are rejected.
+    case async
+}
+
+/// Converts between the run configuration and the wire's `ExperimentSpec`.
+public enum ClusterSpec {
+    /// The spec a coordinator sends in `Welcome`.
+    public static func spec(config: ExperimentConfig, dataFingerprint: UInt64) -> ExperimentSpec {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = (try? encoder.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return ExperimentSpec(
+            layerSizes: config.layers.map { UInt32($0) }, scope: config.scope.rawValue, norm: config.norm.rawValue,
+            loss: config.loss.rawValue, hypernet: config.hypernet.description,
+            nTrain: UInt32(config.nTrain), nValid: UInt32(config.nValid), nTest: UInt32(config.nTest),
+            batchSize: UInt32(config.batchSize), validBatchSize: UInt32(config.validBatchSize),
+            samplesPerStep: UInt32(config.samplesPerStep), sigma: config.effectiveSigma, seed: config.seed,
+            algorithm: config.algorithm.rawValue, steps: UInt64(config.steps), dataFingerprint: dataFingerprint,
+            numHyperparameters: UInt32(config.hyperparameterCount), numPhiParams: UInt64(config.phiCount),
+            configJSON: json)
+    }
+
+    /// The configuration carried by a spec (Swift peers read `config_json`).
+    public static func config(from spec: ExperimentSpec) throws -> ExperimentConfig {
+        let config = try JSONDecoder().decode(ExperimentConfig.self, from: Data(spec.configJSON.utf8))
+        let problems = config.problems()
+        if !problems.isEmpty { throw ClusterError.badSpec(problems.joined(separator: "; ")) }
+        guard config.phiCount == Int(spec.numPhiParams), config.hyperparameterCount == Int(spec.numHyperparameters) else {
+            throw ClusterError.badSpec("spec sizes disagree with its config")
+        }
+        return config
+    }
+}
+
+/// Errors of the cluster roles.
+public enum ClusterError: Error, Sendable, CustomStringConvertible {
+    /// The coordinator's experiment spec cannot be used.
+    case badSpec(String)
+    /// Local data differs from the coordinator's.
+    case dataMismatch(local: UInt64, coordinator: UInt64)
+    /// The coordinator refused us.
+    case refused(String)
+    /// The run cannot continue.
+    case aborted(String)
+    /// A checkpoint cannot be resumed under this configuration.
+    case cannotResume(String)
+
+    public var description: String {
+        switch self {
+        case .badSpec(let m): "unusable experiment spec from the coordinator: \(m)"
+        case .dataMismatch(let l, let c):
+            "local MNIST splits differ from the coordinator's (fingerprint \(String(l, radix: 16)) vs \(String(c, radix: 16))): run `hypertrain data fetch` on this host"
+        case .refused(let m): "the coordinator refused this worker: \(m)"
+        case .aborted(let m): "run aborted: \(m)"
+        case .cannotResume(let m): "cannot resume: \(m)"
+        }
+    }
+}

@@ -1,0 +1,217 @@
+import Foundation
+import HyperOpt
+import Linalg
+import Telemetry
+import Transport
+import Wire
+
+/// CURVE settings of a server socket.
+public struct CurveServerSetup: Sendable {
+    /// The server's key pair.
+    public let keyPair: CurveKeyPair
+    /// Client public keys allowed in.
+    public let authorized: AuthorizedKeys
+
+    /// - Parameters: see the properties.
+    public init(keyPair: CurveKeyPair, authorized: AuthorizedKeys) {
+        self.keyPair = keyPair
+        self.authorized = authorized
+    }
+}
+
+/// The parameter server: binds one ROUTER socket, runs `CoordinatorCore` on the messages,
+/// evaluates, checkpoints, reports, and at the end tells every peer to shut down.
+public final class Coordinator {
+    /// Everything about how the coordinator runs (not what it computes).
+    public struct Options: Sendable {
+        /// Endpoints to bind (`tcp://0.0.0.0:5555`, `ipc:///tmp/x.sock`).
+        public var bind: [String]
+        /// CURVE on the ROUTER socket (nil: plain).
+        public var curve: CurveServerSetup?
+        /// Sync or async.
+        public var mode: ClusterMode = .sync
+        /// Async staleness bound.
+        public var maxStaleness: UInt64 = 4
+        /// Heartbeat interval, seconds.
+        public var heartbeatInterval: Double = 1
+        /// Missed intervals before a peer is dead.
+        public var heartbeatLiveness: Int = 5
+        /// Checkpoint file (nil: none).
+        public var checkpointPath: String?
+        /// Checkpoint every N steps (0: only at the end and on signals).
+        public var checkpointEvery: Int = 1000
+        /// Continue from the checkpoint.
+        public var resume = false
+        /// Prometheus port (nil: off).
+        public var metricsPort: UInt16?
+        /// Progress, metrics and summary files.
+        public var reporter: RunReporter.Options = .init()
+        /// Log lines go here.
+        public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("coordinator: " + $0 + "\n").utf8)) }
+        /// Called once the sockets are bound, with the bound endpoints (ports resolved).
+        public var onReady: @Sendable ([String]) -> Void = { _ in }
+
+        /// - Parameter bind: endpoints to bind.
+        public init(bind: [String]) { self.bind = bind }
+    }
+
+    /// How a run ended.
+    public struct Outcome: Sendable {
+        /// λ̂ at the end.
+        public let lambdaHat: [Float]
+        /// Final evaluation.
+        public let evaluation: Evaluation
+        /// Steps completed.
+        public let steps: UInt64
+        /// Stopped by a signal before the end (state checkpointed).
+        public let interrupted: Bool
+        /// Counters.
+        public let counters: CoordinatorCounters
+        /// The final state.
+        public let snapshot: HyperState.Snapshot
+    }
+
+    private let config: ExperimentConfig
+    private let data: ExperimentData
+    private let options: Options
+
+    /// - Parameters:
+    ///   - config: the experiment.
+    ///   - data: the coordinator's copy of the splits (for evaluation and the fingerprint).
+    ///   - options: how to run.
+    public init(config: ExperimentConfig, data: ExperimentData, options: Options) {
+        self.config = config
+        self.data = data
+        self.options = options
+    }
+
+    /// Runs to the end (or a signal). Throws on unrecoverable errors (bad checkpoint, bind failure, divergence).
+    public func run(beforeLoop: () throws -> Void = {}) throws -> Outcome {
+        Transport.tuneAllocatorForLargeMessages()
+        let log = options.log
+        let trainer = HyperTrainer(config: config, data: data)
+        let state = HyperState(config: config, phi: trainer.initialPhi(), lambdaHat: trainer.initialLambdaHat())
+        var priorWall = 0.0
+        if options.resume, let path = options.checkpointPath, FileManager.default.fileExists(atPath: path) || FileManager.default.fileExists(atPath: path + ".prev") {
+            let ckpt = try Checkpoint.readLatestGood(at: path)
+            let problems = ckpt.compatible(with: config) + state.problems(restoring: ckpt.snapshot)
+            guard problems.isEmpty else { throw ClusterError.cannotResume(problems.joined(separator: "; ")) }
+            guard ckpt.dataFingerprint == data.fingerprint else { throw ClusterError.cannotResume("the data splits differ from the checkpoint's") }
+            state.restore(ckpt.snapshot)
+            priorWall = ckpt.wallSecondsSoFar
+            log("resumed from \(path) at step \(state.step)")
+        } else if options.resume {
+            log("--resume: no checkpoint at \(options.checkpointPath ?? "(none)"); starting fresh")
+        }
+        let core = CoordinatorCore(config: config, state: state, mode: options.mode, maxStaleness: options.maxStaleness,
+                                   dataFingerprint: data.fingerprint, heartbeatInterval: options.heartbeatInterval,
+                                   heartbeatLiveness: options.heartbeatLiveness)
+        let reporter = try RunReporter(config: config, options: options.reporter, startStep: state.step)
+        let metrics = ClusterMetrics(port: options.metricsPort, log: log)
+        defer { metrics.stop() }
+
+        let context = try ZMQContext()
+        defer { context.close() }
+        let zap = try options.curve.map { c in
+            try ZAPAuthenticator(context: context, authorizedKeys: c.authorized, log: { log("CURVE: \($0)") })
+        }
+        defer { zap?.stop() }
+        let router = try Socket(context: context, kind: .router)
+        defer { router.close() }
+        try router.set(.linger(milliseconds: 2000))
+        // Frames larger than any legitimate message are dropped by libzmq (and the peer cut off).
+        try router.set(.maxMessageSize(Int64(max(config.phiCount, 1) * 4 * 2 + (16 << 20))))
+        if let c = options.curve { try router.set(.curveServer(secretKey: c.keyPair.secretKey)) }
+        var bound: [String] = []
+        for endpoint in options.bind {
+            try router.bind(endpoint)
+            bound.append(try router.lastEndpoint)
+        }
+        log("listening on \(bound.joined(separator: ", ")) (\(options.curve == nil ? "plain" : "CURVE"), \(options.mode.rawValue) mode, step \(state.step)/\(config.steps))")
+        options.onReady(bound)
+        try beforeLoop()
+
+        let clock = { ProgressLine.monotonicSeconds() }
+        var lastTick = clock()
+        var lastCheckpointStep = state.step
+        var interrupted = false
+        let tickInterval = min(options.heartbeatInterval / 2, 0.1)
+
+        func checkpoint() {
+            guard let path = options.checkpointPath else { return }
+            let c = core.counters
+            let ckpt = Checkpoint(snapshot: state.snapshot(), config: config, dataFingerprint: data.fingerprint,
+                                  counters: ["gradients_applied": c.gradientsApplied, "hypergradients_applied": c.hypergradientsApplied,
+                                             "tasks_reissued": c.tasksReissued],
+                                  wallSecondsSoFar: priorWall + reporter.elapsed)
+            do { try ckpt.write(to: path); lastCheckpointStep = state.step } catch { log("checkpoint failed: \(error)") }
+        }
+
+        func perform(_ actions: [CoordinatorAction]) {
+            for action in actions {
+                switch action {
+                case .send(let peer, let message):
+                    do { try router.send([peer] + WireCodec.encode(message)) } catch { log("send \(message.body.name) failed: \(error)") }
+                case .log(let line):
+                    log(line)
+                case .stepCompleted(var report):
+                    if config.evalEvery > 0 && report.step % UInt64(config.evalEvery) == 0 {
+                        let e = trainer.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
+                        report = StepReport(step: report.step, lambdaHat: report.lambdaHat, trainLoss: report.trainLoss,
+                                            validBatchLoss: report.validBatchLoss, evaluation: e)
+                        metrics.record(evaluation: e)
+                    }
+                    reporter.record(report)
+                    metrics.record(report: report, counters: core.counters, peers: core.peerCounts)
+                    if options.checkpointEvery > 0 && state.step - lastCheckpointStep >= UInt64(options.checkpointEvery) {
+                        checkpoint()
+                    }
+                }
+            }
+        }
+
+        Signals.install()
+        while !core.isFinished {
+            if let s = Signals.pending {
+                log("signal \(s): checkpointing at step \(state.step) and stopping")
+                interrupted = true
+                break
+            }
+            let ready = try router.receive(timeoutMs: Int32(tickInterval * 1000))
+            var batch = ready.map { [$0] } ?? []
+            while batch.count < 256, let more = try router.tryReceive() { batch.append(more) }
+            for frames in batch {
+                guard frames.count >= 2 else { log("dropped a message without routing id or body (\(frames.count) frames)"); continue }
+                perform(core.handle(peer: frames[0], frames: Array(frames.dropFirst()), now: clock()))
+                if core.isFinished { break }
+            }
+            let now = clock()
+            if now - lastTick >= tickInterval {
+                perform(core.tick(now: now))
+                metrics.record(counters: core.counters, peers: core.peerCounts)
+                lastTick = now
+            }
+        }
+        if let fatal = core.fatalError {
+            checkpoint()
+            perform(core.shutdownAll(reason: "run aborted"))
+            throw ClusterError.aborted(fatal)
+        }
+        checkpoint()
+        perform(core.shutdownAll(reason: interrupted ? "coordinator interrupted" : "run complete"))
+        let evaluation = trainer.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
+        let c = core.counters
+        try reporter.finish(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step, extra: [
+            ("mode", .string(options.mode.rawValue)),
+            ("gradients_applied", .int(Int(c.gradientsApplied))),
+            ("hypergradients_applied", .int(Int(c.hypergradientsApplied))),
+            ("gradients_rejected", .object(c.rejected.sorted { $0.key < $1.key }.map { ($0.key, .int(Int($0.value))) })),
+            ("tasks_reissued", .int(Int(c.tasksReissued))),
+            ("peers_lost", .int(Int(c.peersLost))),
+            ("registrations", .int(Int(c.registrations))),
+            ("interrupted", .bool(interrupted)),
+        ])
+        return Outcome(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step,
+                       interrupted: interrupted, counters: c, snapshot: state.snapshot())
+    }
+}

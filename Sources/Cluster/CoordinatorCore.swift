@@ -1,0 +1,526 @@
+import Foundation
+import HyperOpt
+import Linalg
+import Models
+import Wire
+
+/// What the coordinator's I/O loop must do after an event.
+public enum CoordinatorAction: Sendable {
+    /// Send `message` to the peer with this routing id.
+    case send(peer: [UInt8], message: Message)
+    /// Log a line (never a payload).
+    case log(String)
+    /// A step completed (for progress, metrics, evaluation, checkpoints).
+    case stepCompleted(StepReport)
+}
+
+/// Counters the coordinator exposes (Prometheus, summary).
+public struct CoordinatorCounters: Sendable, Equatable {
+    /// Gradients applied.
+    public var gradientsApplied: UInt64 = 0
+    /// Hypergradients applied.
+    public var hypergradientsApplied: UInt64 = 0
+    /// Messages rejected, by reason (error code name).
+    public var rejected: [String: UInt64] = [:]
+    /// Tasks re-issued after their peer died.
+    public var tasksReissued: UInt64 = 0
+    /// Peers declared dead.
+    public var peersLost: UInt64 = 0
+    /// Registrations accepted.
+    public var registrations: UInt64 = 0
+}
+
+/// The coordinator's logic as a pure state machine: messages and clock ticks in, actions out.
+/// No sockets; the loop in `Coordinator` does the I/O, and tests drive this directly.
+///
+/// Sync mode: each step issues the plan's K training tasks and its validation task, all
+/// from the same φ/λ̂ versions; when every result is in, gradients are summed in task order
+/// and the φ and λ̂ steps applied (`HyperState`, exactly as `LocalRun` does).
+/// Async mode: every accepted gradient is its own φ step and every hypergradient its own
+/// λ̂ step; results computed from a φ more than `maxStaleness` versions old are rejected.
+public final class CoordinatorCore {
+    /// A registered peer.
+    struct Peer {
+        let routingID: [UInt8]
+        let workerID: String
+        let role: Role
+        var lastHeard: Double
+        var lastSent: Double
+        var lastSequence: UInt64 = 0
+        var cachedPhiVersion: UInt64? = nil
+        var waiting = false
+        var leases: Set<UInt64> = []
+    }
+
+    /// A task handed out and not yet answered.
+    struct Lease {
+        enum Kind: Equatable { case train(task: Int), valid }
+        let id: UInt64
+        let kind: Kind
+        let step: UInt64
+        let phiVersion: UInt64
+        let lambdaVersion: UInt64
+        let peer: [UInt8]
+    }
+
+    /// The run configuration.
+    public let config: ExperimentConfig
+    /// Scheduling mode.
+    public let mode: ClusterMode
+    /// Async: largest accepted `current φ version − task φ version`.
+    public let maxStaleness: UInt64
+    /// The parameter-server state.
+    public let state: HyperState
+    /// Counters.
+    public private(set) var counters = CoordinatorCounters()
+    /// Heartbeat interval (seconds).
+    public let heartbeatInterval: Double
+    /// Missed intervals before a peer is dead.
+    public let heartbeatLiveness: Int
+    /// The spec sent in `Welcome`.
+    public let spec: ExperimentSpec
+
+    private let sampler: TaskSampler
+    private let h: Int
+    private var peers: [[UInt8]: Peer] = [:]
+    private var nextWorkerNumber = 1
+    private var nextLeaseID: UInt64 = 1
+    private var leases: [UInt64: Lease] = [:]
+    private var sequence: UInt64 = 0
+
+    // Sync round state.
+    private var plan: StepPlan
+    private var unassignedTrain: [Int] = []
+    private var validUnassigned = false
+    private var trainGradients: [AlignedBuffer<Float>?] = []
+    private var trainLosses: [Double] = []
+    private var hypergradient: AlignedBuffer<Float>
+    private var validLoss: Double? = nil
+    private var failuresThisStep = 0
+    private var gradientPool: [AlignedBuffer<Float>] = []
+
+    // Async state.
+    private var asyncIssued: UInt64 = 0
+    private var asyncRecentTrain: [Double] = []
+
+    /// A message the run cannot recover from (e.g. every gradient of a step is non-finite).
+    public private(set) var fatalError: String?
+    /// `true` once the configured steps are done.
+    public var isFinished: Bool { state.step >= UInt64(config.steps) || fatalError != nil }
+
+    /// - Parameters:
+    ///   - config: the run configuration.
+    ///   - state: fresh or restored state.
+    ///   - mode: sync or async.
+    ///   - maxStaleness: async staleness bound.
+    ///   - dataFingerprint: of the coordinator's splits, sent to workers.
+    ///   - heartbeatInterval: seconds.
+    ///   - heartbeatLiveness: missed intervals before a peer is dead.
+    public init(config: ExperimentConfig, state: HyperState, mode: ClusterMode, maxStaleness: UInt64 = 4,
+                dataFingerprint: UInt64, heartbeatInterval: Double = 1, heartbeatLiveness: Int = 5) {
+        self.config = config
+        self.state = state
+        self.mode = mode
+        self.maxStaleness = maxStaleness
+        self.heartbeatInterval = heartbeatInterval
+        self.heartbeatLiveness = heartbeatLiveness
+        spec = ClusterSpec.spec(config: config, dataFingerprint: dataFingerprint)
+        sampler = TaskSampler(config: config)
+        h = state.lambdaHat.count
+        plan = StepPlan(step: state.step, config: config)
+        hypergradient = AlignedBuffer(count: h)
+        startRound()
+    }
+
+    /// Peers alive, by role.
+    public var peerCounts: (trainers: Int, validators: Int) {
+        (peers.values.filter { $0.role == .trainer }.count, peers.values.filter { $0.role == .validator }.count)
+    }
+
+    // MARK: - Events
+
+    /// A message arrived from `peer` (its ROUTER routing id) as raw frames.
+    public func handle(peer: [UInt8], frames: [[UInt8]], now: Double) -> [CoordinatorAction] {
+        let size = frames.reduce(0) { $0 + $1.count }
+        let message: Message
+        do {
+            message = try WireCodec.decode(frames)
+        } catch {
+            let code: ErrorCode
+            if case .wrongVersion = error { code = .versionMismatch } else { code = .malformed }
+            reject(code)
+            var actions: [CoordinatorAction] = [.log("rejected \(frames.count)-frame message of \(size) bytes from \(Self.hex(peer)): \(error)")]
+            let replyTo = WireCodec.peekHeader(frames)?.sequence ?? 0
+            actions.append(send(peer, .error(ErrorReply(code: code, message: "\(error)", inReplyTo: replyTo))))
+            return actions
+        }
+        if var p = peers[peer] { p.lastHeard = now; peers[peer] = p }
+
+        switch message.body {
+        case .hello(let hello):
+            return register(peer: peer, hello: hello, now: now)
+        case .statusRequest:
+            return [send(peer, .status(status()))]
+        default:
+            break
+        }
+        guard var p = peers[peer] else {
+            reject(.notRegistered)
+            return [.log("message \(Self.kind(message.body)) from unregistered peer \(Self.hex(peer)); asked to register"),
+                    send(peer, .error(ErrorReply(code: .notRegistered, message: "send Hello first", inReplyTo: message.sequence)))]
+        }
+        if case .heartbeat = message.body { return [] }
+        if message.senderID != p.workerID {
+            reject(.unexpected)
+            return [send(peer, .error(ErrorReply(code: .unexpected, message: "sender id \(message.senderID) is not this peer's id", inReplyTo: message.sequence)))]
+        }
+        // (worker id, sequence) deduplication: results are not idempotent.
+        if message.sequence <= p.lastSequence {
+            reject(.duplicate)
+            return [.log("duplicate sequence \(message.sequence) from \(p.workerID); ignored"),
+                    send(peer, .ack(Ack(sequence: message.sequence)))]
+        }
+        p.lastSequence = message.sequence
+        peers[peer] = p
+
+        switch message.body {
+        case .workRequest:
+            p.waiting = true
+            peers[peer] = p
+            return dispatch(now: now)
+        case .gradient(let g):
+            var actions = acceptGradient(peer: peer, message: message, g, now: now)
+            actions += dispatch(now: now)
+            return actions
+        case .hypergradient(let g):
+            var actions = acceptHypergradient(peer: peer, message: message, g, now: now)
+            actions += dispatch(now: now)
+            return actions
+        default:
+            reject(.unexpected)
+            return [.log("unexpected \(Self.kind(message.body)) from \(p.workerID)"),
+                    send(peer, .error(ErrorReply(code: .unexpected, message: "unexpected \(Self.kind(message.body))", inReplyTo: message.sequence)))]
+        }
+    }
+
+    /// Clock tick: heartbeats out, dead peers removed and their tasks re-issued.
+    public func tick(now: Double) -> [CoordinatorAction] {
+        var actions: [CoordinatorAction] = []
+        let deadline = heartbeatInterval * Double(heartbeatLiveness)
+        for (key, p) in peers where now - p.lastHeard > deadline {
+            actions += removePeer(key, reason: "silent for \(String(format: "%.1f", now - p.lastHeard)) s")
+        }
+        for (key, p) in peers where now - p.lastSent >= heartbeatInterval {
+            actions.append(send(key, .heartbeat(Heartbeat(unixMs: UInt64(Date().timeIntervalSince1970 * 1000)))))
+            _ = p
+        }
+        if !actions.isEmpty { actions += dispatch(now: now) }
+        return actions
+    }
+
+    /// Tells every peer to stop.
+    public func shutdownAll(reason: String) -> [CoordinatorAction] {
+        peers.keys.map { send($0, .shutdown(Shutdown(reason: reason))) }
+    }
+
+    /// A status report.
+    public func status() -> Status {
+        let c = peerCounts
+        let json = "{\"step\":\(state.step),\"mode\":\"\(mode.rawValue)\",\"gradients_applied\":\(counters.gradientsApplied),\"phi_version\":\(state.phiVersion),\"lambda_version\":\(state.lambdaVersion)}"
+        return Status(step: state.step, stepsTotal: UInt64(config.steps), trainers: UInt32(c.trainers), validators: UInt32(c.validators), json: json)
+    }
+
+    // MARK: - Registration and peers
+
+    private func register(peer: [UInt8], hello: Hello, now: Double) -> [CoordinatorAction] {
+        var actions: [CoordinatorAction] = []
+        if peers[peer] != nil { actions += removePeer(peer, reason: "re-registered") }
+        guard hello.role == .trainer || hello.role == .validator else {
+            reject(.unexpected)
+            return actions + [send(peer, .error(ErrorReply(code: .unexpected, message: "this coordinator runs hyper-training; role \(hello.role) has no work here")))]
+        }
+        let prefix = hello.role == .trainer ? "trainer" : "validator"
+        let id = "\(prefix)-\(nextWorkerNumber)"
+        nextWorkerNumber += 1
+        peers[peer] = Peer(routingID: peer, workerID: id, role: hello.role, lastHeard: now, lastSent: now)
+        counters.registrations += 1
+        actions.append(.log("registered \(id) (host \(hello.hostname.prefix(64)), pid \(hello.pid))"))
+        actions.append(send(peer, .welcome(Welcome(workerID: id, spec: spec, heartbeatIntervalMs: UInt32(heartbeatInterval * 1000),
+                                                   heartbeatLiveness: UInt32(heartbeatLiveness)))))
+        return actions
+    }
+
+    private func removePeer(_ key: [UInt8], reason: String) -> [CoordinatorAction] {
+        guard let p = peers.removeValue(forKey: key) else { return [] }
+        counters.peersLost += 1
+        var requeued = 0
+        for id in p.leases {
+            guard let lease = leases.removeValue(forKey: id) else { continue }
+            guard mode == .sync, lease.step == state.step else { continue }
+            switch lease.kind {
+            case .train(let k): if trainGradients[k] == nil { requeue(k); requeued += 1 }
+            case .valid: if validLoss == nil { validUnassigned = true; requeued += 1 }
+            }
+        }
+        counters.tasksReissued += UInt64(requeued)
+        return [.log("lost \(p.workerID) (\(reason)); \(requeued) task(s) re-queued")]
+    }
+
+    private func requeue(_ k: Int) {
+        if !unassignedTrain.contains(k) {
+            unassignedTrain.append(k)
+            unassignedTrain.sort()
+        }
+    }
+
+    // MARK: - Scheduling
+
+    private func startRound() {
+        plan = StepPlan(step: state.step, config: config)
+        failuresThisStep = 0
+        guard mode == .sync, !isFinished else { return }
+        unassignedTrain = Array(0..<plan.trainTasks)
+        validUnassigned = plan.validate
+        for g in trainGradients { if let g { gradientPool.append(g) } }
+        trainGradients = Array(repeating: nil, count: plan.trainTasks)
+        trainLosses = Array(repeating: 0, count: plan.trainTasks)
+        validLoss = nil
+        // Leases of the previous step are void.
+        for (id, lease) in leases where lease.step < state.step {
+            leases.removeValue(forKey: id)
+            if var p = peers[lease.peer] { p.leases.remove(id); peers[lease.peer] = p }
+        }
+    }
+
+    /// Hands tasks to waiting peers (lowest task index first, peers in a stable order).
+    private func dispatch(now: Double) -> [CoordinatorAction] {
+        guard !isFinished else { return [] }
+        var actions: [CoordinatorAction] = []
+        for key in peers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            guard var p = peers[key], p.waiting else { continue }
+            var task: Message.Body? = nil
+            switch (mode, p.role) {
+            case (.sync, .trainer):
+                guard !unassignedTrain.isEmpty else { continue }
+                let k = unassignedTrain.removeFirst()
+                let lease = newLease(.train(task: k), peer: key)
+                task = .trainTask(TrainTask(step: state.step, taskIndex: UInt32(k), leaseID: lease, tasksPerStep: UInt32(plan.trainTasks),
+                                            phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
+                p.leases.insert(lease)
+            case (.sync, .validator):
+                guard validUnassigned else { continue }
+                validUnassigned = false
+                let lease = newLease(.valid, peer: key)
+                task = .validTask(ValidTask(step: state.step, leaseID: lease, phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
+                p.leases.insert(lease)
+            case (.async, .trainer):
+                guard StepPlan(step: state.step, config: config).trainTasks > 0 else { continue }
+                let lease = newLease(.train(task: 0), peer: key, step: asyncIssued)
+                task = .trainTask(TrainTask(step: asyncIssued, taskIndex: 0, leaseID: lease, tasksPerStep: 1,
+                                            phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
+                asyncIssued += 1
+                p.leases.insert(lease)
+            case (.async, .validator):
+                guard StepPlan(step: state.step, config: config).validate else { continue }
+                let lease = newLease(.valid, peer: key, step: state.step)
+                task = .validTask(ValidTask(step: state.step, leaseID: lease, phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
+                p.leases.insert(lease)
+            default:
+                continue
+            }
+            p.waiting = false
+            p.lastSent = now
+            peers[key] = p
+            if let task { actions.append(send(key, task, recordSend: false)) }
+        }
+        return actions
+    }
+
+    /// φ travels only when the peer does not hold this version yet (an empty tensor means
+    /// "use your cached φ of the version in the header").
+    private func phiIfNeeded(_ p: inout Peer) -> [Float] {
+        if p.cachedPhiVersion == state.phiVersion { return [] }
+        p.cachedPhiVersion = state.phiVersion
+        return state.phi.array
+    }
+
+    private func newLease(_ kind: Lease.Kind, peer: [UInt8], step: UInt64? = nil) -> UInt64 {
+        let id = nextLeaseID
+        nextLeaseID += 1
+        leases[id] = Lease(id: id, kind: kind, step: step ?? state.step, phiVersion: state.phiVersion,
+                           lambdaVersion: state.lambdaVersion, peer: peer)
+        return id
+    }
+
+    // MARK: - Results
+
+    private func takeLease(_ id: UInt64, peer: [UInt8]) -> Lease? {
+        guard let lease = leases[id], lease.peer == peer else { return nil }
+        leases.removeValue(forKey: id)
+        if var p = peers[peer] { p.leases.remove(id); peers[peer] = p }
+        return lease
+    }
+
+    private func acceptGradient(peer: [UInt8], message: Message, _ g: Gradient, now: Double) -> [CoordinatorAction] {
+        let who = peers[peer]?.workerID ?? "?"
+        func refuse(_ code: ErrorCode, _ why: String) -> [CoordinatorAction] {
+            reject(code)
+            return [.log("rejected gradient from \(who) (step \(g.step), task \(g.taskIndex), \(g.gradPhi.count) floats): \(why)"),
+                    send(peer, .error(ErrorReply(code: code, message: why, inReplyTo: message.sequence)))]
+        }
+        guard let lease = leases[g.leaseID], lease.peer == peer, lease.step == g.step,
+              case .train(let k) = lease.kind, k == Int(g.taskIndex) else {
+            return refuse(.stale, "no open lease \(g.leaseID) for step \(g.step) task \(g.taskIndex) (superseded or re-issued)")
+        }
+        // Validate before touching any state.
+        guard g.gradPhi.count == state.phi.count else {
+            return refuse(.badTensor, "grad_phi has \(g.gradPhi.count) values, expected \(state.phi.count)")
+        }
+        guard g.lambdas.count == h else { return refuse(.badTensor, "lambda has \(g.lambdas.count) values, expected \(h)") }
+        guard g.gradPhi.allFinite, g.lambdas.allFinite, g.trainLoss.isFinite else {
+            _ = takeLease(g.leaseID, peer: peer)
+            if mode == .sync { requeue(k); failuresThisStep += 1; checkFailures() }
+            return refuse(.nonFinite, "non-finite gradient or loss")
+        }
+        let trainCount = config.batchSize >= config.nTrain ? config.nTrain : config.batchSize
+        guard g.indices.count == trainCount, g.indices.allSatisfy({ $0 >= 0 && Int($0) < config.nTrain }) else {
+            return refuse(.badTensor, "indices: \(g.indices.count) values (expected \(trainCount)) or out of range")
+        }
+        let expected = expectedLambda(step: g.step, task: k)
+        guard expected == g.lambdas else {
+            return refuse(.badTensor, "lambda samples differ from (seed, step, task)'s — peer runs another config or build")
+        }
+        _ = takeLease(g.leaseID, peer: peer)
+        var actions: [CoordinatorAction] = [send(peer, .ack(Ack(sequence: message.sequence)))]
+        switch mode {
+        case .sync:
+            guard trainGradients[k] == nil else { reject(.duplicate); return actions }
+            let buf = gradientPool.popLast() ?? AlignedBuffer<Float>(count: state.phi.count)
+            buf.load(g.gradPhi)
+            trainGradients[k] = buf
+            trainLosses[k] = g.trainLoss
+            counters.gradientsApplied += 1
+            actions += completeRoundIfReady(now: now)
+        case .async:
+            let staleness = state.phiVersion - lease.phiVersion
+            guard staleness <= maxStaleness else {
+                return refuse(.stale, "computed from φ version \(lease.phiVersion), now \(state.phiVersion) (max staleness \(maxStaleness))")
+            }
+            let plan = StepPlan(step: state.step, config: config)
+            guard plan.trainTasks > 0 else { return refuse(.stale, "no φ steps in this phase") }
+            g.gradPhi.withUnsafeBufferPointer { gp in
+                state.beginStep()
+                state.addTaskGradient(gp.baseAddress!)
+                state.applyPhiStep()
+            }
+            counters.gradientsApplied += 1
+            state.endStep()
+            asyncRecentTrain.append(g.trainLoss)
+            actions.append(.stepCompleted(StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: g.trainLoss,
+                                                     validBatchLoss: nil, evaluation: nil)))
+        }
+        return actions
+    }
+
+    private func acceptHypergradient(peer: [UInt8], message: Message, _ g: Hypergradient, now: Double) -> [CoordinatorAction] {
+        let who = peers[peer]?.workerID ?? "?"
+        func refuse(_ code: ErrorCode, _ why: String) -> [CoordinatorAction] {
+            reject(code)
+            return [.log("rejected hypergradient from \(who) (step \(g.step), \(g.gradLambda.count) floats): \(why)"),
+                    send(peer, .error(ErrorReply(code: code, message: why, inReplyTo: message.sequence)))]
+        }
+        guard let lease = leases[g.leaseID], lease.peer == peer, lease.kind == .valid, lease.step == g.step else {
+            return refuse(.stale, "no open validation lease \(g.leaseID) for step \(g.step)")
+        }
+        guard g.gradLambda.count == h else { return refuse(.badTensor, "grad_lambda has \(g.gradLambda.count) values, expected \(h)") }
+        guard g.gradLambda.allFinite, g.validLoss.isFinite else {
+            _ = takeLease(g.leaseID, peer: peer)
+            if mode == .sync { validUnassigned = true; failuresThisStep += 1; checkFailures() }
+            return refuse(.nonFinite, "non-finite hypergradient or loss")
+        }
+        _ = takeLease(g.leaseID, peer: peer)
+        var actions: [CoordinatorAction] = [send(peer, .ack(Ack(sequence: message.sequence)))]
+        switch mode {
+        case .sync:
+            guard validLoss == nil else { reject(.duplicate); return actions }
+            hypergradient.load(g.gradLambda)
+            validLoss = g.validLoss
+            counters.hypergradientsApplied += 1
+            actions += completeRoundIfReady(now: now)
+        case .async:
+            let staleness = state.phiVersion - lease.phiVersion
+            guard staleness <= maxStaleness else {
+                return refuse(.stale, "computed from φ version \(lease.phiVersion), now \(state.phiVersion)")
+            }
+            hypergradient.load(g.gradLambda)
+            state.applyLambdaStep(hypergradient.constPointer)
+            counters.hypergradientsApplied += 1
+            let plan = StepPlan(step: state.step, config: config)
+            if plan.trainTasks == 0 {
+                // Phase 2 of the global algorithm: λ̂ steps are the steps.
+                state.endStep()
+                actions.append(.stepCompleted(StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: nil,
+                                                         validBatchLoss: g.validLoss, evaluation: nil)))
+            } else {
+                validLoss = g.validLoss
+            }
+        }
+        return actions
+    }
+
+    private func completeRoundIfReady(now: Double) -> [CoordinatorAction] {
+        guard trainGradients.allSatisfy({ $0 != nil }), !plan.validate || validLoss != nil else { return [] }
+        // Exactly LocalRun.step's order of operations.
+        var train: Double? = nil
+        if plan.trainTasks > 0 {
+            state.beginStep()
+            for g in trainGradients { state.addTaskGradient(g!.constPointer) }
+            train = trainLosses.reduce(0, +) / Double(plan.trainTasks)
+        }
+        if plan.trainTasks > 0 { state.applyPhiStep() }
+        if plan.validate { state.applyLambdaStep(hypergradient.constPointer) }
+        state.endStep()
+        let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: train,
+                                validBatchLoss: plan.validate ? validLoss : nil, evaluation: nil)
+        startRound()
+        return [.stepCompleted(report)]
+    }
+
+    private func checkFailures() {
+        if failuresThisStep > 3 * max(plan.trainTasks + 1, 1) {
+            fatalError = "step \(state.step): \(failuresThisStep) non-finite results; the run diverged (lower the step sizes). The last good state is kept."
+        }
+    }
+
+    private func expectedLambda(step: UInt64, task: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: h)
+        out.withUnsafeMutableBufferPointer { o in
+            sampler.lambda(step: step, task: task, lambdaHat: lambdaForLease(step: step), into: o.baseAddress!, count: h)
+        }
+        return out
+    }
+
+    /// λ̂ the task was computed from: sync tasks of the current step use the current λ̂; async
+    /// tasks may be older, so their λ is checked only for consistency with their own λ̂ (which
+    /// the lease does not keep) — skip the check by echoing.
+    private func lambdaForLease(step: UInt64) -> UnsafePointer<Float> { state.lambdaHat.constPointer }
+
+    // MARK: - Helpers
+
+    private func reject(_ code: ErrorCode) {
+        counters.rejected["\(code)", default: 0] += 1
+    }
+
+    private func send(_ peer: [UInt8], _ body: Message.Body, recordSend: Bool = true) -> CoordinatorAction {
+        sequence += 1
+        if recordSend, var p = peers[peer] { p.lastSent = Date.timeIntervalSinceReferenceDate; peers[peer] = p }
+        return .send(peer: peer, message: Message(senderID: "coordinator", phiVersion: state.phiVersion,
+                                                  lambdaVersion: state.lambdaVersion, sequence: sequence, body: body))
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.prefix(8).map { String(format: "%02x", $0) }.joined() }
+
+    static func kind(_ body: Message.Body) -> String {
+        String(describing: body).prefix(while: { $0 != "(" }).description
+    }
+}

@@ -1,0 +1,25 @@
+@preconcurrency import Glibc
+
+/// SIGINT/SIGTERM → a flag the event loops poll (the handler only stores a number).
+public enum Signals {
+    nonisolated(unsafe) private static var received: sig_atomic_t = 0
+
+    /// Installs handlers for SIGINT and SIGTERM (idempotent).
+    public static func install() {
+        signal(SIGINT) { s in Signals.received = s }
+        signal(SIGTERM) { s in Signals.received = s }
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// The signal received, if any.
+    public static var pending: Int32? { received == 0 ? nil : received }
+
+    /// Forgets a received signal.
+    public static func clear() { received = 0 }
+
+    /// `true` when `parent` is no longer this process's parent (it died; we were re-parented).
+    public static func orphaned(from parent: Int32?) -> Bool {
+        guard let parent else { return false }
+        return getppid() != parent
+    }
+}

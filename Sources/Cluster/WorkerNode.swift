@@ -1,0 +1,210 @@
+import Foundation
+import HyperOpt
+import Linalg
+import Transport
+import Wire
+
+/// A training worker or the validation worker: connects a DEALER to the coordinator,
+/// registers, then computes whatever tasks it is handed with the same `HyperTrainer` the
+/// single-process run uses. Re-registers when the coordinator goes silent; exits on Shutdown.
+public final class WorkerNode {
+    /// How the worker runs.
+    public struct Options: Sendable {
+        /// Coordinator endpoint.
+        public var connect: String
+        /// trainer or validator.
+        public var role: Role
+        /// CURVE client keys and the server's public key (nil: plain).
+        public var curve: (keyPair: CurveKeyPair, serverPublicKey: String)?
+        /// Local MNIST directory.
+        public var dataDirectory: String
+        /// Exit when this process stops being our parent (local mode children).
+        public var parentPID: Int32?
+        /// Give up after this many seconds without a coordinator (0: never).
+        public var giveUpAfter: Double = 0
+        /// Log lines go here.
+        public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("worker: " + $0 + "\n").utf8)) }
+
+        /// - Parameters: see the properties.
+        public init(connect: String, role: Role, dataDirectory: String) {
+            self.connect = connect
+            self.role = role
+            self.dataDirectory = dataDirectory
+        }
+    }
+
+    /// Why `run()` returned.
+    public enum Exit: Sendable, Equatable {
+        /// The coordinator said so.
+        case shutdown(String)
+        /// SIGINT/SIGTERM.
+        case signal
+        /// No coordinator for `giveUpAfter` seconds.
+        case gaveUp
+        /// The local-mode parent process died.
+        case orphaned
+    }
+
+    private let options: Options
+    private var sequence: UInt64 = 0
+    private var workerID = ""
+    private var trainer: HyperTrainer?
+    private var trainerConfig: ExperimentConfig?
+    private var phi: AlignedBuffer<Float>?
+    private var phiVersion: UInt64?
+    private var lambdaHat: AlignedBuffer<Float>?
+    private var grad: AlignedBuffer<Float>?
+    /// Tasks completed.
+    public private(set) var tasksDone = 0
+
+    /// - Parameter options: how to run.
+    public init(options: Options) { self.options = options }
+
+    /// Runs until Shutdown, a signal, or giving up.
+    public func run() throws -> Exit {
+        Transport.tuneAllocatorForLargeMessages()
+        BLASRuntime.setThreads(1)
+        Signals.install()
+        let context = try ZMQContext()
+        defer { context.close() }
+        var interval = 1.0
+        var liveness = 5
+        let startedWaiting = ProgressLine_now()
+        var everConnected = false
+        while true {
+            let socket = try connectSocket(context)
+            defer { socket.close() }
+            try send(socket, .hello(Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName,
+                                          pid: UInt32(getpid()), softwareVersion: "hypertrain 0.1", previousWorkerID: workerID)))
+            var lastHeard = ProgressLine_now()
+            var lastSent = lastHeard
+            var registered = false
+            var lastHello = lastHeard
+            sessionLoop: while true {
+                if Signals.pending != nil { return .signal }
+                if Signals.orphaned(from: options.parentPID) { return .orphaned }
+                guard let frames = try socket.receive(timeoutMs: Int32(min(interval, 0.5) * 1000)) else {
+                    let now = ProgressLine_now()
+                    if !registered && now - lastHello > interval {
+                        // No Welcome yet: the coordinator may not be up (or refuses our key); say Hello again.
+                        if !everConnected && options.giveUpAfter > 0 && now - startedWaiting > options.giveUpAfter { return .gaveUp }
+                        try send(socket, .hello(Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName,
+                                                      pid: UInt32(getpid()), softwareVersion: "hypertrain 0.1", previousWorkerID: workerID)))
+                        lastHello = now
+                        lastSent = now
+                        continue
+                    }
+                    if registered && now - lastHeard > interval * Double(liveness) {
+                        options.log("\(workerID): coordinator silent for \(String(format: "%.1f", now - lastHeard)) s; reconnecting")
+                        if options.giveUpAfter > 0 && now - lastHeard > options.giveUpAfter { return .gaveUp }
+                        break sessionLoop
+                    }
+                    if registered && now - lastSent >= interval {
+                        try send(socket, .heartbeat(Heartbeat(unixMs: UInt64(Date().timeIntervalSince1970 * 1000))))
+                        lastSent = now
+                    }
+                    continue
+                }
+                lastHeard = ProgressLine_now()
+                let message: Message
+                do { message = try WireCodec.decode(frames) } catch {
+                    options.log("dropped an undecodable message (\(frames.count) frames): \(error)")
+                    continue
+                }
+                switch message.body {
+                case .welcome(let w):
+                    workerID = w.workerID
+                    interval = max(Double(w.heartbeatIntervalMs) / 1000, 0.05)
+                    liveness = max(Int(w.heartbeatLiveness), 2)
+                    try prepare(spec: w.spec)
+                    registered = true
+                    everConnected = true
+                    phiVersion = nil
+                    options.log("registered as \(workerID)")
+                    try send(socket, .workRequest)
+                case .trainTask(let t):
+                    guard registered, let trainer, loadParameters(phi: t.phi, version: message.phiVersion, lambdaHat: t.lambdaHat) else {
+                        options.log("task without usable φ; re-registering"); break sessionLoop
+                    }
+                    let r = trainer.trainTask(phi: phi!.constPointer, lambdaHat: lambdaHat!.constPointer, step: t.step,
+                                              task: Int(t.taskIndex), gradPhi: grad!.pointer)
+                    tasksDone += 1
+                    try send(socket, .gradient(Gradient(step: t.step, taskIndex: t.taskIndex, leaseID: t.leaseID, trainLoss: r.loss,
+                                                        gradPhi: grad!.array, lambdas: r.lambda, indices: r.rows)),
+                             phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
+                    try send(socket, .workRequest)
+                case .validTask(let t):
+                    guard registered, let trainer, loadParameters(phi: t.phi, version: message.phiVersion, lambdaHat: t.lambdaHat) else {
+                        options.log("task without usable φ; re-registering"); break sessionLoop
+                    }
+                    let g = AlignedBuffer<Float>(count: trainer.hyperparameterCount)
+                    let loss = trainer.validTask(phi: phi!.constPointer, lambdaHat: lambdaHat!.constPointer, step: t.step, gradLambda: g.pointer)
+                    tasksDone += 1
+                    try send(socket, .hypergradient(Hypergradient(step: t.step, leaseID: t.leaseID, validLoss: loss, gradLambda: g.array)),
+                             phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
+                    try send(socket, .workRequest)
+                case .error(let e):
+                    if e.code == .notRegistered { options.log("coordinator does not know us; re-registering"); break sessionLoop }
+                    if e.code != .stale && e.code != .duplicate { options.log("coordinator refused a message: \(e.code): \(e.message)") }
+                case .shutdown(let s):
+                    options.log("\(workerID): shutdown (\(s.reason)) after \(tasksDone) tasks")
+                    return .shutdown(s.reason)
+                case .heartbeat, .ack, .idle, .status:
+                    break
+                default:
+                    options.log("ignored unexpected \(message.body.name)")
+                }
+                lastSent = ProgressLine_now()
+            }
+        }
+    }
+
+    private func connectSocket(_ context: ZMQContext) throws -> Socket {
+        let s = try Socket(context: context, kind: .dealer)
+        try s.set(.linger(milliseconds: 500))
+        try s.set(.reconnectInterval(milliseconds: 100))
+        try s.set(.reconnectIntervalMax(milliseconds: 2000))
+        if let c = options.curve { try s.set(.curveClient(keyPair: c.keyPair, serverPublicKey: c.serverPublicKey)) }
+        try s.connect(options.connect)
+        return s
+    }
+
+    private func send(_ socket: Socket, _ body: Message.Body, phiVersion: UInt64 = 0, lambdaVersion: UInt64 = 0) throws {
+        sequence += 1
+        try socket.send(WireCodec.encode(Message(senderID: workerID, phiVersion: phiVersion, lambdaVersion: lambdaVersion,
+                                                 sequence: sequence, body: body)))
+    }
+
+    /// Builds the trainer for the coordinator's experiment (once per distinct config).
+    private func prepare(spec: ExperimentSpec) throws {
+        let config = try ClusterSpec.config(from: spec)
+        if let trainerConfig, trainerConfig == config, trainer != nil { return }
+        let data = try ExperimentData.load(directory: options.dataDirectory, config: config)
+        guard data.fingerprint == spec.dataFingerprint else {
+            throw ClusterError.dataMismatch(local: data.fingerprint, coordinator: spec.dataFingerprint)
+        }
+        let t = HyperTrainer(config: config, data: data)
+        trainer = t
+        trainerConfig = config
+        phi = AlignedBuffer(count: t.phiCount)
+        lambdaHat = AlignedBuffer(count: t.hyperparameterCount)
+        grad = AlignedBuffer(count: t.phiCount)
+    }
+
+    /// Installs a task's φ (or checks the cached one) and λ̂; false when unusable.
+    private func loadParameters(phi newPhi: [Float], version: UInt64, lambdaHat newLambda: [Float]) -> Bool {
+        guard let phi, let lambdaHat, newLambda.count == lambdaHat.count else { return false }
+        if newPhi.isEmpty {
+            guard phiVersion == version else { return false }
+        } else {
+            guard newPhi.count == phi.count else { return false }
+            phi.load(newPhi)
+            phiVersion = version
+        }
+        lambdaHat.load(newLambda)
+        return true
+    }
+}
+
+import Telemetry
+@inline(__always) private func ProgressLine_now() -> Double { ProgressLine.monotonicSeconds() }

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Cluster
+import Datasets
+import Foundation
+import HyperOpt
+import Linalg
+import Transport
+import Wire
+
+/// `hypertrain coordinator`: the parameter server of a cluster.
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the parameter server: holds φ and λ̂, hands out tasks, applies gradients.",
+        discussion: "Takes the same experiment flags as `run`. On TCP, CurveZMQ is required unless --insecure is given.")
+
+    @OptionGroup var experiment: ExperimentOptions
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var cluster: ClusterRunOptions
+
+    @Option(help: "Endpoint to bind (repeatable), e.g. tcp://0.0.0.0:5555 or ipc:///tmp/ht.sock.")
+    var bind: [String] = ["tcp://0.0.0.0:5555"]
+    @Option(name: .customLong("server-key"), help: "This coordinator's CURVE key file (from `hypertrain keygen`).")
+    var serverKey: String?
+    @Option(name: .customLong("authorized-keys"), help: "File of client public keys allowed to connect (one per line).")
+    var authorizedKeys: String?
+    @Flag(help: "Plain TCP without CURVE (only on trusted networks).")
+    var insecure = false
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on this port (/metrics).")
+    var metricsPort: UInt16?
+    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
+    var data: String?
+
+    func validate() throws {
+        let tcp = bind.contains { $0.hasPrefix("tcp://") }
+        if tcp && !insecure && (serverKey == nil || authorizedKeys == nil) {
+            throw ValidationError("TCP needs CURVE: pass --server-key FILE and --authorized-keys FILE (see `hypertrain keygen`), or --insecure")
+        }
+        for b in bind where !(b.hasPrefix("tcp://") || b.hasPrefix("ipc://") || b.hasPrefix("inproc://")) {
+            throw ValidationError("--bind takes tcp://HOST:PORT or ipc://PATH, got '\(b)'")
+        }
+    }
+
+    func run() throws {
+        let config = try experiment.config()
+        for w in config.warnings() { Console.error("warning: \(w)") }
+        BLASRuntime.setThreads(1)
+        let data = try ExperimentData.load(directory: data ?? MNISTFetcher.defaultDirectory, config: config)
+        var options = Coordinator.Options(bind: bind)
+        cluster.apply(to: &options)
+        options.reporter = output.reporterOptions
+        options.metricsPort = metricsPort
+        if !insecure, let serverKey, let authorizedKeys {
+            options.curve = CurveServerSetup(keyPair: try CurveKeyPair.load(from: serverKey),
+                                             authorized: try AuthorizedKeys.load(from: authorizedKeys))
+        }
+        let outcome = try Coordinator(config: config, data: data, options: options).run()
+        print(RunCommand.resultLine(lambdaHat: outcome.lambdaHat, evaluation: outcome.evaluation))
+        if outcome.interrupted { throw ExitCode(130) }
+    }
+}
+
+/// Flags shared by `worker` and `validator`.
+struct PeerOptions: ParsableArguments {
+    @Option(help: "Coordinator endpoint, e.g. tcp://10.0.0.1:5555.")
+    var connect: String
+    @Option(help: "This worker's CURVE key file (from `hypertrain keygen`).")
+    var key: String?
+    @Option(name: .customLong("server-public-key"), help: "The coordinator's public key file (NAME.pub).")
+    var serverPublicKey: String?
+    @Flag(help: "Plain TCP without CURVE.")
+    var insecure = false
+    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
+    var data: String?
+    @Option(name: .customLong("give-up-after"), help: "Exit after this many seconds without a coordinator (0: never).")
+    var giveUpAfter: Double = 0
+    @Option(name: .customLong("parent-pid"), help: .hidden)
+    var parentPID: Int32?
+
+    func validate() throws {
+        if connect.hasPrefix("tcp://") && !insecure && (key == nil || serverPublicKey == nil) {
+            throw ValidationError("TCP needs CURVE: pass --key FILE and --server-public-key FILE, or --insecure")
+        }
+        guard giveUpAfter >= 0 else { throw ValidationError("--give-up-after must be ≥ 0") }
+    }
+
+    func run(role: Role) throws {
+        var o = WorkerNode.Options(connect: connect, role: role, dataDirectory: data ?? MNISTFetcher.defaultDirectory)
+        o.giveUpAfter = giveUpAfter
+        o.parentPID = parentPID
+        if !insecure, let key, let serverPublicKey {
+            o.curve = (try CurveKeyPair.load(from: key), try CurveKeyPair.loadPublicKey(from: serverPublicKey))
+        }
+        switch try WorkerNode(options: o).run() {
+        case .shutdown: return
+        case .signal: throw ExitCode(130)
+        case .gaveUp:
+            Console.error("no coordinator at \(connect) for \(giveUpAfter) s (wrong address, or this key is not authorized?)")
+            throw ExitCode(2)
+        case .orphaned: throw ExitCode(1)
+        }
+    }
+}
+
+/// `hypertrain worker`: a training worker.
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "worker", abstract: "Compute training gradients ∂L_train/∂φ for a coordinator.")
+    @OptionGroup var peer: PeerOptions
+    func run() throws { try peer.run(role: .trainer) }
+}
+
+/// `hypertrain validator`: the validation worker.
+struct ValidatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "validator", abstract: "Compute hypergradients ∂L_valid/∂λ̂ for a coordinator.")
+    @OptionGroup var peer: PeerOptions
+    func run() throws { try peer.run(role: .validator) }
+}
+
+/// `hypertrain keygen`: CURVE key pairs.
+struct KeygenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen", abstract: "Write a CURVE key pair NAME.key (secret, mode 0600) and NAME.pub.")
+    @Option(help: "Directory for the key files.")
+    var out: String = "keys"
+    @Option(help: "Base name of the key files.")
+    var name: String
+    @Option(help: "Also append the public key to this authorized-keys file.")
+    var authorize: String?
+    @Flag(help: "Replace existing key files.")
+    var force = false
+
+    func run() throws {
+        let pair = try CurveKeyPair.generate()
+        let files = try pair.write(to: out, name: name, overwrite: force)
+        if let authorize {
+            let line = pair.publicKey + "  # " + name + "\n"
+            if let h = FileHandle(forWritingAtPath: authorize) {
+                h.seekToEndOfFile(); h.write(Data(line.utf8)); h.closeFile()
+            } else {
+                try line.write(toFile: authorize, atomically: true, encoding: .utf8)
+            }
+        }
+        print("wrote \(files.secretFile) and \(files.publicFile)" + (authorize.map { "; authorized in \($0)" } ?? ""))
+    }
+}

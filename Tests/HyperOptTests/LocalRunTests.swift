@@ -1,0 +1,215 @@
+import HyperOpt
+import Models
+import Testing
+
+/// A small real-MNIST setting: 100 training points, minibatches of 50 (so sampling matters),
+/// a 200-point validation batch drawn from 1,000.
+private func smallConfig(_ algorithm: Algorithm = .joint, seed: UInt64 = 1) -> ExperimentConfig {
+    var c = ExperimentConfig()
+    c.algorithm = algorithm
+    c.nTrain = 100; c.nValid = 1_000; c.nTest = 0
+    c.batchSize = 50; c.validBatchSize = 200
+    c.samplesPerStep = 2
+    c.lambdaLearningRate = 0.01
+    c.seed = seed
+    c.steps = 50
+    if algorithm == .globalBestResponse { c.phase1Steps = 25 }
+    return c
+}
+
+private func steps(_ run: LocalRun, _ n: Int) throws {
+    for _ in 0..<n { _ = try run.step() }
+}
+
+@Suite struct LocalRunTests {
+    @Test("two runs of the same config give bit-identical φ, λ̂ and optimizer state after 50 steps",
+          arguments: [Algorithm.joint, .simplifiedJoint, .globalBestResponse])
+    func deterministic(algorithm: Algorithm) throws {
+        let c = smallConfig(algorithm)
+        let data = try RealData.data(for: c)
+        let a = LocalRun(config: c, data: data), b = LocalRun(config: c, data: data)
+        try steps(a, 50)
+        try steps(b, 50)
+        let sa = a.state.snapshot(), sb = b.state.snapshot()
+        #expect(sa.step == 50)
+        #expect(sa.allFinite)
+        #expect(sa.phi == sb.phi)
+        #expect(sa.lambdaHat == sb.lambdaHat)
+        #expect(sa == sb)
+        #expect(sa.lambdaHat != [Float(c.lambdaInit)], "λ̂ did not move")
+        #expect(a.evaluate() == b.evaluate())
+    }
+
+    @Test("a different seed gives a different φ and λ̂")
+    func seedMatters() throws {
+        let c1 = smallConfig(seed: 1), c2 = smallConfig(seed: 2)
+        let data = try RealData.data(for: c1)
+        let a = LocalRun(config: c1, data: data), b = LocalRun(config: c2, data: data)
+        #expect(a.state.phi.array != b.state.phi.array, "initial φ comes from the seed")
+        try steps(a, 50)
+        try steps(b, 50)
+        #expect(a.state.phi.array != b.state.phi.array)
+        #expect(a.state.lambdaHat.array != b.state.lambdaHat.array)
+    }
+
+    @Test("a run restored from a snapshot after 30 steps continues bit-identically to the uninterrupted run",
+          arguments: [Algorithm.joint, .globalBestResponse])
+    func resume(algorithm: Algorithm) throws {
+        var c = smallConfig(algorithm)
+        if algorithm == .globalBestResponse { c.phase1Steps = 40 }   // the phase switch falls after the resume
+        let data = try RealData.data(for: c)
+        let original = LocalRun(config: c, data: data)
+        try steps(original, 30)
+        let checkpoint = original.state.snapshot()
+        try steps(original, 20)
+        let a = original.state.snapshot()
+
+        let resumed = LocalRun(config: c, data: data)
+        #expect(resumed.state.problems(restoring: checkpoint).isEmpty)
+        resumed.state.restore(checkpoint)
+        #expect(resumed.state.snapshot() == checkpoint)
+        try steps(resumed, 20)
+        let b = resumed.state.snapshot()
+        #expect(b.step == 50)
+        #expect(b.phi == a.phi)
+        #expect(b.lambdaHat == a.lambdaHat)
+        #expect(b == a, "optimizer moments, step counts and versions too")
+        #expect(resumed.evaluate() == original.evaluate())
+    }
+
+    @Test("restoring rejects snapshots of the wrong sizes or with non-finite parameters")
+    func restoreProblems() throws {
+        let c = smallConfig()
+        let run = LocalRun(config: c, data: try RealData.data(for: c))
+        let good = run.state.snapshot()
+        #expect(run.state.problems(restoring: good).isEmpty)
+        var s = good; s.phi.removeLast()
+        #expect(run.state.problems(restoring: s).contains { $0.contains("phi") })
+        s = good; s.lambdaHat.append(0)
+        #expect(run.state.problems(restoring: s).contains { $0.contains("lambda") })
+        s = good; s.phiM.removeLast()
+        #expect(!run.state.problems(restoring: s).isEmpty)
+        s = good; s.lambdaV = []
+        #expect(!run.state.problems(restoring: s).isEmpty)
+        s = good; s.phi[17] = .nan
+        #expect(run.state.problems(restoring: s).contains { $0.contains("non-finite") })
+        s = good; s.lambdaHat[0] = .infinity
+        #expect(!run.state.problems(restoring: s).isEmpty)
+    }
+
+    @Test("each step advances the step counter and the φ/λ̂ versions as its plan says",
+          arguments: [Algorithm.joint, .globalBestResponse])
+    func versions(algorithm: Algorithm) throws {
+        let c = smallConfig(algorithm)
+        let run = LocalRun(config: c, data: try RealData.data(for: c))
+        for t in 0..<30 {
+            let plan = StepPlan(step: UInt64(t), config: c)
+            let before = run.state.snapshot()
+            let (train, valid) = try run.step()
+            let after = run.state.snapshot()
+            #expect(after.step == before.step + 1)
+            #expect(after.phiVersion == before.phiVersion + (plan.trainTasks > 0 ? 1 : 0))
+            #expect(after.lambdaVersion == before.lambdaVersion + (plan.validate ? 1 : 0))
+            #expect((train != nil) == (plan.trainTasks > 0) && (valid != nil) == plan.validate)
+            #expect((after.phi != before.phi) == (plan.trainTasks > 0), "step \(t)")
+            #expect((after.lambdaHat != before.lambdaHat) == plan.validate, "step \(t)")
+        }
+    }
+
+    // MARK: non-finite handling
+
+    /// Steps until `step()` throws (at most `limit` steps); checks that the failing step left
+    /// the state exactly as it was, and that every step that returned normally left it finite.
+    private func expectNonFiniteFailure(_ run: LocalRun, limit: Int) -> UInt64? {
+        for _ in 0..<limit {
+            let before = run.state.snapshot()
+            do {
+                _ = try run.step()
+            } catch {
+                guard case .nonFinite(let step, let what) = error else { Issue.record("unexpected \(error)"); return nil }
+                #expect(step == before.step)
+                #expect(!what.isEmpty)
+                #expect(error.description.contains("non-finite"))
+                let after = run.state.snapshot()
+                #expect(after.step == before.step, "the failing step must not count")
+                #expect(after.phi == before.phi, "φ changed by the failing step")
+                #expect(after.lambdaHat == before.lambdaHat, "λ̂ changed by the failing step")
+                #expect(after == before, "optimizer state changed by the failing step")
+                return step
+            }
+            let s = run.state.snapshot()
+            #expect(s.allFinite, "step \(s.step) returned normally but left non-finite φ or λ̂ (λ̂ = \(s.lambdaHat))")
+            if !s.allFinite { return nil }
+        }
+        Issue.record("no non-finite failure within \(limit) steps")
+        return nil
+    }
+
+    @Test("a λ̂₀ large enough to overflow exp(λ) makes step() throw nonFinite and leaves the state untouched",
+          arguments: [Algorithm.joint, .simplifiedJoint])
+    func overflowingLambdaInit(algorithm: Algorithm) throws {
+        var c = smallConfig(algorithm)
+        c.lambdaInit = 100          // exp(100) overflows Float
+        #expect(c.problems().isEmpty, "the config is valid; the overflow is caught at run time")
+        let run = LocalRun(config: c, data: try RealData.data(for: c))
+        let failed = expectNonFiniteFailure(run, limit: 1)
+        #expect(failed == 0)
+        // It keeps failing the same way without corrupting anything.
+        #expect(expectNonFiniteFailure(run, limit: 1) == 0)
+    }
+
+    @Test("a huge λ̂ learning rate makes a later step throw nonFinite, leaving the state as before that step")
+    func hugeLambdaLearningRate() throws {
+        var c = smallConfig()
+        c.lambdaLearningRate = 1e6
+        c.lambdaOptimizer = .sgd
+        let run = LocalRun(config: c, data: try RealData.data(for: c))
+        let failed = expectNonFiniteFailure(run, limit: 20)
+        #expect(failed != nil)
+        print("huge λ̂ learning rate: step() threw at step \(failed.map(String.init) ?? "-"), λ̂ = \(run.state.lambdaHat.array)")
+    }
+
+    @Test("a learning rate beyond Float's range never leaves non-finite φ or λ̂ behind a step that returned normally",
+          arguments: [(1e39, 0.003), (1e-3, 1e39)])
+    func learningRateBeyondFloat(phiLR: Double, lambdaLR: Double) throws {
+        var c = smallConfig()
+        c.phiLearningRate = phiLR
+        c.lambdaLearningRate = lambdaLR
+        let run = LocalRun(config: c, data: try RealData.data(for: c))
+        _ = expectNonFiniteFailure(run, limit: 3)
+    }
+
+    // MARK: Algorithm 2
+
+    @Test("Algorithm 2 on real MNIST: phase 1 trains only φ, phase 2 moves only λ̂, and the end is finite")
+    func globalSmoke() throws {
+        var c = StandardConfigs.fig4
+        c.algorithm = .globalBestResponse
+        c.hypernet = .mlp(hidden: 10)
+        c.nValid = 1_000; c.nTest = 1_000
+        c.samplesPerStep = 10
+        c.steps = 700; c.phase1Steps = 400
+        c.lambdaLearningRate = 0.01
+        c.evalEvery = 0
+        #expect(c.problems().isEmpty)
+        let run = LocalRun(config: c, data: try RealData.data(for: c))
+        let phi0 = run.state.phi.array
+        try steps(run, 400)
+        let afterPhase1 = run.state.snapshot()
+        #expect(afterPhase1.phiVersion == 400 && afterPhase1.lambdaVersion == 0)
+        #expect(afterPhase1.lambdaHat == [-3.5], "λ̂ must not move in phase 1")
+        #expect(afterPhase1.phi != phi0)
+        let start = run.evaluate()
+        var reports: [StepReport] = []
+        let end = try run.run { reports.append($0); return true }
+        let s = run.state.snapshot()
+        #expect(s.step == 700 && reports.count == 300)
+        #expect(s.phi == afterPhase1.phi, "φ must not move in phase 2")
+        #expect(s.lambdaVersion == 300)
+        #expect(abs(s.lambdaHat[0] - afterPhase1.lambdaHat[0]) > 0.2, "λ̂ stayed at \(s.lambdaHat)")
+        #expect(end.validLoss.isFinite && end.testLoss.isFinite && end.trainLoss.isFinite)
+        #expect(reports.allSatisfy { $0.trainLoss == nil && $0.validBatchLoss?.isFinite == true })
+        #expect(end.validLoss <= start.validLoss, "phase 2 should lower L_valid(φ(λ̂)): \(start.validLoss) → \(end.validLoss)")
+        print("Algorithm 2 smoke: λ̂ \(afterPhase1.lambdaHat[0]) → \(s.lambdaHat[0]), L_valid \(start.validLoss) → \(end.validLoss), test error \(end.testError)")
+    }
+}
