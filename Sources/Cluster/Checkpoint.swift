@@ -218,7 +218,7 @@ public struct Checkpoint: Sendable, Equatable {
         // Judge the fixed prefix before reading what may be a huge unrelated file.
         let prefix = try POSIX.readBytes(fd, count: min(size, prefixSize), path: path)
         let headerLength = try withBytes(of: prefix) { raw throws(CheckpointError) in
-            try parsePrefix(raw, fileSize: prefix.count, file: path)
+            try parsePrefix(raw, fileSize: size, file: path)
         }
         let bytes = try POSIX.readBytes(fd, count: size, path: path)
         if bytes.count < size { throw .truncated(file: path, expected: size, found: bytes.count) }   // shrank while read

@@ -126,11 +126,11 @@ public final class WorkerNode {
                     guard registered, let trainer, loadParameters(phi: t.phi, version: message.phiVersion, lambdaHat: t.lambdaHat) else {
                         options.log("task without usable φ; re-registering"); break sessionLoop
                     }
-                    let r = trainer.trainTask(phi: phi!.constPointer, lambdaHat: lambdaHat!.constPointer, step: t.step,
-                                              task: Int(t.taskIndex), gradPhi: grad!.pointer)
+                    let loss = trainer.trainTask(phi: phi!.constPointer, lambdaHat: lambdaHat!.constPointer, step: t.step,
+                                                 task: Int(t.taskIndex), gradPhi: grad!.pointer)
                     tasksDone += 1
-                    try send(socket, .gradient(Gradient(step: t.step, taskIndex: t.taskIndex, leaseID: t.leaseID, trainLoss: r.loss,
-                                                        gradPhi: grad!.array, lambdas: r.lambda, indices: r.rows)),
+                    try send(socket, .gradient(Gradient(step: t.step, taskIndex: t.taskIndex, leaseID: t.leaseID, trainLoss: loss,
+                                                        gradPhi: grad!.array, lambdas: trainer.lastLambda, indices: trainer.lastRows)),
                              phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
                     try send(socket, .workRequest)
                 case .validTask(let t):

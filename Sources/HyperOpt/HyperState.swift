@@ -48,6 +48,16 @@ public final class HyperState {
         summed += 1
     }
 
+    /// Lets `body` add one task's gradient directly into the running sum (it must add exactly
+    /// what `addTaskGradient` would: see `Hypernet.backward(accumulate:)`); call in task order.
+    public func accumulateTaskGradient<R>(_ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+        defer { summed += 1 }
+        return try body(gradSum.pointer)
+    }
+
+    /// `true` when the running gradient sum is finite.
+    public var gradientSumIsFinite: Bool { gradSum.allFinite }
+
     /// Number of task gradients added since `beginStep()`.
     public var pendingGradients: Int { summed }
 

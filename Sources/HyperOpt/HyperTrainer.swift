@@ -1,16 +1,6 @@
 import Linalg
 import Models
 
-/// The result of one training task.
-public struct TrainTaskResult: Sendable, Equatable {
-    /// `L_train` at the sampled λ on the task's minibatch.
-    public let loss: Double
-    /// The λ sample used (`H` values).
-    public let lambda: [Float]
-    /// The training rows used.
-    public let rows: [Int32]
-}
-
 /// The compute of every role: a training task's `∂L_train/∂φ`, a validation task's
 /// `∂L_valid/∂λ̂`, and evaluation. Pure computation, no I/O: the single-process run, the
 /// training workers and the validator all call these methods.
@@ -69,12 +59,19 @@ public final class HyperTrainer {
     /// Initial λ̂.
     public func initialLambdaHat() -> [Float] { Array(repeating: Float(config.lambdaInit), count: hyperparameterCount) }
 
+    /// The λ sample of the last training task.
+    public var lastLambda: [Float] { lambda.array }
+    /// The training rows of the last training task.
+    public var lastRows: [Int32] { rows }
+
     /// Training task `task` at `step`: samples λ and the minibatch, writes
-    /// `∂/∂φ L_train(φ(λ), λ)` into `gradPhi` (overwriting, `phiCount` values).
+    /// `∂/∂φ L_train(φ(λ), λ)` into `gradPhi` (`phiCount` values; overwriting, or adding when
+    /// `accumulate` — bit-identical to adding the written gradient, see `Hypernet.backward`).
+    /// Returns `L_train`; `lastLambda` and `lastRows` tell what was used.
     public func trainTask(
         phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, step: UInt64, task: Int,
-        gradPhi: UnsafeMutablePointer<Float>
-    ) -> TrainTaskResult {
+        gradPhi: UnsafeMutablePointer<Float>, accumulate: Bool = false
+    ) -> Double {
         let h = hyperparameterCount
         sampler.lambda(step: step, task: task, lambdaHat: lambdaHat, into: lambda.pointer, count: h)
         sampler.trainRows(step: step, task: task, count: data.train.count, into: &rows)
@@ -84,8 +81,9 @@ public final class HyperTrainer {
         }
         let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda.constPointer, gradW: gw.pointer,
                                           gradLambda: nil, scratch: regScratch.pointer)
-        hypernet.backward(phi: phi, lambda: lambda.constPointer, gradW: gw.constPointer, gradPhi: gradPhi, gradLambda: nil)
-        return TrainTaskResult(loss: pred + reg, lambda: lambda.array, rows: rows)
+        hypernet.backward(phi: phi, lambda: lambda.constPointer, gradW: gw.constPointer, gradPhi: gradPhi,
+                          gradLambda: nil, accumulate: accumulate)
+        return pred + reg
     }
 
     /// Validation task at `step`: writes `∂/∂λ̂ L_valid(φ(λ̂))` on the step's validation

@@ -43,14 +43,12 @@ public final class LocalRun {
     public let trainer: HyperTrainer
     /// The state (φ, λ̂, optimizers).
     public let state: HyperState
-    private let taskGrad: AlignedBuffer<Float>
     private let lambdaGrad: AlignedBuffer<Float>
 
     /// A fresh run at the configuration's initial φ and λ̂.
     public init(config: ExperimentConfig, data: ExperimentData) {
         trainer = HyperTrainer(config: config, data: data)
         state = HyperState(config: config, phi: trainer.initialPhi(), lambdaHat: trainer.initialLambdaHat())
-        taskGrad = AlignedBuffer(count: trainer.phiCount)
         lambdaGrad = AlignedBuffer(count: trainer.hyperparameterCount)
     }
 
@@ -64,12 +62,16 @@ public final class LocalRun {
             state.beginStep()
             var total = 0.0
             for k in 0..<plan.trainTasks {
-                let r = trainer.trainTask(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
-                                          step: t, task: k, gradPhi: taskGrad.pointer)
-                guard r.loss.isFinite, taskGrad.allFinite else { throw .nonFinite(step: t, what: "training gradient (task \(k))") }
-                state.addTaskGradient(taskGrad.constPointer)
-                total += r.loss
+                // Accumulating in place gives the bits of writing each task's gradient and
+                // adding them in task order, which is what the coordinator does.
+                let loss = state.accumulateTaskGradient { sum in
+                    trainer.trainTask(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
+                                      step: t, task: k, gradPhi: sum, accumulate: true)
+                }
+                guard loss.isFinite else { throw .nonFinite(step: t, what: "training loss (task \(k))") }
+                total += loss
             }
+            guard state.gradientSumIsFinite else { throw .nonFinite(step: t, what: "training gradient") }
             trainLoss = total / Double(plan.trainTasks)
         }
         if plan.validate {

@@ -14,6 +14,7 @@ public struct Philox: RandomNumberGenerator, Sendable {
     private let c3: UInt32
     private var buffer: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
     private var used = 4
+    private var spareNormal: Double? = nil
 
     /// A stream identified by the run seed and a three-part counter prefix.
     /// - Parameters:
@@ -76,12 +77,20 @@ public struct Philox: RandomNumberGenerator, Sendable {
         Double(next() >> 11) * 0x1p-53
     }
 
-    /// A standard normal `Double` (Box–Muller, one value per call; deterministic).
+    /// A standard normal `Double` (Box–Muller; each pair of uniforms gives two normals,
+    /// `r·cos θ` first, then `r·sin θ`; deterministic).
     public mutating func nextNormal() -> Double {
+        if let n = spareNormal {
+            spareNormal = nil
+            return n
+        }
         var u1 = nextUnit()
         if u1 < 1e-300 { u1 = 1e-300 }
         let u2 = nextUnit()
-        return (-2 * Double.log(u1)).squareRoot() * cosine(2 * .pi * u2)
+        let r = (-2 * Double.log(u1)).squareRoot()
+        let theta = 2 * .pi * u2
+        spareNormal = r * sine(theta)
+        return r * cosine(theta)
     }
 
     /// A uniform integer in `0..<n` (Lemire's unbiased method via the standard library).
@@ -92,6 +101,7 @@ public struct Philox: RandomNumberGenerator, Sendable {
 
 import Foundation
 @inline(__always) private func cosine(_ x: Double) -> Double { Foundation.cos(x) }
+@inline(__always) private func sine(_ x: Double) -> Double { Foundation.sin(x) }
 
 /// The purposes random numbers are drawn for; each gets its own Philox stream.
 public enum RandomStream: UInt32, Sendable {

@@ -30,3 +30,92 @@ extension Array where Element: BLASScalar {
         withUnsafeBufferPointer { b in b.baseAddress.map { Vec.allFinite(b.count, $0) } ?? true }
     }
 }
+
+extension Vec {
+    /// `y[j] += Σ_i x[i]·A[i, j]` for row-major `A` (`m × n`): `y += Aᵀx`, as a sum of scaled
+    /// rows, in column blocks so the touched part of `y` stays in L1. Order of additions: row
+    /// by row (deterministic).
+    @inlinable
+    public static func addRowCombination<T: BLASScalar>(
+        rows m: Int, cols n: Int, _ a: UnsafePointer<T>, _ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>
+    ) {
+        if T.self == Float.self && n <= 16 && m > 1 {
+            FloatKernels.addNarrowRowCombination(
+                rows: m, cols: n, UnsafeRawPointer(a).assumingMemoryBound(to: Float.self),
+                UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                into: UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self))
+            return
+        }
+        let block = 2048
+        var c = 0
+        while c < n {
+            let width = min(block, n - c)
+            for i in 0..<m {
+                axpy(width, x[i], a + (i * n + c), y + c)
+            }
+            c += width
+        }
+    }
+
+    /// `y[i] = A[i, :]·x` for row-major `A` (`m × n`): `y = A x`.
+    @inlinable
+    public static func rowDots<T: BLASScalar>(
+        rows m: Int, cols n: Int, _ a: UnsafePointer<T>, _ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>
+    ) {
+        if T.self == Float.self {
+            let af = UnsafeRawPointer(a).assumingMemoryBound(to: Float.self)
+            let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+            let yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+            for i in 0..<m { yf[i] = FloatKernels.dot(n, af + i * n, xf) }
+            return
+        }
+        for i in 0..<m { y[i] = dot(n, a + i * n, x) }
+    }
+}
+
+extension FloatKernels {
+    /// `Σ xᵢ·yᵢ` with four 8-lane accumulators (a fixed summation order: lanes, then a
+    /// pairwise combine, then the scalar tail).
+    @inlinable
+    public static func dot(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+        var a0 = SIMD8<Float>.zero, a1 = a0, a2 = a0, a3 = a0
+        var i = 0
+        while i + 32 <= n {
+            a0.addProduct(load8(x + i), load8(y + i))
+            a1.addProduct(load8(x + i + 8), load8(y + i + 8))
+            a2.addProduct(load8(x + i + 16), load8(y + i + 16))
+            a3.addProduct(load8(x + i + 24), load8(y + i + 24))
+            i += 32
+        }
+        while i + 8 <= n {
+            a0.addProduct(load8(x + i), load8(y + i))
+            i += 8
+        }
+        var s = ((a0 + a1) + (a2 + a3)).sum()
+        while i < n { s += x[i] * y[i]; i += 1 }
+        return s
+    }
+
+    /// `y += Aᵀx` for a tall, narrow row-major `A` (`m × n`, n ≤ 16): `y` stays in one
+    /// 16-lane register while the rows stream by (each row read as 16 lanes; the lanes past `n`
+    /// belong to the next row and are discarded). The last row is done lane by lane so nothing
+    /// is read past the end of `A`. Same per-element order as the generic loop: row by row.
+    public static func addNarrowRowCombination(
+        rows m: Int, cols n: Int, _ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>
+    ) {
+        var acc = SIMD16<Float>.zero
+        for j in 0..<n { acc[j] = y[j] }
+        for i in 0..<(m - 1) {
+            let row = UnsafeRawPointer(a + i &* n).loadUnaligned(as: SIMD16<Float>.self)
+            acc = acc + SIMD16<Float>(repeating: x[i]) * row
+        }
+        let last = a + (m - 1) * n
+        let xl = x[m - 1]
+        for j in 0..<n { y[j] = acc[j] + xl * last[j] }
+    }
+
+    @inlinable @inline(__always)
+    static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+}

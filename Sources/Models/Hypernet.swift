@@ -103,63 +103,82 @@ public final class Hypernet<T: BLASScalar> {
         let hh = inputCount, d = outputCount
         if hiddenCount == 0 {
             w.update(from: phi + hh * d, count: d)
-            T.gemv(trans: true, m: hh, n: d, alpha: 1, a: phi, lda: d, x: lambda, beta: 1, y: w)
+            Vec.addRowCombination(rows: hh, cols: d, phi, lambda, into: w)
             return
         }
         let k = hiddenCount
         let (cOff, bOff, bBiasOff) = (hh * k, hh * k + k, hh * k + k + k * d)
         z.pointer.update(from: phi + cOff, count: k)
-        T.gemv(trans: true, m: hh, n: k, alpha: 1, a: phi, lda: k, x: lambda, beta: 1, y: z.pointer)
+        Vec.addRowCombination(rows: hh, cols: k, phi, lambda, into: z.pointer)
         if case .mlp = kind {
             for i in 0..<k { h.pointer[i] = max(z.pointer[i], 0) }
         } else {
             h.pointer.update(from: z.pointer, count: k)
         }
         w.update(from: phi + bBiasOff, count: d)
-        T.gemv(trans: true, m: k, n: d, alpha: 1, a: phi + bOff, lda: d, x: h.constPointer, beta: 1, y: w)
+        Vec.addRowCombination(rows: k, cols: d, phi + bOff, h.constPointer, into: w)
     }
 
     /// Back-propagates `gradW = ∂L/∂w` at the λ of the last `forward`: writes `∂L/∂φ` into
-    /// `gradPhi` (overwriting) and/or `∂L/∂λ` into `gradLambda` (overwriting).
+    /// `gradPhi` (overwriting, or adding to it when `accumulate`) and/or `∂L/∂λ` into
+    /// `gradLambda` (overwriting).
+    ///
+    /// Accumulating adds each rounded product (`g[i] + round(x·y)`, never a fused multiply-add),
+    /// so it gives exactly the bits of writing the gradient and adding it afterwards — the
+    /// single process accumulates, the coordinator adds the workers' gradients, and both agree.
     public func backward(
         phi: UnsafePointer<T>, lambda: UnsafePointer<T>, gradW: UnsafePointer<T>,
-        gradPhi: UnsafeMutablePointer<T>?, gradLambda: UnsafeMutablePointer<T>?
+        gradPhi: UnsafeMutablePointer<T>?, gradLambda: UnsafeMutablePointer<T>?, accumulate: Bool = false
     ) {
         let hh = inputCount, d = outputCount
         if hiddenCount == 0 {
             if let gradPhi {
-                Self.outer(lambda, hh, gradW, d, into: gradPhi)
-                (gradPhi + hh * d).update(from: gradW, count: d)
+                Self.outer(lambda, hh, gradW, d, into: gradPhi, accumulate: accumulate)
+                Self.copy(gradW, d, into: gradPhi + hh * d, accumulate: accumulate)
             }
             if let gradLambda {
-                T.gemv(trans: false, m: hh, n: d, alpha: 1, a: phi, lda: d, x: gradW, beta: 0, y: gradLambda)
+                Vec.rowDots(rows: hh, cols: d, phi, gradW, into: gradLambda)
             }
             return
         }
         let k = hiddenCount
         let (cOff, bOff, bBiasOff) = (hh * k, hh * k + k, hh * k + k + k * d)
         // ∂h = B·∂w, then through the activation.
-        T.gemv(trans: false, m: k, n: d, alpha: 1, a: phi + bOff, lda: d, x: gradW, beta: 0, y: gz.pointer)
+        Vec.rowDots(rows: k, cols: d, phi + bOff, gradW, into: gz.pointer)
         if case .mlp = kind {
             for i in 0..<k where z.pointer[i] <= 0 { gz.pointer[i] = 0 }
         }
         if let gradPhi {
-            Self.outer(lambda, hh, gz.constPointer, k, into: gradPhi)          // ∂C
-            (gradPhi + cOff).update(from: gz.pointer, count: k)                // ∂c
-            Self.outer(h.constPointer, k, gradW, d, into: gradPhi + bOff)      // ∂B
-            (gradPhi + bBiasOff).update(from: gradW, count: d)                 // ∂b
+            Self.outer(lambda, hh, gz.constPointer, k, into: gradPhi, accumulate: accumulate)       // ∂C
+            Self.copy(gz.constPointer, k, into: gradPhi + cOff, accumulate: accumulate)             // ∂c
+            Self.outer(h.constPointer, k, gradW, d, into: gradPhi + bOff, accumulate: accumulate)   // ∂B
+            Self.copy(gradW, d, into: gradPhi + bBiasOff, accumulate: accumulate)                   // ∂b
         }
         if let gradLambda {
-            T.gemv(trans: false, m: hh, n: k, alpha: 1, a: phi, lda: k, x: gz.constPointer, beta: 0, y: gradLambda)
+            Vec.rowDots(rows: hh, cols: k, phi, gz.constPointer, into: gradLambda)
         }
     }
 
-    /// `out[i, j] = x[i]·y[j]` (written, not accumulated: one rounding per element).
-    private static func outer(_ x: UnsafePointer<T>, _ m: Int, _ y: UnsafePointer<T>, _ n: Int, into out: UnsafeMutablePointer<T>) {
+    /// `out[i, j] = x[i]·y[j]`, or `out[i, j] + x[i]·y[j]` with the product rounded first.
+    private static func outer(_ x: UnsafePointer<T>, _ m: Int, _ y: UnsafePointer<T>, _ n: Int,
+                              into out: UnsafeMutablePointer<T>, accumulate: Bool) {
         for i in 0..<m {
             let xi = x[i]
             let row = out + i * n
-            for j in 0..<n { row[j] = xi * y[j] }
+            if accumulate {
+                for j in 0..<n { let p = xi * y[j]; row[j] = row[j] + p }
+            } else {
+                for j in 0..<n { row[j] = xi * y[j] }
+            }
+        }
+    }
+
+    /// `out = x`, or `out += x`.
+    private static func copy(_ x: UnsafePointer<T>, _ n: Int, into out: UnsafeMutablePointer<T>, accumulate: Bool) {
+        if accumulate {
+            for j in 0..<n { out[j] = out[j] + x[j] }
+        } else {
+            out.update(from: x, count: n)
         }
     }
 }
