@@ -386,9 +386,13 @@ public final class CoordinatorCore {
         guard g.indices.count == trainCount, g.indices.allSatisfy({ $0 >= 0 && Int($0) < config.nTrain }) else {
             return refuse(.badTensor, "indices: \(g.indices.count) values (expected \(trainCount)) or out of range")
         }
-        let expected = expectedLambda(step: g.step, task: k)
-        guard expected == g.lambdas else {
-            return refuse(.badTensor, "lambda samples differ from (seed, step, task)'s — peer runs another config or build")
+        // Sync tasks were computed from the current λ̂, so their λ must be exactly what
+        // (seed, step, task) gives; a peer with another config, build or libm is refused loudly
+        // rather than silently breaking bit-identity. (Async tasks may be from an older λ̂.)
+        if mode == .sync {
+            guard expectedLambda(step: g.step, task: k) == g.lambdas else {
+                return refuse(.badTensor, "lambda samples differ from (seed, step, task)'s — peer runs another config or build")
+            }
         }
         _ = takeLease(g.leaseID, peer: peer)
         var actions: [CoordinatorAction] = [send(peer, .ack(Ack(sequence: message.sequence)))]
@@ -492,18 +496,14 @@ public final class CoordinatorCore {
         }
     }
 
+    /// The λ of sync task `task` at `step` (computed from the current λ̂).
     private func expectedLambda(step: UInt64, task: Int) -> [Float] {
         var out = [Float](repeating: 0, count: h)
         out.withUnsafeMutableBufferPointer { o in
-            sampler.lambda(step: step, task: task, lambdaHat: lambdaForLease(step: step), into: o.baseAddress!, count: h)
+            sampler.lambda(step: step, task: task, lambdaHat: state.lambdaHat.constPointer, into: o.baseAddress!, count: h)
         }
         return out
     }
-
-    /// λ̂ the task was computed from: sync tasks of the current step use the current λ̂; async
-    /// tasks may be older, so their λ is checked only for consistency with their own λ̂ (which
-    /// the lease does not keep) — skip the check by echoing.
-    private func lambdaForLease(step: UInt64) -> UnsafePointer<Float> { state.lambdaHat.constPointer }
 
     // MARK: - Helpers
 
