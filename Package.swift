@@ -53,7 +53,7 @@ let package = Package(
 
         .testTarget(name: "LinalgTests", dependencies: ["Linalg"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Linalg"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Linalg"], exclude: ["Fixtures"]),
         .testTarget(name: "HyperOptTests", dependencies: ["HyperOpt", "Datasets", "Models"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),

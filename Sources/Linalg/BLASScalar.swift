@@ -104,8 +104,18 @@ extension Double: BLASScalar {
 public enum BLASRuntime {
     /// Sets the number of OpenBLAS threads. Hypertrain uses one BLAS thread per process and
     /// gets parallelism from processes (two BLAS threads on 2 vCPUs are unreliable here).
+    /// Also flushes denormals to zero on the calling thread (see `flushDenormalsToZero`).
     public static func setThreads(_ n: Int) {
         openblas_set_num_threads(Int32(n))
+        flushDenormalsToZero()
+    }
+
+    /// Makes denormal floats behave as zero on the calling thread (FTZ + DAZ). Adam's second
+    /// moments and slowly shrinking weights drift into the denormal range, where every
+    /// operation costs ~100× more; ML frameworks flush them for the same reason. Every role
+    /// calls this at start, so all processes round identically.
+    public static func flushDenormalsToZero() {
+        hypertrain_flush_denormals()
     }
 
     /// The OpenBLAS build and the kernel it chose, e.g. `"OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell"`.

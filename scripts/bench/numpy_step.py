@@ -238,13 +238,15 @@ class Adam:
         c1, c2 = 1 - b1 ** t, 1 - b2 ** t
         alpha = DTYPE(self.lr * np.sqrt(c2) / c1)
         eps_hat = DTYPE(self.eps * np.sqrt(c2))
-        np.multiply(grad, DTYPE(scale), out=tmp)               # g
+        # m <- b1*m + (1-b1)*g,  v <- b2*v + (1-b2)*g^2  with g = scale*grad, in place.
+        np.multiply(grad, DTYPE((1 - b1) * scale), out=tmp)
         self.m *= DTYPE(b1)
-        self.m += DTYPE(1 - b1) * tmp
-        np.multiply(tmp, tmp, out=tmp)                          # g^2
+        self.m += tmp
+        np.multiply(grad, grad, out=tmp)
+        tmp *= DTYPE((1 - b2) * scale * scale)
         self.v *= DTYPE(b2)
-        tmp *= DTYPE(1 - b2)
         self.v += tmp
+        # params <- params - alpha * m / (sqrt(v) + eps_hat)
         np.sqrt(self.v, out=tmp)
         tmp += eps_hat
         np.divide(self.m, tmp, out=tmp)

@@ -3,7 +3,8 @@
 
 Writes Tests/ModelsTests/Fixtures/oracle.json: small deterministic problems (12 inputs,
 4 classes, 9 examples, an explicit minibatch with a repeated row) and, for each combination
-of elementary model x hypernetwork kind x regularization scope x norm x prediction loss,
+of elementary model x hypernetwork kind x regularization scope x norm x prediction loss
+(fewer norm x loss variants for the largest hypernets, see FULL_VARIANTS_MAX_PHI),
 
     w = phi(lam), L_pred, L_reg, L_train = L_pred + L_reg,
     dL_pred/dw, dL_train/dphi, dL_train/dlam (through w and directly through L_reg),
