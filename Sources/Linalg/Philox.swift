@@ -78,7 +78,8 @@ public struct Philox: RandomNumberGenerator, Sendable {
     }
 
     /// A standard normal `Double` (Box–Muller; each pair of uniforms gives two normals,
-    /// `r·cos θ` first, then `r·sin θ`; deterministic).
+    /// `r·cos θ` first, then `r·sin θ`). The logarithm and sine/cosine are evaluated by
+    /// `DeterministicMath` (plain IEEE arithmetic, no libm), so every host draws the same bits.
     public mutating func nextNormal() -> Double {
         if let n = spareNormal {
             spareNormal = nil
@@ -87,10 +88,10 @@ public struct Philox: RandomNumberGenerator, Sendable {
         var u1 = nextUnit()
         if u1 < 1e-300 { u1 = 1e-300 }
         let u2 = nextUnit()
-        let r = (-2 * Double.log(u1)).squareRoot()
-        let theta = 2 * .pi * u2
-        spareNormal = r * sine(theta)
-        return r * cosine(theta)
+        let r = (-2 * DeterministicMath.log(u1)).squareRoot()
+        let (sine, cosine) = DeterministicMath.sinCosTurns(u2)
+        spareNormal = r * sine
+        return r * cosine
     }
 
     /// A uniform integer in `0..<n` (Lemire's unbiased method via the standard library).
@@ -99,9 +100,7 @@ public struct Philox: RandomNumberGenerator, Sendable {
     }
 }
 
-import Foundation
-@inline(__always) private func cosine(_ x: Double) -> Double { Foundation.cos(x) }
-@inline(__always) private func sine(_ x: Double) -> Double { Foundation.sin(x) }
+
 
 /// The purposes random numbers are drawn for; each gets its own Philox stream.
 public enum RandomStream: UInt32, Sendable {

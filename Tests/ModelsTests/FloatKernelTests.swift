@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 import Linalg
 @testable import Models
 
@@ -40,5 +41,32 @@ import Linalg
         }
         #expect(zip(pf, pd).allSatisfy { abs(Double($0) - $1) < 1e-5 })
         #expect(zip(pf, p0).allSatisfy { $0 != $1 })
+    }
+}
+
+@Suite struct DeterministicMathTests {
+    @Test("log, sin and cos without libm agree with Foundation to 1e-13")
+    func agreesWithLibm() {
+        var rng = Philox(seed: 3, step: 0, task: 0, stream: 0)
+        for _ in 0..<20_000 {
+            let u = max(rng.nextUnit(), 1e-300)
+            #expect(abs(DeterministicMath.log(u) - Foundation.log(u)) <= 1e-13 * max(1, abs(Foundation.log(u))))
+            let t = rng.nextUnit()
+            let (s, c) = DeterministicMath.sinCosTurns(t)
+            #expect(abs(s - Foundation.sin(2 * .pi * t)) < 1e-13)
+            #expect(abs(c - Foundation.cos(2 * .pi * t)) < 1e-13)
+        }
+        #expect(DeterministicMath.log(1) == 0)
+        #expect(abs(DeterministicMath.log(1e-300) - Foundation.log(1e-300)) < 1e-12)
+    }
+
+    @Test("Normals have mean 0 and variance 1")
+    func normalMoments() {
+        var rng = Philox(seed: 4, step: 1, task: 2, stream: 3)
+        let n = 200_000
+        var sum = 0.0, sq = 0.0
+        for _ in 0..<n { let x = rng.nextNormal(); sum += x; sq += x * x }
+        #expect(abs(sum / Double(n)) < 0.01)
+        #expect(abs(sq / Double(n) - 1) < 0.015)
     }
 }
