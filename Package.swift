@@ -54,12 +54,12 @@ let package = Package(
         .testTarget(name: "LinalgTests", dependencies: ["Linalg"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Linalg"], exclude: ["Fixtures"]),
-        .testTarget(name: "HyperOptTests", dependencies: ["HyperOpt", "Datasets", "Models"]),
+        .testTarget(name: "HyperOptTests", dependencies: ["HyperOpt", "Datasets", "Models"], exclude: ["Fixtures"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "HyperOpt", "Wire"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["hypertrain"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "HyperOpt", "Wire", "Models"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["hypertrain", "Cluster", "HyperOpt", "Transport", "Wire"]),
     ],
     swiftLanguageModes: [.v6]
 )
