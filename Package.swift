@@ -31,6 +31,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CHypertrainProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
 
         // Swift layer.
@@ -41,7 +42,7 @@ let package = Package(
         .target(name: "Wire", dependencies: ["CHypertrainProto"]),
         .target(name: "Transport", dependencies: ["CZeroMQ"]),
         .target(name: "Telemetry"),
-        .target(name: "Cluster", dependencies: ["HyperOpt", "Wire", "Transport", "Telemetry"], swiftSettings: fastSwift),
+        .target(name: "Cluster", dependencies: ["HyperOpt", "Wire", "Transport", "Telemetry", "CSQLite"], swiftSettings: fastSwift),
         .executableTarget(
             name: "hypertrain",
             dependencies: [

@@ -3,7 +3,7 @@
 # Safe to repeat; needs root (or sudo) the first time on a fresh machine.
 set -euo pipefail
 
-packages=(libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libopenblas-dev liblapacke-dev zlib1g-dev)
+packages=(libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libopenblas-dev liblapacke-dev zlib1g-dev libsqlite3-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -110,23 +110,10 @@ public final class Coordinator {
         let metrics = ClusterMetrics(port: options.metricsPort, log: log)
         defer { metrics.stop() }
 
-        let context = try ZMQContext()
-        defer { context.close() }
-        let zap = try options.curve.map { c in
-            try ZAPAuthenticator(context: context, authorizedKeys: c.authorized, log: { log("CURVE: \($0)") })
-        }
-        defer { zap?.stop() }
-        let router = try Socket(context: context, kind: .router)
-        defer { router.close() }
-        try router.set(.linger(milliseconds: 2000))
-        // Frames larger than any legitimate message are dropped by libzmq (and the peer cut off).
-        try router.set(.maxMessageSize(Int64(max(config.phiCount, 1) * 4 * 2 + (16 << 20))))
-        if let c = options.curve { try router.set(.curveServer(secretKey: c.keyPair.secretKey)) }
-        var bound: [String] = []
-        for endpoint in options.bind {
-            try router.bind(endpoint)
-            bound.append(try router.lastEndpoint)
-        }
+        let server = try RouterServer(bind: options.bind, curve: options.curve,
+                                      maxMessageBytes: Int64(max(config.phiCount, 1) * 4 * 2 + (16 << 20)), log: log)
+        defer { server.close() }
+        let bound = server.endpoints
         log("listening on \(bound.joined(separator: ", ")) (\(options.curve == nil ? "plain" : "CURVE"), \(options.mode.rawValue) mode, step \(state.step)/\(config.steps))")
         options.onReady(bound)
         try beforeLoop()
@@ -151,7 +138,7 @@ public final class Coordinator {
             for action in actions {
                 switch action {
                 case .send(let peer, let message):
-                    do { try router.send([peer] + WireCodec.encode(message)) } catch { log("send \(message.body.name) failed: \(error)") }
+                    server.send(message, to: peer)
                 case .log(let line):
                     log(line)
                 case .stepCompleted(var report):
@@ -177,12 +164,8 @@ public final class Coordinator {
                 interrupted = true
                 break
             }
-            let ready = try router.receive(timeoutMs: Int32(tickInterval * 1000))
-            var batch = ready.map { [$0] } ?? []
-            while batch.count < 256, let more = try router.tryReceive() { batch.append(more) }
-            for frames in batch {
-                guard frames.count >= 2 else { log("dropped a message without routing id or body (\(frames.count) frames)"); continue }
-                perform(core.handle(peer: frames[0], frames: Array(frames.dropFirst()), now: clock()))
+            for (peer, frames) in try server.receive(timeout: tickInterval) {
+                perform(core.handle(peer: peer, frames: frames, now: clock()))
                 if core.isFinished { break }
             }
             let now = clock()

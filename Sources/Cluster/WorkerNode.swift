@@ -143,6 +143,23 @@ public final class WorkerNode {
                     try send(socket, .hypergradient(Hypergradient(step: t.step, leaseID: t.leaseID, validLoss: loss, gradLambda: g.array)),
                              phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
                     try send(socket, .workRequest)
+                case .trialTask(let t):
+                    guard registered, let trainerConfig, let trainer else { break sessionLoop }
+                    let lambda = t.lambda
+                    var result = Wire.TrialResult(trialID: t.trialID, leaseID: t.leaseID, trainLoss: .nan, validLoss: .nan, testLoss: .nan)
+                    if lambda.count == trainer.hyperparameterCount {
+                        do {
+                            let r = try CrossValidation.trial(config: trainerConfig, data: trainer.data, lambda: lambda, steps: Int(t.steps),
+                                                              learningRate: trainerConfig.phiLearningRate, trialIndex: Int(t.trialID))
+                            result = Wire.TrialResult(trialID: t.trialID, leaseID: t.leaseID, trainLoss: r.evaluation.trainLoss,
+                                                      validLoss: r.evaluation.validLoss, testLoss: r.evaluation.testLoss)
+                        } catch {
+                            options.log("trial \(t.trialID) diverged: \(error)")
+                        }
+                    }
+                    tasksDone += 1
+                    try send(socket, .trialResult(result))
+                    try send(socket, .workRequest)
                 case .error(let e):
                     if e.code == .notRegistered { options.log("coordinator does not know us; re-registering"); break sessionLoop }
                     if e.code != .stale && e.code != .duplicate { options.log("coordinator refused a message: \(e.code): \(e.message)") }

@@ -2,7 +2,7 @@ import Linalg
 import Models
 
 /// The outcome of training a model from scratch at fixed λ (Algorithm 1).
-public struct TrialResult: Sendable, Equatable, Codable {
+public struct TrialOutcome: Sendable, Equatable, Codable {
     /// The hyperparameters.
     public let lambda: [Float]
     /// Full-split losses of the trained weights.
@@ -18,7 +18,7 @@ public enum CrossValidation {
     public static func trial(
         config: ExperimentConfig, data: ExperimentData, lambda: [Float], steps: Int,
         learningRate: Double, trialIndex: Int = 0
-    ) throws(HyperTrainingError) -> TrialResult {
+    ) throws(HyperTrainingError) -> TrialOutcome {
         let shape = config.shape
         let reg = Regularizer(shape: shape, scope: config.scope, norm: config.norm)
         precondition(lambda.count == reg.groupCount, "trial: λ has \(lambda.count) values, scope needs \(reg.groupCount)")
@@ -45,7 +45,7 @@ public enum CrossValidation {
         let valid = mlp.loss(w: w.constPointer, data: data.valid, loss: config.loss)
         let test = data.test.count > 0 ? mlp.loss(w: w.constPointer, data: data.test, loss: config.loss) : .nan
         let err = data.test.count > 0 ? mlp.errorRate(w: w.constPointer, data: data.test) : .nan
-        return TrialResult(lambda: lambda,
+        return TrialOutcome(lambda: lambda,
                            evaluation: Evaluation(trainLoss: train, validLoss: valid, testLoss: test, testError: err),
                            steps: steps)
     }

@@ -30,6 +30,9 @@ struct CoordinatorCommand: ParsableCommand {
     var metricsPort: UInt16?
     @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
     var data: String?
+    @Flag(name: .customLong("study-mode"), help: "Run a baseline study (random search / Bayesian optimization) instead of hyper-training; see the study flags.")
+    var studyMode = false
+    @OptionGroup var studyOptions: StudyOptions
 
     func validate() throws {
         let tcp = bind.contains { $0.hasPrefix("tcp://") }
@@ -42,18 +45,31 @@ struct CoordinatorCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try experiment.config()
-        for w in config.warnings() { Console.error("warning: \(w)") }
+        var config = try experiment.config()
+        for w in config.warnings() where !studyMode { Console.error("warning: \(w)") }
         BLASRuntime.setThreads(1)
+        let curve: CurveServerSetup? = try (!insecure ? serverKey.flatMap { key in authorizedKeys.map { (key, $0) } } : nil).map {
+            CurveServerSetup(keyPair: try CurveKeyPair.load(from: $0.0), authorized: try AuthorizedKeys.load(from: $0.1))
+        }
+        if studyMode {
+            let study = try studyOptions.spec(config: &config)
+            let data = try ExperimentData.load(directory: data ?? MNISTFetcher.defaultDirectory, config: config)
+            var options = StudyCoordinator.Options(bind: bind, databasePath: studyOptions.study)
+            options.curve = curve
+            options.resume = cluster.resume
+            options.metricsPath = output.metrics
+            options.summaryPath = output.summary
+            let outcome = try StudyCoordinator(config: config, study: study, dataFingerprint: data.fingerprint, options: options).run()
+            print("best valid \(outcome.best?.validLoss ?? .nan) test \(outcome.best?.testLoss ?? .nan) after \(outcome.trials.count) trials")
+            if outcome.interrupted { throw ExitCode(130) }
+            return
+        }
         let data = try ExperimentData.load(directory: data ?? MNISTFetcher.defaultDirectory, config: config)
         var options = Coordinator.Options(bind: bind)
         cluster.apply(to: &options)
         options.reporter = output.reporterOptions
         options.metricsPort = metricsPort
-        if !insecure, let serverKey, let authorizedKeys {
-            options.curve = CurveServerSetup(keyPair: try CurveKeyPair.load(from: serverKey),
-                                             authorized: try AuthorizedKeys.load(from: authorizedKeys))
-        }
+        options.curve = curve
         let outcome = try Coordinator(config: config, data: data, options: options).run()
         print(RunCommand.resultLine(lambdaHat: outcome.lambdaHat, evaluation: outcome.evaluation))
         if outcome.interrupted { throw ExitCode(130) }

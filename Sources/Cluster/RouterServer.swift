@@ -1,0 +1,75 @@
+import Foundation
+import Transport
+import Wire
+
+/// The coordinator side of the transport: one ROUTER socket (CURVE with a ZAP handler when
+/// configured) bound to every endpoint; receives messages with their routing ids and sends
+/// encoded messages back. Used by both the hyper-training and the study coordinators.
+/// Lives on the thread that created it (ZeroMQ sockets are not thread-safe).
+final class RouterServer {
+    private let context: ZMQContext
+    private let zap: ZAPAuthenticator?
+    private let router: Socket
+    private let log: @Sendable (String) -> Void
+    /// The bound endpoints (ports resolved).
+    let endpoints: [String]
+
+    init(bind: [String], curve: CurveServerSetup?, maxMessageBytes: Int64, log: @escaping @Sendable (String) -> Void) throws {
+        Transport.tuneAllocatorForLargeMessages()
+        self.log = log
+        let context = try ZMQContext()
+        self.context = context
+        do {
+            zap = try curve.map { c in
+                try ZAPAuthenticator(context: context, authorizedKeys: c.authorized, log: { log("CURVE: \($0)") })
+            }
+            router = try Socket(context: context, kind: .router)
+        } catch {
+            context.close()
+            throw error
+        }
+        do {
+            try router.set(.linger(milliseconds: 2000))
+            // Frames larger than any legitimate message are dropped by libzmq (and the peer cut off).
+            try router.set(.maxMessageSize(maxMessageBytes))
+            if let c = curve { try router.set(.curveServer(secretKey: c.keyPair.secretKey)) }
+            var bound: [String] = []
+            for endpoint in bind {
+                try router.bind(endpoint)
+                bound.append(try router.lastEndpoint)
+            }
+            endpoints = bound
+        } catch {
+            router.close()
+            zap?.stop()
+            context.close()
+            throw error
+        }
+    }
+
+    /// Waits up to `timeout` seconds for traffic, then drains up to 256 messages; each is
+    /// `(routing id, message frames)`. Messages without a routing id or body are dropped.
+    func receive(timeout: Double) throws -> [(peer: [UInt8], frames: [[UInt8]])] {
+        var raw: [[[UInt8]]] = []
+        if let first = try router.receive(timeoutMs: Int32(timeout * 1000)) { raw.append(first) }
+        while raw.count < 256, let more = try router.tryReceive() { raw.append(more) }
+        var out: [(peer: [UInt8], frames: [[UInt8]])] = []
+        for frames in raw {
+            guard frames.count >= 2 else { log("dropped a message without routing id or body (\(frames.count) frames)"); continue }
+            out.append((frames[0], Array(frames.dropFirst())))
+        }
+        return out
+    }
+
+    /// Sends `message` to `peer` (failures are logged: the peer may be gone).
+    func send(_ message: Message, to peer: [UInt8]) {
+        do { try router.send([peer] + WireCodec.encode(message)) } catch { log("send \(message.body.name) failed: \(error)") }
+    }
+
+    /// Closes the socket (lingering up to 2 s to deliver Shutdown messages) and the context.
+    func close() {
+        router.close()
+        zap?.stop()
+        context.close()
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import HyperOpt
+import Telemetry
+import Transport
+import Wire
+
+/// Runs a baseline study (random search or Bayesian optimization) over the cluster: the
+/// ROUTER loop around `StudyCoordinatorCore`, with the SQLite store, per-trial metrics
+/// (best-so-far validation and test loss against wall time and trials) and a summary.
+public final class StudyCoordinator {
+    /// How the study coordinator runs.
+    public struct Options: Sendable {
+        /// Endpoints to bind.
+        public var bind: [String]
+        /// CURVE (nil: plain).
+        public var curve: CurveServerSetup?
+        /// SQLite file of the study.
+        public var databasePath: String
+        /// Continue an existing study in `databasePath` (otherwise it must not exist).
+        public var resume = false
+        /// Per-trial JSON Lines metrics.
+        public var metricsPath: String?
+        /// Summary JSON.
+        public var summaryPath: String?
+        /// Heartbeat interval, seconds.
+        public var heartbeatInterval: Double = 1
+        /// Log lines go here.
+        public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("study: " + $0 + "\n").utf8)) }
+        /// Called once bound, with the endpoints.
+        public var onReady: @Sendable ([String]) -> Void = { _ in }
+
+        /// - Parameters: see the properties.
+        public init(bind: [String], databasePath: String) {
+            self.bind = bind
+            self.databasePath = databasePath
+        }
+    }
+
+    /// The end of a study.
+    public struct Outcome: Sendable {
+        /// All trials.
+        public let trials: [TrialRecord]
+        /// The best trial.
+        public let best: TrialRecord?
+        /// Study seconds.
+        public let wallSeconds: Double
+        /// Stopped by a signal.
+        public let interrupted: Bool
+    }
+
+    private let config: ExperimentConfig
+    private let study: StudySpec
+    private let dataFingerprint: UInt64
+    private let options: Options
+
+    /// - Parameters: the experiment each trial trains, the study, the data fingerprint, options.
+    public init(config: ExperimentConfig, study: StudySpec, dataFingerprint: UInt64, options: Options) {
+        self.config = config
+        self.study = study
+        self.dataFingerprint = dataFingerprint
+        self.options = options
+    }
+
+    /// Runs until every trial is done (or the budget is spent, or a signal).
+    public func run(beforeLoop: () throws -> Void = {}) throws -> Outcome {
+        let log = options.log
+        let exists = FileManager.default.fileExists(atPath: options.databasePath)
+        if exists && !options.resume {
+            throw ClusterError.cannotResume("\(options.databasePath) already holds a study; pass --resume to continue it or choose another file")
+        }
+        let store = try StudyStore(path: options.databasePath)
+        defer { store.close() }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let configJSON = String(decoding: try encoder.encode(config), as: UTF8.self)
+        let studyJSON = String(decoding: try encoder.encode(study), as: UTF8.self)
+        var priorSeconds = 0.0
+        if exists {
+            guard try store.meta("config") == configJSON, try store.meta("study") == studyJSON else {
+                throw ClusterError.cannotResume("the study in \(options.databasePath) was started with other settings")
+            }
+            priorSeconds = try store.meta("seconds").flatMap(Double.init) ?? 0
+        } else {
+            try store.setMeta("config", configJSON)
+            try store.setMeta("study", studyJSON)
+            try store.setMeta("data_fingerprint", String(dataFingerprint))
+        }
+        let clock = { ProgressLine.monotonicSeconds() }
+        let core = try StudyCoordinatorCore(config: config, study: study, store: store, dataFingerprint: dataFingerprint,
+                                            now: clock(), priorSeconds: priorSeconds, heartbeatInterval: options.heartbeatInterval)
+        if exists { log("resumed \(options.databasePath): \(core.trials.filter { $0.status == .done }.count) trial(s) done") }
+        let metrics = try options.metricsPath.map { try JSONLinesWriter(path: $0, append: exists) }
+        defer { try? metrics?.close() }
+
+        let server = try RouterServer(bind: options.bind, curve: options.curve,
+                                      maxMessageBytes: Int64(16 << 20), log: log)
+        defer { server.close() }
+        log("study (\(study.strategy.rawValue), \(study.trials) trials of \(study.trialSteps) steps) listening on \(server.endpoints.joined(separator: ", "))")
+        options.onReady(server.endpoints)
+        try beforeLoop()
+
+        var best: (valid: Double, test: Double)? = core.best.map { ($0.validLoss!, $0.testLoss ?? .nan) }
+        var finishedCount = core.trials.filter { $0.status == .done || $0.status == .failed }.count
+        func perform(_ actions: [StudyAction]) {
+            for a in actions {
+                switch a {
+                case .send(let peer, let message): server.send(message, to: peer)
+                case .log(let line): log(line)
+                case .trialCompleted(let r):
+                    finishedCount += 1
+                    if let v = r.validLoss, v.isFinite, v < (best?.valid ?? .infinity) { best = (v, r.testLoss ?? .nan) }
+                    let seconds = core.studySeconds(now: clock())
+                    try? store.setMeta("seconds", String(seconds))
+                    var fields: [(String, JSONValue)] = [
+                        ("trial", .int(r.id)), ("trials_finished", .int(finishedCount)), ("elapsed_seconds", .double(seconds)),
+                        ("status", .string(r.status.rawValue)),
+                        ("valid_loss", JSONValue(r.validLoss)), ("test_loss", JSONValue(r.testLoss)),
+                        ("train_loss", JSONValue(r.trainLoss)), ("trial_seconds", JSONValue(r.trialSeconds)),
+                        ("best_valid_loss", JSONValue(best?.valid)), ("best_test_loss", JSONValue(best?.test)),
+                    ]
+                    if r.lambda.count <= 16 { fields.insert(("lambda", JSONValue(r.lambda)), at: 1) }
+                    try? metrics?.write(.object(fields))
+                    log("trial \(r.id) \(r.status.rawValue): valid \(r.validLoss.map { String(format: "%.5f", $0) } ?? "-")  best \(best.map { String(format: "%.5f", $0.valid) } ?? "-")  (\(finishedCount)/\(study.trials))")
+                }
+            }
+        }
+
+        Signals.install()
+        var interrupted = false
+        var lastTick = clock()
+        while !core.isFinished(now: clock()) {
+            if let s = Signals.pending {
+                log("signal \(s): stopping; the study resumes with --resume")
+                interrupted = true
+                break
+            }
+            for (peer, frames) in try server.receive(timeout: 0.1) {
+                perform(core.handle(peer: peer, frames: frames, now: clock()))
+            }
+            if clock() - lastTick >= 0.1 {
+                perform(core.tick(now: clock()))
+                lastTick = clock()
+            }
+        }
+        let seconds = core.studySeconds(now: clock())
+        try store.setMeta("seconds", String(seconds))
+        perform(core.shutdownAll(reason: interrupted ? "study interrupted" : "study complete"))
+        let trials = core.trials
+        if let path = options.summaryPath {
+            let b = core.best
+            try SummaryWriter.write(.object([
+                ("strategy", .string(study.strategy.rawValue)),
+                ("trials_done", .int(trials.filter { $0.status == .done }.count)),
+                ("trials_failed", .int(trials.filter { $0.status == .failed }.count)),
+                ("best_trial", b.map { .int($0.id) } ?? .null),
+                ("best_lambda", b.map { JSONValue($0.lambda) } ?? .null),
+                ("best_valid_loss", JSONValue(b?.validLoss)),
+                ("best_test_loss", JSONValue(b?.testLoss)),
+                ("wall_seconds", .double(seconds)),
+                ("interrupted", .bool(interrupted)),
+                ("rejected", .object(core.rejected.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+                ("study", RunReporter.json(study)),
+                ("config", RunReporter.json(config)),
+            ]), to: path)
+        }
+        return Outcome(trials: trials, best: core.best, wallSeconds: seconds, interrupted: interrupted)
+    }
+}
