@@ -116,8 +116,9 @@ extension SparseInputLayer {
     }
 
     /// `out[n, 0..<width] = bias + Σ_p x_p·W[col_p, :]` with `W` padded to `stride` columns.
-    /// Blocks of up to four 8-lane registers per pass over a row's nonzeros; for one or two
-    /// blocks, two interleaved accumulator sets hide the FMA latency.
+    /// Column blocks of 32 (four registers) per pass over a row's nonzeros, then one block of
+    /// 24, 16 or 8; the narrow blocks use two interleaved accumulator sets to hide FMA latency.
+    /// Each block width has its own loop, so no branch sits in the inner loops.
     static func forwardFloat(
         starts: UnsafePointer<Int32>, cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>,
         rows: UnsafeBufferPointer<Int32>, weights: UnsafePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
@@ -127,42 +128,78 @@ extension SparseInputLayer {
             let r = Int(rows[n])
             let p0 = Int(starts[r]), p1 = Int(starts[r + 1])
             var c = 0
-            while c < stride {
-                let blocks = min((stride - c) / 8, 4)
-                if blocks >= 3 {
-                    var a0 = SIMD8<Float>.zero, a1 = a0, a2 = a0, a3 = a0
-                    for p in p0..<p1 {
-                        let v = SIMD8<Float>(repeating: vals[p])
-                        let wr = weights + (Int(cols[p]) &* stride &+ c)
-                        a0.addProduct(v, load(wr)); a1.addProduct(v, load(wr + 8)); a2.addProduct(v, load(wr + 16))
-                        if blocks == 4 { a3.addProduct(v, load(wr + 24)) }
-                    }
-                    store(a0, rowScratch + c); store(a1, rowScratch + c + 8); store(a2, rowScratch + c + 16)
-                    if blocks == 4 { store(a3, rowScratch + c + 24) }
-                } else {
-                    var a0 = SIMD8<Float>.zero, b0 = a0, a1 = a0, b1 = a0
-                    var p = p0
-                    while p + 1 < p1 {
-                        let v0 = SIMD8<Float>(repeating: vals[p]), v1 = SIMD8<Float>(repeating: vals[p + 1])
-                        let w0 = weights + (Int(cols[p]) &* stride &+ c), w1 = weights + (Int(cols[p + 1]) &* stride &+ c)
-                        a0.addProduct(v0, load(w0)); a1.addProduct(v1, load(w1))
-                        if blocks == 2 { b0.addProduct(v0, load(w0 + 8)); b1.addProduct(v1, load(w1 + 8)) }
-                        p += 2
-                    }
-                    if p < p1 {
-                        let v0 = SIMD8<Float>(repeating: vals[p])
-                        let w0 = weights + (Int(cols[p]) &* stride &+ c)
-                        a0.addProduct(v0, load(w0))
-                        if blocks == 2 { b0.addProduct(v0, load(w0 + 8)) }
-                    }
-                    store(a0 + a1, rowScratch + c)
-                    if blocks == 2 { store(b0 + b1, rowScratch + c + 8) }
-                }
-                c += blocks * 8
+            while c + 32 <= stride {
+                block32(p0, p1, cols, vals, weights + c, stride, rowScratch + c)
+                c += 32
+            }
+            switch stride - c {
+            case 24: block24(p0, p1, cols, vals, weights + c, stride, rowScratch + c)
+            case 16: block16(p0, p1, cols, vals, weights + c, stride, rowScratch + c)
+            case 8: block8(p0, p1, cols, vals, weights + c, stride, rowScratch + c)
+            default: break
             }
             let o = out + n &* width
             for j in 0..<width { o[j] = bias[j] + rowScratch[j] }
         }
+    }
+
+    @inline(__always)
+    private static func block32(_ p0: Int, _ p1: Int, _ cols: UnsafePointer<Int32>, _ vals: UnsafePointer<Float>,
+                                _ w: UnsafePointer<Float>, _ stride: Int, _ o: UnsafeMutablePointer<Float>) {
+        var a0 = SIMD8<Float>.zero, a1 = a0, a2 = a0, a3 = a0
+        for p in p0..<p1 {
+            let v = SIMD8<Float>(repeating: vals[p])
+            let wr = w + Int(cols[p]) &* stride
+            a0.addProduct(v, load(wr)); a1.addProduct(v, load(wr + 8))
+            a2.addProduct(v, load(wr + 16)); a3.addProduct(v, load(wr + 24))
+        }
+        store(a0, o); store(a1, o + 8); store(a2, o + 16); store(a3, o + 24)
+    }
+
+    @inline(__always)
+    private static func block24(_ p0: Int, _ p1: Int, _ cols: UnsafePointer<Int32>, _ vals: UnsafePointer<Float>,
+                                _ w: UnsafePointer<Float>, _ stride: Int, _ o: UnsafeMutablePointer<Float>) {
+        var a0 = SIMD8<Float>.zero, a1 = a0, a2 = a0
+        for p in p0..<p1 {
+            let v = SIMD8<Float>(repeating: vals[p])
+            let wr = w + Int(cols[p]) &* stride
+            a0.addProduct(v, load(wr)); a1.addProduct(v, load(wr + 8)); a2.addProduct(v, load(wr + 16))
+        }
+        store(a0, o); store(a1, o + 8); store(a2, o + 16)
+    }
+
+    @inline(__always)
+    private static func block16(_ p0: Int, _ p1: Int, _ cols: UnsafePointer<Int32>, _ vals: UnsafePointer<Float>,
+                                _ w: UnsafePointer<Float>, _ stride: Int, _ o: UnsafeMutablePointer<Float>) {
+        var a0 = SIMD8<Float>.zero, b0 = a0, a1 = a0, b1 = a0
+        var p = p0
+        while p + 1 < p1 {
+            let v0 = SIMD8<Float>(repeating: vals[p]), v1 = SIMD8<Float>(repeating: vals[p + 1])
+            let w0 = w + Int(cols[p]) &* stride, w1 = w + Int(cols[p + 1]) &* stride
+            a0.addProduct(v0, load(w0)); b0.addProduct(v0, load(w0 + 8))
+            a1.addProduct(v1, load(w1)); b1.addProduct(v1, load(w1 + 8))
+            p += 2
+        }
+        if p < p1 {
+            let v0 = SIMD8<Float>(repeating: vals[p])
+            let w0 = w + Int(cols[p]) &* stride
+            a0.addProduct(v0, load(w0)); b0.addProduct(v0, load(w0 + 8))
+        }
+        store(a0 + a1, o); store(b0 + b1, o + 8)
+    }
+
+    @inline(__always)
+    private static func block8(_ p0: Int, _ p1: Int, _ cols: UnsafePointer<Int32>, _ vals: UnsafePointer<Float>,
+                               _ w: UnsafePointer<Float>, _ stride: Int, _ o: UnsafeMutablePointer<Float>) {
+        var a0 = SIMD8<Float>.zero, a1 = a0
+        var p = p0
+        while p + 1 < p1 {
+            a0.addProduct(SIMD8<Float>(repeating: vals[p]), load(w + Int(cols[p]) &* stride))
+            a1.addProduct(SIMD8<Float>(repeating: vals[p + 1]), load(w + Int(cols[p + 1]) &* stride))
+            p += 2
+        }
+        if p < p1 { a0.addProduct(SIMD8<Float>(repeating: vals[p]), load(w + Int(cols[p]) &* stride)) }
+        store(a0 + a1, o)
     }
 
     /// `G[col_p, :] += x_p·∂Z[n, :]` into the padded gradient `G` (zeroed by the caller).
