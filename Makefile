@@ -28,9 +28,9 @@ demo: data build
 
 # Release build: the numerical tests (Algorithm 3 against cross-validation on real MNIST)
 # would take minutes unoptimised. Preconditions stay on in release builds.
+# -enable-testing lets @testable imports work in the release build.
 test: data
-	swift build -c release $(SWIFT_FLAGS)
-	HYPERTRAIN_DATA=$(CURDIR)/$(DATA) swift test -c release $(SWIFT_FLAGS)
+	HYPERTRAIN_DATA=$(CURDIR)/$(DATA) swift test -c release -Xswiftc -enable-testing $(SWIFT_FLAGS)
 
 bench: data build
 	.build/release/hypertrain bench step --data $(DATA)

@@ -86,11 +86,12 @@ public struct Checkpoint: Sendable, Equatable {
     /// `path.prev`.
     ///
     /// The file is written to `path.tmp.<pid>` in the same directory and `fsync`ed; then the
-    /// current `path` (if any) becomes `path.prev` (a hard link, or a rename where the
-    /// filesystem has no hard links), the temporary file is renamed over `path`, and the
-    /// directory is `fsync`ed. Missing parent directories are created. A failure at any
-    /// point removes the temporary file and leaves `path` and `path.prev` as they were, so
-    /// `path` is always either the old or the new complete checkpoint. Contents that
+    /// current `path` (if any) is hard-linked to `path.prev.tmp.<pid>` (renamed where the
+    /// filesystem has no hard links), the temporary file is renamed over `path`, the staged
+    /// old file is renamed over `path.prev`, and the directory is `fsync`ed. Missing parent
+    /// directories are created. A failure before the new file is in place removes the
+    /// temporary files and leaves `path` and `path.prev` as they were, so `path` is always
+    /// either the old or the new complete checkpoint. Contents that
     /// ``read(from:)`` would reject (non-finite values, lengths that do not fit the
     /// configuration) are refused before anything is touched. Writes to one path must not
     /// run concurrently.
@@ -165,32 +166,42 @@ public struct Checkpoint: Sendable, Equatable {
         }
     }
 
-    /// Keeps the current `path` as `path.prev`, then renames `temporary` over `path`.
+    /// Renames `temporary` over `path`, keeping the file it replaces as `path.prev`.
+    ///
+    /// The current file is first linked (or, without hard links, renamed) to a staging name,
+    /// so a failure before the final rename can restore everything exactly as it was; the
+    /// staging name then replaces `.prev` in one rename.
     private static func install(_ temporary: String, at path: String) throws(CheckpointError) {
         let previous = path + ".prev"
-        var movedCurrent = false
+        let staging = "\(previous).tmp.\(getpid())"
+        var staged = false, movedCurrent = false
         do throws(CheckpointError) {
             var info = stat()
             if lstat(path, &info) == 0 {
-                if unlink(previous) == -1 && errno != ENOENT { throw POSIX.failure("unlink", previous) }
-                // A hard link keeps `path` in place throughout; filesystems without hard links
-                // get a rename, and a crash right after it leaves only `.prev`, which
-                // `latestGood(at:)` then reads.
-                if link(path, previous) == -1 {
+                if unlink(staging) == -1 && errno != ENOENT { throw POSIX.failure("unlink", staging) }
+                if link(path, staging) == -1 {
                     guard [EPERM, EOPNOTSUPP, ENOTSUP, EMLINK, ENOSYS].contains(errno) else {
-                        throw POSIX.failure("link", "\(path) -> \(previous)")
+                        throw POSIX.failure("link", "\(path) -> \(staging)")
                     }
-                    try POSIX.check("rename", "\(path) -> \(previous)") { rename(path, previous) }
+                    // No hard links here: `path` is briefly absent, and a crash now leaves
+                    // only the staging file; `latestGood(at:)` then falls back to `.prev`.
+                    try POSIX.check("rename", "\(path) -> \(staging)") { rename(path, staging) }
                     movedCurrent = true
                 }
+                staged = true
             } else if errno != ENOENT {
                 throw POSIX.failure("stat", path)
             }
             try POSIX.check("rename", "\(temporary) -> \(path)") { rename(temporary, path) }
         } catch {
-            if movedCurrent { _ = rename(previous, path) }
+            if movedCurrent { _ = rename(staging, path) } else if staged { _ = unlink(staging) }
             _ = unlink(temporary)
             throw error
+        }
+        // The new checkpoint is in place; failing to keep the old one is still an error,
+        // because the caller was promised a `.prev`.
+        if staged {
+            try POSIX.check("rename", "\(staging) -> \(previous)") { rename(staging, previous) }
         }
     }
 

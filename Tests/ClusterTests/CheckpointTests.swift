@@ -39,6 +39,19 @@ import HyperOpt
         #expect(bytes.count == 24 + headerLength + 4 * floats + 4)
     }
 
+    @Test("an SGD run (no moments) round-trips too")
+    func roundTripWithoutMoments() throws {
+        let scratch = try CheckpointScratch()
+        defer { scratch.remove() }
+        let path = scratch.path + "/run.ckpt"
+        let original = CheckpointFixture.make(steps: 2, compact: true)
+        #expect(original.snapshot.phiM.isEmpty && original.snapshot.lambdaV.isEmpty)
+        try original.write(to: path)
+        let restored = try Checkpoint.read(from: path)
+        #expect(restored == original)
+        #expect(restored.snapshot.phi.map(\.bitPattern) == original.snapshot.phi.map(\.bitPattern))
+    }
+
     @Test("rewriting keeps the replaced checkpoint as .prev and equal contents give equal bytes")
     func rotation() throws {
         let scratch = try CheckpointScratch()
@@ -114,9 +127,9 @@ import HyperOpt
         let scratch = try CheckpointScratch()
         defer { scratch.remove() }
         let path = scratch.path + "/run.ckpt"
-        try CheckpointFixture.make(steps: 1).write(to: path)
+        try CheckpointFixture.make(steps: 1, compact: true).write(to: path)
         let bytes = try CheckpointScratch.bytes(path)
-        let lengths = Array(0..<200) + Array(stride(from: 200, to: bytes.count, by: max(1, bytes.count / 300)))
+        let lengths = Array(0..<64) + Array(stride(from: 64, to: bytes.count, by: max(1, bytes.count / 100))) + [bytes.count - 1]
         for length in lengths {
             try CheckpointScratch.write(Array(bytes.prefix(length)), to: path)
             let error = CheckpointFixture.readError(path)
@@ -170,10 +183,12 @@ import HyperOpt
         let scratch = try CheckpointScratch()
         defer { scratch.remove() }
         let path = scratch.path + "/run.ckpt"
-        try CheckpointFixture.make(steps: 1).write(to: path)
+        try CheckpointFixture.make(steps: 1, compact: true).write(to: path)
         let good = try CheckpointScratch.bytes(path)
         var generator = SplitMix64(seed: 7)
-        let offsets = Array(0..<min(good.count, 400)) + (0..<200).map { _ in Int.random(in: 0..<good.count, using: &generator) }
+        let dataStart = 24 + CheckpointFixture.headerLength(good)
+        let offsets = Array(0..<24) + Array(stride(from: 24, to: dataStart, by: 7)) + [dataStart - 1, good.count - 4, good.count - 1]
+            + (0..<40).map { _ in Int.random(in: 0..<good.count, using: &generator) }
         for offset in offsets {
             var bytes = good
             bytes[offset] ^= UInt8.random(in: 1...255, using: &generator)
@@ -375,7 +390,8 @@ import HyperOpt
         let before = try CheckpointScratch.bytes(path)
 
         #expect(chmod(directory, 0o555) == 0)
-        let error = CheckpointFixture.asUnprivilegedUser { CheckpointFixture.writeError(CheckpointFixture.make(steps: 3), path) }
+        let newer = CheckpointFixture.make(steps: 3)
+        let error = CheckpointFixture.asUnprivilegedUser { CheckpointFixture.writeError(newer, path) }
         #expect(chmod(directory, 0o755) == 0)
 
         guard case let .io(_, operation, reason)? = error else {
@@ -400,7 +416,8 @@ import HyperOpt
         let old = CheckpointFixture.make(steps: 2)
         try old.write(to: path)
 
-        let error = CheckpointFixture.asUnprivilegedUser { CheckpointFixture.writeError(CheckpointFixture.make(steps: 3), path) }
+        let newer = CheckpointFixture.make(steps: 3)
+        let error = CheckpointFixture.asUnprivilegedUser { CheckpointFixture.writeError(newer, path) }
         guard case let .io(_, operation, _)? = error else {
             Issue.record("expected an I/O error, got \(String(describing: error))")
             return
@@ -446,11 +463,23 @@ import HyperOpt
         config.hypernet = .mlp(hidden: 239)
         let n = config.phiCount
         #expect(n == 1_884_478)
+        // A random block repeated with block copies: element-wise generation dominates in debug.
         var generator = SplitMix64(seed: 3)
-        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &generator) } }
+        let block = (0..<4096).map { _ in Float.random(in: -1...1, using: &generator) }
+        func values(_ count: Int, fill: Float) -> [Float] {
+            var out = [Float](repeating: fill, count: count)
+            out.withUnsafeMutableBufferPointer { target in
+                block.withUnsafeBufferPointer { source in
+                    for start in stride(from: 0, to: count - block.count, by: block.count - 1) {
+                        UnsafeMutableRawPointer(target.baseAddress! + start).copyMemory(from: source.baseAddress!, byteCount: 4 * block.count)
+                    }
+                }
+            }
+            return out
+        }
         let snapshot = HyperState.Snapshot(
-            step: 12_000, phiVersion: 12_000, lambdaVersion: 11_990, phi: random(n), lambdaHat: [-1.8],
-            phiOptimizerSteps: 12_000, phiM: random(n), phiV: random(n).map { $0 * $0 },
+            step: 12_000, phiVersion: 12_000, lambdaVersion: 11_990, phi: values(n, fill: 0.25), lambdaHat: [-1.8],
+            phiOptimizerSteps: 12_000, phiM: values(n, fill: -0.5), phiV: values(n, fill: 0.125),
             lambdaOptimizerSteps: 11_990, lambdaM: [0.01], lambdaV: [0.0001])
         let checkpoint = Checkpoint(snapshot: snapshot, config: config, dataFingerprint: 42, wallSecondsSoFar: 3600)
 
@@ -458,12 +487,14 @@ import HyperOpt
         let writeTime = try clock.measure { try checkpoint.write(to: path) }
         var restored: Checkpoint?
         let readTime = try clock.measure { restored = try Checkpoint.read(from: path) }
-        #expect(restored == checkpoint)
+        let read = try #require(restored)
+        for (a, b) in zip(CheckpointFixture.arrays(of: read), CheckpointFixture.arrays(of: checkpoint)) {
+            #expect(a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.count == y.count && memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } })
+        }
+        #expect(read.config == checkpoint.config && read.snapshot.step == 12_000)
         let megabytes = Double(try CheckpointScratch.bytes(path).count) / 1e6
         print("checkpoint \(megabytes) MB: write \(writeTime), read \(readTime)")
-        #if !DEBUG
-        #expect(writeTime < .seconds(1) && readTime < .seconds(1))
-        #endif
+        // Speed is printed, not asserted: benchmarks check speed, tests check outcomes.
     }
 }
 
@@ -552,16 +583,34 @@ extension CheckpointTests {
     enum CheckpointFixture {
         /// Fig. 4-like setting with ten per-class λs and an `mlp:4` hypernetwork, after `steps`
         /// real Adam steps through `HyperState`, so moments and counters are non-trivial.
-        static func make(steps: Int) -> Checkpoint {
+        /// The fixture after `steps` (1…3) real Adam steps through `HyperState` in a Fig. 4-like
+        /// setting with ten per-class λs and an `mlp:4` hypernetwork, so moments and counters
+        /// are non-trivial. `compact`: the default global-λ linear hypernetwork trained with
+        /// SGD, so the moment arrays are empty and the file is small (for sweeps).
+        static func make(steps: Int, compact: Bool = false) -> Checkpoint {
+            (compact ? compactRun : fullRun)[steps - 1]
+        }
+
+        // Computed once: random numbers through an unspecialized generator are slow in debug.
+        private static let fullRun = run(compact: false)
+        private static let compactRun = run(compact: true)
+
+        private static func run(compact: Bool) -> [Checkpoint] {
             var config = ExperimentConfig()
-            config.scope = .perClass
-            config.hypernet = .mlp(hidden: 4)
+            if compact {
+                config.phiOptimizer = .sgd
+                config.lambdaOptimizer = .sgd
+            } else {
+                config.scope = .perClass
+                config.hypernet = .mlp(hidden: 4)
+            }
             config.seed = 17
             var generator = SplitMix64(seed: 11)
             let phi = (0..<config.phiCount).map { _ in Float.random(in: -0.01...0.01, using: &generator) }
             let lambdaHat = [Float](repeating: Float(config.lambdaInit), count: config.hyperparameterCount)
             let state = HyperState(config: config, phi: phi, lambdaHat: lambdaHat)
-            for _ in 0..<steps {
+            var checkpoints: [Checkpoint] = []
+            for _ in 0..<3 {
                 state.beginStep()
                 for _ in 0..<2 {
                     let g = (0..<phi.count).map { _ in Float.random(in: -1...1, using: &generator) }
@@ -571,10 +620,11 @@ extension CheckpointTests {
                 let gl = (0..<lambdaHat.count).map { _ in Float.random(in: -1...1, using: &generator) }
                 gl.withUnsafeBufferPointer { state.applyLambdaStep($0.baseAddress!) }
                 state.endStep()
+                checkpoints.append(Checkpoint(
+                    snapshot: state.snapshot(), config: config, dataFingerprint: 0xFEED_FACE_CAFE_BEEF,
+                    counters: ["gradients_applied": UInt64.max, "gradients_rejected": 3], wallSecondsSoFar: 0.1 + 0.2))
             }
-            return Checkpoint(snapshot: state.snapshot(), config: config, dataFingerprint: 0xFEED_FACE_CAFE_BEEF,
-                              counters: ["gradients_applied": UInt64.max, "gradients_rejected": 3],
-                              wallSecondsSoFar: 0.1 + 0.2)
+            return checkpoints
         }
 
         static func arrays(of c: Checkpoint) -> [[Float]] {
@@ -632,7 +682,10 @@ extension CheckpointTests {
         /// checks apply. `body` must not suspend.
         static func asUnprivilegedUser<R>(_ body: () -> R) -> R {
             #if os(Linux)
-            guard geteuid() == 0 else { return body() }
+            // <sys/fsuid.h> is not part of the Glibc module; look the function up instead.
+            typealias SetFSUID = @convention(c) (UInt32) -> Int32
+            guard geteuid() == 0, let symbol = dlsym(nil, "setfsuid") else { return body() }
+            let setfsuid = unsafeBitCast(symbol, to: SetFSUID.self)
             _ = setfsuid(65534)
             defer { _ = setfsuid(0) }
             #endif

@@ -126,8 +126,6 @@ import Testing
             best = min(best, elapsed)
         }
         print("MNIST.load (60,000 + 10,000 images): best of \(repeats) = \(best)")
-        #if !DEBUG
-        #expect(best < .seconds(1), "MNIST.load took \(best)")
-        #endif
+        // Speed is printed, not asserted: benchmarks check speed, tests check outcomes.
     }
 }
