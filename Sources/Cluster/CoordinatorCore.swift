@@ -178,7 +178,7 @@ public final class CoordinatorCore {
         if message.sequence <= p.lastSequence {
             reject(.duplicate)
             return [.log("duplicate sequence \(message.sequence) from \(p.workerID); ignored"),
-                    send(peer, .ack(Ack(sequence: message.sequence)))]
+                    send(peer, .error(ErrorReply(code: .duplicate, message: "already processed", inReplyTo: message.sequence)))]
         }
         p.lastSequence = message.sequence
         peers[peer] = p

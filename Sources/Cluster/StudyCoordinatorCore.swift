@@ -116,7 +116,7 @@ public final class StudyCoordinatorCore {
         if case .heartbeat = message.body { return [] }
         guard message.sequence > p.lastSequence else {
             rejected["duplicate", default: 0] += 1
-            return [send(peer, .ack(Ack(sequence: message.sequence)))]
+            return [send(peer, .error(ErrorReply(code: .duplicate, message: "already processed", inReplyTo: message.sequence)))]
         }
         p.lastSequence = message.sequence
         peers[peer] = p

@@ -29,7 +29,7 @@ import Models
 /// **Memory.** The forward pass keeps `(w_t, v_t)` at every `k`-th step (`k = checkpointEvery`,
 /// or `T` when 0) and the reverse pass recomputes each `k`-step segment from its checkpoint
 /// (bit-identical: the same code on the same buffers), holding that segment's `w_t`:
-/// `(k + 2·⌈T/k⌉ + 8)·D` Doubles. With `k = T` (default) that is the whole trajectory, ≈ `T·D`
+/// `(k + 2·⌈T/k⌉ + 6)·D` Doubles plus the model's batch workspaces. With `k = T` (default) that is the whole trajectory, ≈ `T·D`
 /// Doubles — 63 MB for D = 7,850 and T = 1,000 — and no recomputation; `k ≈ √(2T)` minimises
 /// memory (≈ 2·√(2T)·D) at the cost of one extra forward pass. The last segment is always stored
 /// during the forward pass and never recomputed.
@@ -343,20 +343,24 @@ final class PredictionCurvature {
         let sizes = shape.sizes, layers = shape.layerCount
         let wo = shape.weightOffset, bo = shape.biasOffset
 
-        // Input layer from the nonzeros: Z₁ = b₀ + X·W₀, R{Z₁} = c₀ + X·U₀.
+        // Input layer from the nonzeros: Z₁ = b₀ + X·W₀, R{Z₁} = c₀ + X·U₀. The linear model's
+        // Hessian does not depend on w, so it skips the primal pass (Z, ∂Z) altogether.
         let width = sizes[1]
+        let primal = layers > 1
         data.rowStart.withUnsafeBufferPointer { starts in
             data.colIndex.withUnsafeBufferPointer { cols in
                 data.values.withUnsafeBufferPointer { vals in
                     for n in 0..<batch {
                         let r = Int(rows[n])
                         let zn = z[0].pointer + n * width, rzn = rz[0].pointer + n * width
-                        zn.update(from: w + bo[0], count: width)
                         rzn.update(from: u + bo[0], count: width)
                         for p in Int(starts[r])..<Int(starts[r + 1]) {
-                            let j = Int(cols[p])
-                            Vec.axpy(width, vals[p], w + wo[0] + j * width, zn)
-                            Vec.axpy(width, vals[p], u + wo[0] + j * width, rzn)
+                            Vec.axpy(width, vals[p], u + wo[0] + Int(cols[p]) * width, rzn)
+                        }
+                        guard primal else { continue }
+                        zn.update(from: w + bo[0], count: width)
+                        for p in Int(starts[r])..<Int(starts[r + 1]) {
+                            Vec.axpy(width, vals[p], w + wo[0] + Int(cols[p]) * width, zn)
                         }
                     }
                 }
@@ -396,7 +400,7 @@ final class PredictionCurvature {
                 let label = Int(labels[Int(rows[n])])
                 for o in 0..<outSize {
                     let i = n * outSize + o
-                    dy[i] = s * (y[i] - (o == label ? 1 : 0))
+                    if primal { dy[i] = s * (y[i] - (o == label ? 1 : 0)) }
                     rdy[i] = s * ry[i]
                 }
             }

@@ -124,7 +124,7 @@ public final class UnrolledRun {
     /// The configuration.
     public let config: UnrolledConfig
     /// The hypergradient engine (training and validation data, workspaces).
-    public let hypergradient: UnrolledHypergradient
+    public let unrolled: UnrolledHypergradient
     /// Test examples (may be empty).
     public let test: Examples<Double>
     /// Current λ̂.
@@ -146,13 +146,13 @@ public final class UnrolledRun {
     ///   - test: test examples (may be empty).
     public init(config: UnrolledConfig, train: Examples<Double>, valid: Examples<Double>, test: Examples<Double>) {
         self.config = config
-        hypergradient = UnrolledHypergradient(config: config, train: train, valid: valid)
+        unrolled = UnrolledHypergradient(config: config, train: train, valid: valid)
         self.test = test
-        lambdaHat = hypergradient.initialLambda()
-        w0 = hypergradient.initialWeights()
-        optimizer = Optimizer(kind: .adam, count: hypergradient.hyperparameterCount, learningRate: config.outerLearningRate)
+        lambdaHat = unrolled.initialLambda()
+        w0 = unrolled.initialWeights()
+        optimizer = Optimizer(kind: .adam, count: unrolled.hyperparameterCount, learningRate: config.outerLearningRate)
         evalMLP = MLP(shape: config.shape, maxBatch: 1000)
-        regScratch = AlignedBuffer(count: 2 * hypergradient.hyperparameterCount)
+        regScratch = AlignedBuffer(count: 2 * unrolled.hyperparameterCount)
     }
 
     /// The splits of a hyper-training run, converted to Double.
@@ -164,7 +164,7 @@ public final class UnrolledRun {
     /// One outer iteration: hypergradient at λ̂, then an Adam step. On a non-finite loss or
     /// hypergradient it throws and λ̂ and the optimizer are unchanged.
     public func step() throws(HyperTrainingError) -> UnrolledReport {
-        let (loss, grad, _) = hypergradient.hypergradient(lambda: lambdaHat, w0: w0)
+        let (loss, grad, _) = unrolled.hypergradient(lambda: lambdaHat, w0: w0)
         guard loss.isFinite, grad.allFinite else {
             throw .nonFinite(step: UInt64(iteration), what: "unrolled hypergradient (L_valid \(loss))")
         }
@@ -184,15 +184,15 @@ public final class UnrolledRun {
     /// Trains `w_T(λ̂)` from w₀ and returns its full-split losses (the validation loss on the
     /// whole split, whatever `validBatchSize` is).
     public func evaluate() -> Evaluation {
-        let wT = hypergradient.train(lambda: lambdaHat, w0: w0)
+        let wT = unrolled.train(lambda: lambdaHat, w0: w0)
         innerSteps += config.innerSteps
         return wT.withUnsafeBufferPointer { wb in
             lambdaHat.withUnsafeBufferPointer { lb in
                 let w = wb.baseAddress!
-                let reg = hypergradient.regularizer.addGradient(w: w, lambda: lb.baseAddress!, gradW: nil, gradLambda: nil,
+                let reg = unrolled.regularizer.addGradient(w: w, lambda: lb.baseAddress!, gradW: nil, gradLambda: nil,
                                                                 scratch: regScratch.pointer)
-                let train = evalMLP.loss(w: w, data: hypergradient.train, loss: config.loss) + reg
-                let valid = evalMLP.loss(w: w, data: hypergradient.valid, loss: config.loss)
+                let train = evalMLP.loss(w: w, data: unrolled.train, loss: config.loss) + reg
+                let valid = evalMLP.loss(w: w, data: unrolled.valid, loss: config.loss)
                 let testLoss = test.count > 0 ? evalMLP.loss(w: w, data: test, loss: config.loss) : .nan
                 let testError = test.count > 0 ? evalMLP.errorRate(w: w, data: test) : .nan
                 return Evaluation(trainLoss: train, validLoss: valid, testLoss: testLoss, testError: testError)
