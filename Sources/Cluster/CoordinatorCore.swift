@@ -483,6 +483,10 @@ public final class CoordinatorCore {
         }
         if plan.trainTasks > 0 { state.applyPhiStep() }
         if plan.validate { state.applyLambdaStep(hypergradient.constPointer) }
+        guard state.parametersAreFinite else {
+            fatalError = "step \(state.step): φ or λ̂ overflowed after the update (step size too large); the last checkpoint holds the last good state"
+            return []
+        }
         state.endStep()
         let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: train,
                                 validBatchLoss: plan.validate ? validLoss : nil, evaluation: nil)

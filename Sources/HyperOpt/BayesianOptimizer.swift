@@ -35,7 +35,10 @@ public enum BayesianOptimizationError: Error, Sendable, Equatable {
 /// Cost at n observations in H dimensions: one GP fit (≤ 3 × 60 marginal-likelihood
 /// evaluations on ≤ 300 points), one O(n³) Cholesky on all n, and per proposed point
 /// O(n·C·H + n²·C) for C candidates (the variances' triangular solve dominates:
-/// n = 1,000, C = 2,000 is 2·10⁹ flops).
+/// n = 1,000, C = 2,000 is 2·10⁹ flops). Measured here (release, 2 cores shared with other
+/// builds): H = 10, n = 1,000 plus 3 pending, one proposal ≈ 6 s wall, of which the
+/// hyperparameter fit is most; ≈ 1 s with `refitHyperparameters = false` and a warm start.
+/// Results are bit-reproducible for a given BLAS build and thread count.
 public struct BayesianOptimizer: Sendable {
     /// One finished trial.
     public struct Observation: Sendable, Equatable, Codable {
@@ -84,13 +87,17 @@ public struct BayesianOptimizer: Sendable {
         public var liar: Liar = .minimum
         /// How the GP's hyperparameters are fitted (`seed`, `step` and `initial` are set per call).
         public var fit = GaussianProcess.FitOptions()
+        /// When `false` and `propose` gets a `warmStart`, those hyperparameters are used as they
+        /// are, without a marginal-likelihood fit (saves the fit's ≤ 180 evaluations, ~2–3 s at
+        /// 1,000 observations on this machine; refit every few trials instead).
+        public var refitHyperparameters: Bool = true
 
         /// The defaults.
         public init() {}
     }
 
     /// What `propose` returns.
-    public struct Proposal: Sendable {
+    public struct Proposal: Sendable, Equatable {
         /// The proposed λs, in trial order.
         public var points: [[Double]]
         /// EI of each point when it was chosen (original loss units); `nil` for a random point.
@@ -152,8 +159,15 @@ public struct BayesianOptimizer: Sendable {
         options.step = UInt64(trial)
         options.initial = warmStart.map { clampedWarmStart($0, options.bounds) } ?? options.initial
         var model: GaussianProcess
-        do { model = try GaussianProcess.fit(inputs: inputs, targets: losses, options: options) }
-        catch { throw .model(error) }
+        do {
+            if !configuration.refitHyperparameters, let fixed = options.initial {
+                model = try GaussianProcess(inputs: inputs, targets: losses, hyperparameters: fixed)
+            } else {
+                model = try GaussianProcess.fit(inputs: inputs, targets: losses, options: options)
+            }
+        } catch {
+            throw .model(error)
+        }
         let hyperparameters = model.hyperparameters
 
         let constantLie: Double? = switch configuration.liar {

@@ -105,12 +105,15 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
         if algorithm == .globalBestResponse && !(0...steps).contains(phase1Steps) {
             p.append("phase1-steps must be in 0...steps for the global algorithm")
         }
-        if !(phiLearningRate > 0 && phiLearningRate.isFinite) { p.append("phi-lr must be positive") }
-        if !(lambdaLearningRate > 0 && lambdaLearningRate.isFinite) { p.append("lambda-lr must be positive") }
-        if !lambdaInit.isFinite { p.append("lambda-init must be finite") }
-        if !(priorStd >= 0) || priorMin > priorMax { p.append("prior must have std ≥ 0 and min ≤ max") }
+        if !(phiLearningRate > 0 && phiLearningRate <= 1e3) { p.append("phi-lr must be in (0, 1000]") }
+        if !(lambdaLearningRate > 0 && lambdaLearningRate <= 1e3) { p.append("lambda-lr must be in (0, 1000]") }
+        if !(abs(lambdaInit) <= 80) { p.append("lambda-init must be a number in [-80, 80] (exp(λ) must stay finite in float)") }
+        if !(initScale > 0 && initScale <= 10) { p.append("init-scale must be in (0, 10]") }
+        if !(abs(priorMean) <= 80) { p.append("prior-mean must be a number in [-80, 80]") }
+        if !(priorStd >= 0 && priorStd <= 100) { p.append("prior-std must be in [0, 100]") }
+        if !(priorMin <= priorMax) || priorMin.isNaN || priorMax.isNaN { p.append("prior-min and prior-max must be numbers with min ≤ max") }
         if evalEvery < 0 { p.append("eval-every must be ≥ 0") }
-        if let k = hypernet.hidden, k > 100_000 { p.append("hypernet hidden width \(k) is unreasonably large") }
+        if let k = hypernet.hidden, !(1...100_000).contains(k) { p.append("hypernet hidden width must be in 1...100000, got \(k)") }
         return p
     }
 

@@ -224,15 +224,23 @@ public struct GaussianProcess: Sendable {
         }
         let cross = kernel.cross(flat, count: m, x, count: n, dimension: d)   // m × n: row j = k(x_j)
         let v = factor.solveLower(columns: cross, count: m)
-        let prior = kernel.signalVariance + (includeNoise ? kernel.noiseVariance : 0)
-        return (0..<m).map { j in
-            var mu = 0.0, explained = 0.0
-            for i in 0..<n {
-                mu += cross[j * n + i] * alpha[i]
-                explained += v[j * n + i] * v[j * n + i]
+        var mu = [Double](repeating: 0, count: m)
+        cross.withUnsafeBufferPointer { c in
+            alpha.withUnsafeBufferPointer { a in
+                mu.withUnsafeMutableBufferPointer { out in
+                    Double.gemv(trans: false, m: m, n: n, alpha: 1, a: c.baseAddress!, lda: n,
+                                x: a.baseAddress!, beta: 0, y: out.baseAddress!)
+                }
             }
-            return Prediction(mean: targetMean + targetStd * mu,
-                              variance: targetStd * targetStd * max(prior - explained, 0))
+        }
+        let prior = kernel.signalVariance + (includeNoise ? kernel.noiseVariance : 0)
+        return v.withUnsafeBufferPointer { vb in
+            (0..<m).map { j in
+                var explained = 0.0
+                for i in j * n..<(j + 1) * n { explained += vb[i] * vb[i] }
+                return Prediction(mean: targetMean + targetStd * mu[j],
+                                  variance: targetStd * targetStd * max(prior - explained, 0))
+            }
         }
     }
 
@@ -248,12 +256,9 @@ public struct GaussianProcess: Sendable {
         var mu = 0.0
         for i in 0..<n { mu += k[i] * alpha[i] }
         var w = k
-        var explained = 0.0
-        w.withUnsafeMutableBufferPointer { b in
-            factor.solveLower(b)
-            for i in 0..<n { explained += b[i] * b[i] }
-            factor.solveUpper(b)
-        }
+        factor.solveLower(inPlace: &w)
+        let explained = w.reduce(0) { $0 + $1 * $1 }
+        factor.solveUpper(inPlace: &w)
         let variance = max(kernel.signalVariance - explained, 0)
         var dMu = [Double](repeating: 0, count: d), dVar = [Double](repeating: 0, count: d)
         for i in 0..<n {
@@ -328,16 +333,24 @@ public struct GaussianProcess: Sendable {
         var gradient = [Double](repeating: 0, count: d + 2)
         var traceW = 0.0, signal = 0.0
         x.withUnsafeBufferPointer { xb in
-            for i in 0..<n {
-                let wii = alpha[i] * alpha[i] - inv[i * n + i]
-                traceW += wii
-                signal += wii * kf[i * n + i]
-                for j in 0..<i {
-                    let wk = (alpha[i] * alpha[j] - inv[i * n + j]) * kf[i * n + j]
-                    signal += 2 * wk
-                    for c in 0..<d {
-                        let delta = xb[i * d + c] - xb[j * d + c]
-                        gradient[c] += wk * delta * delta
+            alpha.withUnsafeBufferPointer { a in
+                inv.withUnsafeBufferPointer { ib in
+                    kf.withUnsafeBufferPointer { kb in
+                        gradient.withUnsafeMutableBufferPointer { g in
+                            for i in 0..<n {
+                                let wii = a[i] * a[i] - ib[i * n + i]
+                                traceW += wii
+                                signal += wii * kb[i * n + i]
+                                for j in 0..<i {
+                                    let wk = (a[i] * a[j] - ib[i * n + j]) * kb[i * n + j]
+                                    signal += 2 * wk
+                                    for c in 0..<d {
+                                        let delta = xb[i * d + c] - xb[j * d + c]
+                                        g[c] += wk * delta * delta
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }

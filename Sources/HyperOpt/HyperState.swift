@@ -77,6 +77,10 @@ public final class HyperState {
     /// Marks the step done.
     public func endStep() { step += 1 }
 
+    /// `true` when φ and λ̂ are finite (checked after updates: a finite gradient with a huge
+    /// step size can still overflow).
+    public var parametersAreFinite: Bool { phi.allFinite && lambdaHat.allFinite }
+
     /// Everything needed to continue exactly (checkpoint contents).
     public struct Snapshot: Sendable, Equatable {
         public var step: UInt64
@@ -118,6 +122,9 @@ public final class HyperState {
         if s.phiM.count != phiOptimizer.m.count || s.phiV.count != phiOptimizer.v.count { p.append("phi optimizer state has the wrong size") }
         if s.lambdaM.count != lambdaOptimizer.m.count || s.lambdaV.count != lambdaOptimizer.v.count { p.append("lambda optimizer state has the wrong size") }
         if !(s.phi.allFinite && s.lambdaHat.allFinite) { p.append("non-finite parameters") }
+        if !(s.phiM.allFinite && s.phiV.allFinite && s.lambdaM.allFinite && s.lambdaV.allFinite) { p.append("non-finite optimizer moments") }
+        if s.phiV.contains(where: { $0 < 0 }) || s.lambdaV.contains(where: { $0 < 0 }) { p.append("negative second moments") }
+        if s.phiOptimizerSteps < 0 || s.lambdaOptimizerSteps < 0 { p.append("negative optimizer step counts") }
         return p
     }
 

@@ -82,6 +82,9 @@ public final class LocalRun {
         }
         if plan.trainTasks > 0 { state.applyPhiStep() }
         if plan.validate { state.applyLambdaStep(lambdaGrad.constPointer) }
+        // A finite gradient times a huge step can still overflow; the run cannot continue
+        // from such a state (and checkpoints refuse to store it, so the last good one stays).
+        guard state.parametersAreFinite else { throw .nonFinite(step: t, what: "parameters after the update") }
         state.endStep()
         return (trainLoss, validLoss)
     }

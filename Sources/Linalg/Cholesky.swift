@@ -123,32 +123,16 @@ public struct Cholesky: Sendable {
         triangularSolve(b, count: k, transposeFactor: true)
     }
 
-    /// Forward substitution `L⁻¹·b` into a caller-owned buffer (no allocation; for hot loops).
-    public func solveLower(_ b: UnsafeMutableBufferPointer<Double>) {
-        precondition(b.count == order, "Cholesky.solveLower: \(b.count) values, order \(order)")
-        lower.withUnsafeBufferPointer { l in
-            for i in 0..<order {
-                var s = b[i]
-                let row = i * order
-                for j in 0..<i { s -= l[row + j] * b[j] }
-                b[i] = s / l[row + i]
-            }
-        }
+    /// Forward substitution `L⁻¹·b` in place (BLAS `dtrsv`; allocates nothing when `b` is
+    /// uniquely referenced, for hot loops).
+    public func solveLower(inPlace b: inout [Double]) {
+        triangularSolveInPlace(&b, transposeFactor: false)
     }
 
-    /// Back substitution `L⁻ᵀ·b` into a caller-owned buffer (no allocation; for hot loops).
-    public func solveUpper(_ b: UnsafeMutableBufferPointer<Double>) {
-        precondition(b.count == order, "Cholesky.solveUpper: \(b.count) values, order \(order)")
-        lower.withUnsafeBufferPointer { l in
-            var i = order - 1
-            while i >= 0 {
-                b[i] /= l[i * order + i]
-                let bi = b[i]
-                let row = i * order
-                for j in 0..<i { b[j] -= l[row + j] * bi }
-                i -= 1
-            }
-        }
+    /// Back substitution `L⁻ᵀ·b` in place (BLAS `dtrsv`; allocates nothing when `b` is uniquely
+    /// referenced, for hot loops).
+    public func solveUpper(inPlace b: inout [Double]) {
+        triangularSolveInPlace(&b, transposeFactor: true)
     }
 
     /// The full symmetric inverse `A⁻¹`, row-major (LAPACK `dpotri`).
@@ -173,7 +157,7 @@ public struct Cholesky: Sendable {
         let n = order, m = order + 1
         guard d.isFinite, c.allSatisfy(\.isFinite) else { throw .nonFinite(order: m) }
         var row = c
-        row.withUnsafeMutableBufferPointer { solveLower($0) }
+        solveLower(inPlace: &row)
         var schur = d + jitter
         for v in row { schur -= v * v }
         guard schur > 1e-12 * max(abs(d), Double.leastNormalMagnitude) else {
@@ -208,6 +192,17 @@ public struct Cholesky: Sendable {
         }
         precondition(info == 0, "Cholesky: dtrtrs info \(info)")
         return x
+    }
+
+    private func triangularSolveInPlace(_ b: inout [Double], transposeFactor: Bool) {
+        precondition(b.count == order, "Cholesky: \(b.count) values for order \(order)")
+        if order == 0 { return }
+        lower.withUnsafeBufferPointer { l in
+            b.withUnsafeMutableBufferPointer { xb in
+                cblas_dtrsv(CblasRowMajor, CblasLower, transposeFactor ? CblasTrans : CblasNoTrans, CblasNonUnit,
+                            Int32(order), l.baseAddress, Int32(order), xb.baseAddress, 1)
+            }
+        }
     }
 
     private static func zeroStrictUpper(_ a: inout [Double], _ n: Int) {

@@ -120,9 +120,10 @@ func philoxWords(_ rng: inout Philox, _ n: Int) -> [UInt32] {
         let xa = (0..<1000).map { _ in a.next() }
         let xb = (0..<1000).map { _ in b.next() }
         #expect(xa == xb)
-        // Value semantics: a copy taken mid-block (two of four words used) continues with
-        // the same numbers.
+        // Value semantics: a copy taken mid-block (two of four words used) and mid-pair of
+        // Box–Muller normals continues with the same numbers.
         _ = a.nextUnit()
+        _ = a.nextNormal()
         var c = a
         #expect((0..<50).map { _ in a.nextNormal() } == (0..<50).map { _ in c.nextNormal() })
     }
@@ -201,6 +202,29 @@ func philoxWords(_ rng: inout Philox, _ n: Int) -> [UInt32] {
         // Tail mass beyond ±1.96 is 5 %.
         let tail = Double(z.filter { abs($0) > 1.959964 }.count) / Double(n)
         #expect(abs(tail - 0.05) < 0.004, "tail \(tail)")
+    }
+
+    @Test("the two normals of a Box–Muller pair are uncorrelated and x² + y² has the Exp(½) mean 2")
+    func normalPairs() {
+        var rng = Philox(seed: 14, step: 0, task: 0, stream: RandomStream.lambdaSample.rawValue)
+        let n = 50_000
+        var first: [Double] = [], second: [Double] = [], r2 = 0.0
+        for _ in 0..<n {
+            let x = rng.nextNormal(), y = rng.nextNormal()
+            first.append(x); second.append(y); r2 += x * x + y * y
+        }
+        let c = correlation(first, second)
+        let c2 = correlation(first.map { $0 * $0 }, second.map { $0 * $0 })
+        #expect(abs(c) < 0.02, "correlation \(c)")
+        #expect(abs(c2) < 0.02, "correlation of squares \(c2)")
+        // x² + y² ~ Exp with mean 2 (sd 2): standard error of the mean 0.009.
+        #expect(abs(r2 / Double(n) - 2) < 0.04, "mean x² + y² = \(r2 / Double(n))")
+        // A uniform drawn between the two halves of a pair does not disturb the pair.
+        var a = Philox(seed: 15, step: 1, task: 0, stream: 2), b = a
+        let a1 = a.nextNormal(), a2 = a.nextNormal()
+        let b1 = b.nextNormal()
+        _ = b.nextUnit()
+        #expect(b1 == a1 && b.nextNormal() == a2)
     }
 
     @Test("nextInt(below:) stays in range and is uniform over small ranges", arguments: [1, 3, 10, 1000])
