@@ -87,6 +87,8 @@ public final class CoordinatorCore {
     private var nextLeaseID: UInt64 = 1
     private var leases: [UInt64: Lease] = [:]
     private var sequence: UInt64 = 0
+    /// The clock of the event being handled (so sends record when they happened).
+    private var now: Double = 0
 
     // Sync round state.
     private var plan: StepPlan
@@ -141,13 +143,13 @@ public final class CoordinatorCore {
 
     /// A message arrived from `peer` (its ROUTER routing id) as raw frames.
     public func handle(peer: [UInt8], frames: [[UInt8]], now: Double) -> [CoordinatorAction] {
+        self.now = now
         let size = frames.reduce(0) { $0 + $1.count }
         let message: Message
         do {
             message = try WireCodec.decode(frames)
         } catch {
-            let code: ErrorCode
-            if case .wrongVersion = error { code = .versionMismatch } else { code = .malformed }
+            let code = error.errorCode
             reject(code)
             var actions: [CoordinatorAction] = [.log("rejected \(frames.count)-frame message of \(size) bytes from \(Self.hex(peer)): \(error)")]
             let replyTo = WireCodec.peekHeader(frames)?.sequence ?? 0
@@ -188,6 +190,12 @@ public final class CoordinatorCore {
             p.waiting = true
             peers[peer] = p
             return dispatch(now: now)
+        case .shutdown(let s):
+            // A worker leaving on purpose: its leases are re-issued now, not after the timeout.
+            return removePeer(peer, reason: "left: \(s.reason.prefix(80))") + dispatch(now: now)
+        case .gradient where p.role != .trainer, .hypergradient where p.role != .validator:
+            reject(.unauthorized)
+            return [send(peer, .error(ErrorReply(code: .unauthorized, message: "a \(p.role) may not send \(message.body.name)", inReplyTo: message.sequence)))]
         case .gradient(let g):
             var actions = acceptGradient(peer: peer, message: message, g, now: now)
             actions += dispatch(now: now)
@@ -205,6 +213,7 @@ public final class CoordinatorCore {
 
     /// Clock tick: heartbeats out, dead peers removed and their tasks re-issued.
     public func tick(now: Double) -> [CoordinatorAction] {
+        self.now = now
         var actions: [CoordinatorAction] = []
         let deadline = heartbeatInterval * Double(heartbeatLiveness)
         for (key, p) in peers where now - p.lastHeard > deadline {
@@ -235,6 +244,11 @@ public final class CoordinatorCore {
     private func register(peer: [UInt8], hello: Hello, now: Double) -> [CoordinatorAction] {
         var actions: [CoordinatorAction] = []
         if peers[peer] != nil { actions += removePeer(peer, reason: "re-registered") }
+        // A worker that reconnected (new socket, new routing id) names its old id: drop the old
+        // entry now so its leases are re-issued instead of waiting for the liveness timeout.
+        if !hello.previousWorkerID.isEmpty, let old = peers.first(where: { $0.value.workerID == hello.previousWorkerID })?.key {
+            actions += removePeer(old, reason: "reconnected")
+        }
         guard hello.role == .trainer || hello.role == .validator else {
             reject(.unexpected)
             return actions + [send(peer, .error(ErrorReply(code: .unexpected, message: "this coordinator runs hyper-training; role \(hello.role) has no work here")))]
@@ -517,7 +531,7 @@ public final class CoordinatorCore {
 
     private func send(_ peer: [UInt8], _ body: Message.Body, recordSend: Bool = true) -> CoordinatorAction {
         sequence += 1
-        if recordSend, var p = peers[peer] { p.lastSent = Date.timeIntervalSinceReferenceDate; peers[peer] = p }
+        if recordSend, var p = peers[peer] { p.lastSent = now; peers[peer] = p }
         return .send(peer: peer, message: Message(senderID: "coordinator", phiVersion: state.phiVersion,
                                                   lambdaVersion: state.lambdaVersion, sequence: sequence, body: body))
     }

@@ -9,6 +9,12 @@ public enum Signals {
         signal(SIGINT) { s in Signals.received = s }
         signal(SIGTERM) { s in Signals.received = s }
         signal(SIGPIPE, SIG_IGN)
+        // A process may inherit a mask that blocks them (e.g. spawned from a Dispatch thread).
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     /// The signal received, if any.

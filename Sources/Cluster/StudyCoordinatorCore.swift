@@ -43,6 +43,8 @@ public final class StudyCoordinatorCore {
     private let liveness: Int
     private let spec: ExperimentSpec
     private var warmStart: GaussianProcess.Hyperparameters?
+    /// The clock of the event being handled.
+    private var now: Double = 0
     /// Messages rejected, by reason.
     public private(set) var rejected: [String: Int] = [:]
 
@@ -90,10 +92,10 @@ public final class StudyCoordinatorCore {
 
     /// A message arrived from `peer`.
     public func handle(peer: [UInt8], frames: [[UInt8]], now: Double) -> [StudyAction] {
+        self.now = now
         let message: Message
         do { message = try WireCodec.decode(frames) } catch {
-            let code: ErrorCode
-            if case .wrongVersion = error { code = .versionMismatch } else { code = .malformed }
+            let code = error.errorCode
             rejected["\(code)", default: 0] += 1
             return [.log("rejected a \(frames.count)-frame message (\(frames.reduce(0) { $0 + $1.count }) bytes): \(error)"),
                     send(peer, .error(ErrorReply(code: code, message: "\(error)")))]
@@ -127,6 +129,8 @@ public final class StudyCoordinatorCore {
             return dispatch(now: now)
         case .trialResult(let r):
             return accept(r, from: peer, sequence: message.sequence, now: now) + dispatch(now: now)
+        case .shutdown:
+            return dropPeer(peer, reason: "left") + dispatch(now: now)
         default:
             rejected["unexpected", default: 0] += 1
             return [send(peer, .error(ErrorReply(code: .unexpected, message: "unexpected \(message.body.name) in a study", inReplyTo: message.sequence)))]
@@ -135,6 +139,7 @@ public final class StudyCoordinatorCore {
 
     /// Clock tick: heartbeats, dead peers' trials back to the queue.
     public func tick(now: Double) -> [StudyAction] {
+        self.now = now
         var actions: [StudyAction] = []
         for (key, p) in peers where now - p.lastHeard > heartbeatInterval * Double(liveness) {
             actions += dropPeer(key, reason: "silent for \(String(format: "%.1f", now - p.lastHeard)) s")
@@ -255,7 +260,7 @@ public final class StudyCoordinatorCore {
 
     private func send(_ peer: [UInt8], _ body: Message.Body) -> StudyAction {
         sequence += 1
-        if var p = peers[peer] { p.lastSent = Date.timeIntervalSinceReferenceDate; peers[peer] = p }
+        if var p = peers[peer] { p.lastSent = now; peers[peer] = p }
         return .send(peer: peer, message: Message(senderID: "coordinator", sequence: sequence, body: body))
     }
 }

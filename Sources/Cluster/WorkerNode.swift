@@ -74,14 +74,20 @@ public final class WorkerNode {
         while true {
             let socket = try connectSocket(context)
             defer { socket.close() }
-            try send(socket, .hello(Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName,
-                                          pid: UInt32(getpid()), softwareVersion: "hypertrain 0.1", previousWorkerID: workerID)))
+            // A DEALER with no live connection cannot take a message: the send times out
+            // (wouldBlock) instead of blocking, and we keep waiting for the coordinator.
+            try? send(socket, .hello(Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName,
+                                           pid: UInt32(getpid()), softwareVersion: "hypertrain 0.1", previousWorkerID: workerID)))
             var lastHeard = ProgressLine_now()
             var lastSent = lastHeard
             var registered = false
             var lastHello = lastHeard
             sessionLoop: while true {
-                if Signals.pending != nil { return .signal }
+              do {
+                if Signals.pending != nil {
+                    if registered { try? send(socket, .shutdown(Shutdown(reason: "worker stopped by a signal"))) }
+                    return .signal
+                }
                 if Signals.orphaned(from: options.parentPID) { return .orphaned }
                 guard let frames = try socket.receive(timeoutMs: Int32(min(interval, 0.5) * 1000)) else {
                     let now = ProgressLine_now()
@@ -172,6 +178,17 @@ public final class WorkerNode {
                     options.log("ignored unexpected \(message.body.name)")
                 }
                 lastSent = ProgressLine_now()
+              } catch let error as TransportError where error.code == .wouldBlock {
+                // No live connection to hand the message to (coordinator gone, or our key refused).
+                let now = ProgressLine_now()
+                if !registered {
+                    if !everConnected && options.giveUpAfter > 0 && now - startedWaiting > options.giveUpAfter { return .gaveUp }
+                    lastHello = now
+                    continue sessionLoop
+                }
+                options.log("\(workerID): cannot reach the coordinator; reconnecting")
+                break sessionLoop
+              }
             }
         }
     }
@@ -181,6 +198,7 @@ public final class WorkerNode {
         try s.set(.linger(milliseconds: 500))
         try s.set(.reconnectInterval(milliseconds: 100))
         try s.set(.reconnectIntervalMax(milliseconds: 2000))
+        try s.set(.sendTimeout(milliseconds: 1000))
         if let c = options.curve { try s.set(.curveClient(keyPair: c.keyPair, serverPublicKey: c.serverPublicKey)) }
         try s.connect(options.connect)
         return s

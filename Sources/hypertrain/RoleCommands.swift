@@ -146,6 +146,8 @@ struct KeygenCommand: ParsableCommand {
     var force = false
 
     func run() throws {
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         let pair = try CurveKeyPair.generate()
         let files = try pair.write(to: out, name: name, overwrite: force)
         if let authorize {

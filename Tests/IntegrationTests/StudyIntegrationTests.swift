@@ -12,6 +12,8 @@ import Cluster
     }
 
     private func trialRows(_ db: String) throws -> [(id: Int, status: String, valid: Double?)] {
+        // Opening creates the file: never do that before the coordinator has.
+        guard FileManager.default.fileExists(atPath: db) else { return [] }
         let store = try StudyStore(path: db)
         defer { store.close() }
         return try store.trials().map { ($0.id, $0.status.rawValue, $0.validLoss) }

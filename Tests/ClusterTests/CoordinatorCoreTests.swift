@@ -1,0 +1,599 @@
+import Foundation
+import Testing
+import HyperOpt
+import Models
+import Wire
+import Cluster
+
+/// `CoordinatorCore` driven directly, without sockets: fake peers (byte-array routing ids)
+/// send `WireCodec.encode`d messages into `handle(peer:frames:now:)`, time moves only through
+/// the `now` arguments and `tick(now:)`, and results are computed with the same
+/// `HyperTrainer` the real workers use, on a tiny synthetic data set.
+@Suite struct CoordinatorCoreTests {
+    // MARK: Registration and work
+
+    @Test("a Hello is answered with Welcome carrying a fresh worker id, the spec and the heartbeat settings")
+    func helloGetsWelcome() throws {
+        let h = CoreHarness()
+        var t = h.peer(1)
+        let actions = h.core.handle(peer: t.id, frames: t.frames(.hello(Hello(role: .trainer, hostname: "fake", pid: 7))), now: h.t0)
+        let welcome = try #require(CoreHarness.welcome(in: actions, to: t.id))
+        #expect(welcome.workerID.hasPrefix("trainer-"))
+        #expect(welcome.spec == h.core.spec)
+        #expect(welcome.spec.numPhiParams == UInt64(h.config.phiCount))
+        #expect(welcome.spec.numHyperparameters == UInt32(h.config.hyperparameterCount))
+        #expect(welcome.spec.dataFingerprint == CoreHarness.fingerprint)
+        #expect(welcome.heartbeatIntervalMs == 200)
+        #expect(welcome.heartbeatLiveness == 5)
+        #expect(h.core.counters.registrations == 1)
+        #expect(h.core.peerCounts.trainers == 1 && h.core.peerCounts.validators == 0)
+
+        var v = h.peer(2)
+        let vw = try #require(CoreHarness.welcome(in: h.core.handle(peer: v.id, frames: v.frames(.hello(Hello(role: .validator))), now: h.t0), to: v.id))
+        #expect(vw.workerID.hasPrefix("validator-"))
+        #expect(vw.workerID != welcome.workerID)
+        #expect(h.core.peerCounts.trainers == 1 && h.core.peerCounts.validators == 1)
+    }
+
+    @Test("a WorkRequest gets a TrainTask (trainer) or ValidTask (validator) with the current φ and λ̂; a third trainer waits")
+    func workRequestGetsTasks() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        var b = try h.register(2, .trainer)
+        var c = try h.register(3, .trainer)
+        var v = try h.register(4, .validator)
+
+        let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+        #expect(ta.step == 0 && ta.taskIndex == 0 && ta.tasksPerStep == 2)
+        #expect(ta.phi == h.core.state.phi.array)
+        #expect(ta.lambdaHat == h.core.state.lambdaHat.array)
+        let tb = try #require(CoreHarness.trainTask(in: h.core.handle(peer: b.id, frames: b.frames(.workRequest), now: h.t0), to: b.id))
+        #expect(tb.step == 0 && tb.taskIndex == 1)
+        #expect(tb.leaseID != ta.leaseID)
+        // Both tasks of step 0 are out: the third trainer is kept waiting (no task now).
+        let none = h.core.handle(peer: c.id, frames: c.frames(.workRequest), now: h.t0)
+        #expect(CoreHarness.trainTask(in: none, to: c.id) == nil)
+
+        let vt = try #require(CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id))
+        #expect(vt.step == 0)
+        #expect(vt.phi == h.core.state.phi.array)
+        #expect(vt.lambdaHat == h.core.state.lambdaHat.array)
+    }
+
+    @Test("a step completes only when all K gradients and the hypergradient are in, in any arrival order")
+    func roundNeedsEveryResult() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        var b = try h.register(2, .trainer)
+        var v = try h.register(3, .validator)
+        let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+        let tb = try #require(CoreHarness.trainTask(in: h.core.handle(peer: b.id, frames: b.frames(.workRequest), now: h.t0), to: b.id))
+        let vt = try #require(CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id))
+        let before = h.core.state.snapshot()
+
+        // Task 1 first, then the hypergradient, then task 0: only the last completes the step.
+        var r = h.core.handle(peer: b.id, frames: b.frames(.gradient(h.gradient(for: tb, phi: tb.phi))), now: h.t0)
+        #expect(CoreHarness.acked(r, to: b.id))
+        #expect(CoreHarness.completedSteps(r).isEmpty)
+        #expect(h.core.state.snapshot() == before)
+        r = h.core.handle(peer: v.id, frames: v.frames(.hypergradient(h.hypergradient(for: vt, phi: vt.phi))), now: h.t0)
+        #expect(CoreHarness.acked(r, to: v.id))
+        #expect(CoreHarness.completedSteps(r).isEmpty)
+        #expect(h.core.state.snapshot() == before)
+        r = h.core.handle(peer: a.id, frames: a.frames(.gradient(h.gradient(for: ta, phi: ta.phi))), now: h.t0)
+        #expect(CoreHarness.acked(r, to: a.id))
+        #expect(CoreHarness.completedSteps(r) == [1])
+        #expect(h.core.state.step == 1)
+        #expect(h.core.counters.gradientsApplied == 2)
+        #expect(h.core.counters.hypergradientsApplied == 1)
+        #expect(h.core.counters.rejected.isEmpty)
+
+        // Same step in one process: bit for bit.
+        let local = LocalRun(config: h.config, data: h.data)
+        _ = try local.step()
+        #expect(h.core.state.snapshot() == local.state.snapshot())
+    }
+
+    @Test("several steps driven through fake peers equal LocalRun bit for bit (φ only re-sent when it changed)")
+    func manyStepsMatchLocalRun() throws {
+        let h = CoreHarness(steps: 6)
+        var peers = [try h.register(1, .trainer), try h.register(2, .trainer), try h.register(3, .validator)]
+        var pending: [Int: Message.Body] = [:]
+        var cachedPhi: [Int: [Float]] = [:]
+        func absorb(_ actions: [CoordinatorAction]) {
+            for (i, p) in peers.enumerated() {
+                for m in CoreHarness.messages(in: actions, to: p.id) {
+                    switch m.body {
+                    case .trainTask(let t):
+                        if !t.phi.isEmpty { cachedPhi[i] = t.phi }
+                        pending[i] = .gradient(h.gradient(for: t, phi: cachedPhi[i]!))
+                    case .validTask(let t):
+                        if !t.phi.isEmpty { cachedPhi[i] = t.phi }
+                        pending[i] = .hypergradient(h.hypergradient(for: t, phi: cachedPhi[i]!))
+                    default: break
+                    }
+                }
+            }
+        }
+        for i in peers.indices { absorb(h.core.handle(peer: peers[i].id, frames: peers[i].frames(.workRequest), now: h.t0)) }
+        var rounds = 0
+        while !h.core.isFinished && rounds < 100 {
+            rounds += 1
+            // Deliver results in a rotating order so arrival order differs between steps.
+            let order = peers.indices.map { ($0 + rounds) % peers.count }
+            for i in order {
+                guard let body = pending.removeValue(forKey: i) else { continue }
+                absorb(h.core.handle(peer: peers[i].id, frames: peers[i].frames(body), now: h.t0))
+                absorb(h.core.handle(peer: peers[i].id, frames: peers[i].frames(.workRequest), now: h.t0))
+            }
+        }
+        #expect(h.core.isFinished)
+        #expect(h.core.state.step == 6)
+        #expect(h.core.counters.rejected.isEmpty, "rejections: \(h.core.counters.rejected)")
+
+        let local = LocalRun(config: h.config, data: h.data)
+        for _ in 0..<6 { _ = try local.step() }
+        let s = h.core.state.snapshot(), l = local.state.snapshot()
+        #expect(s.phi.map(\.bitPattern) == l.phi.map(\.bitPattern))
+        #expect(s.lambdaHat.map(\.bitPattern) == l.lambdaHat.map(\.bitPattern))
+        #expect(s == l)
+    }
+
+    // MARK: Refused messages
+
+    @Test("a message from an unregistered peer is answered NOT_REGISTERED and changes nothing")
+    func unregisteredPeer() throws {
+        let h = CoreHarness()
+        var stranger = h.peer(9)
+        stranger.workerID = "trainer-1"
+        let before = h.core.state.snapshot()
+        for body: Message.Body in [.workRequest, .heartbeat(Heartbeat(unixMs: 1)),
+                                   .gradient(Gradient(step: 0, taskIndex: 0, leaseID: 1, trainLoss: 0.5,
+                                                      gradPhi: Array(repeating: 0, count: h.config.phiCount),
+                                                      lambdas: [-3.5], indices: [0, 1, 2, 3]))] {
+            let r = h.core.handle(peer: stranger.id, frames: stranger.frames(body), now: h.t0)
+            let e = try #require(CoreHarness.error(in: r, to: stranger.id))
+            #expect(e.code == .notRegistered)
+            #expect(e.inReplyTo == stranger.sequence)
+        }
+        #expect(h.core.counters.rejected["notRegistered"] == 3)
+        #expect(h.core.state.snapshot() == before)
+        #expect(h.core.counters.registrations == 0)
+    }
+
+    @Test("a repeated (sender, sequence) is not applied twice and leaves the state unchanged")
+    func duplicateSequenceIgnored() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        var b = try h.register(2, .trainer)
+        let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+        _ = try #require(CoreHarness.trainTask(in: h.core.handle(peer: b.id, frames: b.frames(.workRequest), now: h.t0), to: b.id))
+        let g = h.gradient(for: ta, phi: ta.phi)
+        let frames = a.frames(.gradient(g))
+        #expect(CoreHarness.acked(h.core.handle(peer: a.id, frames: frames, now: h.t0), to: a.id))
+        #expect(h.core.counters.gradientsApplied == 1)
+        let before = h.core.state.snapshot()
+        // The very same frames again (a resend), and an older sequence number.
+        _ = h.core.handle(peer: a.id, frames: frames, now: h.t0)
+        a.sequence -= 1
+        _ = h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0)
+        #expect(h.core.counters.gradientsApplied == 1)
+        #expect(h.core.counters.rejected["duplicate"] == 2)
+        #expect(h.core.state.snapshot() == before)
+    }
+
+    @Test("a repeated sequence is answered Error{DUPLICATE, in_reply_to} (docs/protocol.md §4)")
+    func duplicateAnsweredWithError() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        let wr = a.frames(.workRequest)
+        _ = h.core.handle(peer: a.id, frames: wr, now: h.t0)
+        let r = h.core.handle(peer: a.id, frames: wr, now: h.t0)
+        let e = CoreHarness.error(in: r, to: a.id)
+        #expect(e?.code == .duplicate, "protocol.md §4: a repeat is answered Error{DUPLICATE}; got \(CoreHarness.messages(in: r, to: a.id).map(\.body.name))")
+        #expect(e?.inReplyTo == a.sequence)
+    }
+
+    @Test("wrong-size, wrong-λ, bad-index and NaN gradients are refused with the right code and no state change")
+    func badGradientsRejected() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        var b = try h.register(2, .trainer)
+        let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+        _ = try #require(CoreHarness.trainTask(in: h.core.handle(peer: b.id, frames: b.frames(.workRequest), now: h.t0), to: b.id))
+        let good = h.gradient(for: ta, phi: ta.phi)
+        let before = h.core.state.snapshot()
+
+        func refused(_ g: Gradient) throws -> ErrorCode {
+            let r = h.core.handle(peer: a.id, frames: a.frames(.gradient(g)), now: h.t0)
+            #expect(!CoreHarness.acked(r, to: a.id))
+            let e = try #require(CoreHarness.error(in: r, to: a.id))
+            #expect(e.inReplyTo == a.sequence)
+            return e.code
+        }
+        var g = good
+        g.gradPhi.removeLast()
+        #expect(try refused(g) == .badTensor)
+        g = good
+        g.gradPhi.append(0)
+        #expect(try refused(g) == .badTensor)
+        g = good
+        g.lambdas[0] += 1
+        #expect(try refused(g) == .badTensor)
+        g = good
+        g.indices[0] = Int32(h.config.nTrain)
+        #expect(try refused(g) == .badTensor)
+        g = good
+        g.indices.removeLast()
+        #expect(try refused(g) == .badTensor)
+        #expect(h.core.state.snapshot() == before)
+        #expect(h.core.counters.gradientsApplied == 0)
+
+        // A NaN gives up the lease (the task goes back in the queue) and changes nothing.
+        g = good
+        g.gradPhi[3] = .nan
+        #expect(try refused(g) == .nonFinite)
+        g = good
+        g.trainLoss = .infinity
+        #expect(try refused(g) == .stale, "the lease was given up by the NaN gradient")
+        #expect(h.core.state.snapshot() == before)
+        #expect(h.core.counters.gradientsApplied == 0)
+        #expect(h.core.counters.rejected["badTensor"] == 5)
+        #expect(h.core.counters.rejected["nonFinite"] == 1)
+
+        // The task is handed out again (new lease), and a correct result is then accepted.
+        let again = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+        #expect(again.taskIndex == ta.taskIndex && again.step == ta.step)
+        #expect(again.leaseID != ta.leaseID)
+        #expect(CoreHarness.acked(h.core.handle(peer: a.id, frames: a.frames(.gradient(h.gradient(for: again, phi: ta.phi))), now: h.t0), to: a.id))
+        #expect(h.core.counters.gradientsApplied == 1)
+    }
+
+    @Test("a gradient for an unknown, foreign or superseded lease is answered STALE")
+    func staleLeaseRejected() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        var b = try h.register(2, .trainer)
+        var v = try h.register(3, .validator)
+        let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+        let tb = try #require(CoreHarness.trainTask(in: h.core.handle(peer: b.id, frames: b.frames(.workRequest), now: h.t0), to: b.id))
+        let vt = try #require(CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id))
+        let ga = h.gradient(for: ta, phi: ta.phi)
+
+        var wrongLease = ga
+        wrongLease.leaseID = 999
+        #expect(CoreHarness.error(in: h.core.handle(peer: a.id, frames: a.frames(.gradient(wrongLease)), now: h.t0), to: a.id)?.code == .stale)
+        // B answering A's task (A's lease) is refused too.
+        #expect(CoreHarness.error(in: h.core.handle(peer: b.id, frames: b.frames(.gradient(ga)), now: h.t0), to: b.id)?.code == .stale)
+        var wrongStep = ga
+        wrongStep.step = 5
+        #expect(CoreHarness.error(in: h.core.handle(peer: a.id, frames: a.frames(.gradient(wrongStep)), now: h.t0), to: a.id)?.code == .stale)
+
+        // Complete step 0; then a late copy of A's step-0 result (new sequence) is stale.
+        #expect(CoreHarness.acked(h.core.handle(peer: a.id, frames: a.frames(.gradient(ga)), now: h.t0), to: a.id))
+        #expect(CoreHarness.acked(h.core.handle(peer: b.id, frames: b.frames(.gradient(h.gradient(for: tb, phi: tb.phi))), now: h.t0), to: b.id))
+        #expect(CoreHarness.acked(h.core.handle(peer: v.id, frames: v.frames(.hypergradient(h.hypergradient(for: vt, phi: vt.phi))), now: h.t0), to: v.id))
+        #expect(h.core.state.step == 1)
+        let after = h.core.state.snapshot()
+        #expect(CoreHarness.error(in: h.core.handle(peer: a.id, frames: a.frames(.gradient(ga)), now: h.t0), to: a.id)?.code == .stale)
+        #expect(CoreHarness.error(in: h.core.handle(peer: v.id, frames: v.frames(.hypergradient(h.hypergradient(for: vt, phi: vt.phi))), now: h.t0), to: v.id)?.code == .stale)
+        #expect(h.core.state.snapshot() == after)
+        #expect(h.core.counters.rejected["stale"] == 5)
+    }
+
+    @Test("frames that do not decode are answered with WireError.errorCode: MALFORMED, VERSION_MISMATCH, BAD_TENSOR, UNEXPECTED")
+    func undecodableFrames() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        let before = h.core.state.snapshot()
+        func code(_ frames: [[UInt8]]) -> ErrorCode? { CoreHarness.error(in: h.core.handle(peer: a.id, frames: frames, now: h.t0), to: a.id)?.code }
+
+        #expect(code([[]]) == .malformed)
+        #expect(code([[0xFF, 0xFF, 0xFF]]) == .malformed)
+        var old = Message(senderID: a.workerID, sequence: 99, body: .workRequest)
+        old.protocolVersion = 2
+        #expect(code(WireCodec.encode(old)) == .versionMismatch)
+        // A gradient whose tensor frames do not match their description (protocol.md §2: BAD_TENSOR).
+        let g = Gradient(step: 0, taskIndex: 0, leaseID: 1, trainLoss: 1, gradPhi: [1, 2], lambdas: [0], indices: [0])
+        var frames = a.frames(.gradient(g))
+        frames.removeLast()
+        #expect(code(frames) == .badTensor, "tensor count mismatch → WireError.tensorCountMismatch.errorCode == .badTensor")
+        frames = a.frames(.gradient(g))
+        frames[1].removeLast()
+        #expect(code(frames) == .badTensor, "tensor size mismatch → WireError.tensorSizeMismatch.errorCode == .badTensor")
+        // A body this version does not know (oneof field 99): UNEXPECTED.
+        let unknownBody: [UInt8] = [0x08, 0x01, 0x28, 0x05, 0x9A, 0x06, 0x00]
+        #expect(code([unknownBody]) == .unexpected, "unknown body → WireError.unknownBody.errorCode == .unexpected")
+        #expect(h.core.state.snapshot() == before)
+    }
+
+    @Test("a trainer sending a Hypergradient is answered UNAUTHORIZED (docs/protocol.md §6)")
+    func trainerCannotSendHypergradient() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+        let before = h.core.state.snapshot()
+        let r = h.core.handle(peer: a.id, frames: a.frames(.hypergradient(Hypergradient(step: 0, leaseID: ta.leaseID, validLoss: 1, gradLambda: [0.5]))), now: h.t0)
+        #expect(CoreHarness.error(in: r, to: a.id)?.code == .unauthorized)
+        #expect(h.core.state.snapshot() == before)
+    }
+
+    // MARK: Liveness
+
+    @Test("a silent peer is declared dead by tick and its lease is re-issued to a waiting peer; its late result is refused")
+    func deadPeerLeaseReissued() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        var b = try h.register(2, .trainer)
+        var c = try h.register(3, .trainer)
+        let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+        _ = try #require(CoreHarness.trainTask(in: h.core.handle(peer: b.id, frames: b.frames(.workRequest), now: h.t0), to: b.id))
+        #expect(CoreHarness.trainTask(in: h.core.handle(peer: c.id, frames: c.frames(.workRequest), now: h.t0), to: c.id) == nil)
+
+        // B and C keep talking; A falls silent. Liveness: 5 × 0.2 s.
+        var now = h.t0
+        var reissued: TrainTask? = nil
+        var ticks: [CoordinatorAction] = []
+        for _ in 0..<8 {
+            now += 0.2
+            _ = h.core.handle(peer: b.id, frames: b.frames(.heartbeat(Heartbeat(unixMs: 0))), now: now)
+            _ = h.core.handle(peer: c.id, frames: c.frames(.heartbeat(Heartbeat(unixMs: 0))), now: now)
+            let t = h.core.tick(now: now)
+            ticks += t
+            if let task = CoreHarness.trainTask(in: t, to: c.id) { reissued = task; break }
+            #expect(now - h.t0 > 1.0 || h.core.peerCounts.trainers == 3, "declared dead too early")
+        }
+        let task = try #require(reissued, "task \(ta.taskIndex) was not re-issued to the waiting trainer")
+        #expect(task.taskIndex == ta.taskIndex && task.step == ta.step)
+        #expect(task.leaseID != ta.leaseID)
+        #expect(!task.phi.isEmpty, "C never received φ, so the task must carry it")
+        #expect(h.core.peerCounts.trainers == 2)
+        #expect(h.core.counters.peersLost == 1)
+        #expect(h.core.counters.tasksReissued == 1)
+        #expect(CoreHarness.messages(in: ticks, to: a.id).allSatisfy { if case .trainTask = $0.body { false } else { true } })
+
+        // A comes back with its old result: it is no longer registered.
+        let late = h.core.handle(peer: a.id, frames: a.frames(.gradient(h.gradient(for: ta, phi: ta.phi))), now: now)
+        #expect(CoreHarness.error(in: late, to: a.id)?.code == .notRegistered)
+        #expect(h.core.counters.gradientsApplied == 0)
+        // C's result for the re-issued lease is accepted.
+        #expect(CoreHarness.acked(h.core.handle(peer: c.id, frames: c.frames(.gradient(h.gradient(for: task, phi: task.phi))), now: now), to: c.id))
+        #expect(h.core.counters.gradientsApplied == 1)
+    }
+
+    @Test("a dead validator's lease is re-issued to another validator")
+    func deadValidatorReissued() throws {
+        let h = CoreHarness()
+        var v1 = try h.register(1, .validator)
+        var v2 = try h.register(2, .validator)
+        let vt = try #require(CoreHarness.validTask(in: h.core.handle(peer: v1.id, frames: v1.frames(.workRequest), now: h.t0), to: v1.id))
+        #expect(CoreHarness.validTask(in: h.core.handle(peer: v2.id, frames: v2.frames(.workRequest), now: h.t0), to: v2.id) == nil)
+        var now = h.t0
+        var got: ValidTask? = nil
+        for _ in 0..<8 where got == nil {
+            now += 0.2
+            _ = h.core.handle(peer: v2.id, frames: v2.frames(.heartbeat(Heartbeat(unixMs: 0))), now: now)
+            got = CoreHarness.validTask(in: h.core.tick(now: now), to: v2.id)
+        }
+        let task = try #require(got)
+        #expect(task.step == vt.step && task.leaseID != vt.leaseID)
+        #expect(h.core.counters.tasksReissued == 1)
+    }
+
+    @Test("an idle registered peer is sent a Heartbeat by tick once a heartbeat interval has passed")
+    func idlePeerGetsHeartbeat() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        var b = try h.register(2, .trainer)
+        var c = try h.register(3, .trainer)
+        _ = h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0)
+        _ = h.core.handle(peer: b.id, frames: b.frames(.workRequest), now: h.t0)
+        _ = h.core.handle(peer: c.id, frames: c.frames(.workRequest), now: h.t0)   // C waits: nothing to do
+        // C keeps sending heartbeats (it is alive) but hears nothing else from the coordinator.
+        var heard = false
+        var now = h.t0
+        for _ in 0..<4 where !heard {
+            now += 0.15
+            _ = h.core.handle(peer: c.id, frames: c.frames(.heartbeat(Heartbeat(unixMs: 0))), now: now)
+            heard = CoreHarness.messages(in: h.core.tick(now: now), to: c.id).contains { if case .heartbeat = $0.body { true } else { false } }
+        }
+        #expect(heard, "no Heartbeat to an idle peer within 3 intervals: the peer will think the coordinator is dead (protocol.md §4)")
+    }
+
+    @Test("a peer that says Shutdown gets its leases re-issued at once (docs/protocol.md §4)")
+    func peerShutdownReissuesLeases() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        var b = try h.register(2, .trainer)
+        var c = try h.register(3, .trainer)
+        let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+        _ = h.core.handle(peer: b.id, frames: b.frames(.workRequest), now: h.t0)
+        _ = h.core.handle(peer: c.id, frames: c.frames(.workRequest), now: h.t0)
+        let r = h.core.handle(peer: a.id, frames: a.frames(.shutdown(Shutdown(reason: "SIGTERM"))), now: h.t0)
+        let task = CoreHarness.trainTask(in: r, to: c.id)
+        #expect(task?.taskIndex == ta.taskIndex, "the leaving peer's task should go to the waiting trainer now, not after the liveness timeout")
+        #expect(CoreHarness.error(in: r, to: a.id) == nil)
+    }
+
+    // MARK: Async mode
+
+    @Test("async mode accepts an honest gradient computed from the λ̂ it was handed, even after λ̂ moved")
+    func asyncAcceptsGradientAfterLambdaStep() throws {
+        let h = CoreHarness(mode: .async)
+        var t = try h.register(1, .trainer)
+        var v = try h.register(2, .validator)
+        let task = try #require(CoreHarness.trainTask(in: h.core.handle(peer: t.id, frames: t.frames(.workRequest), now: h.t0), to: t.id))
+        let vt = try #require(CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id))
+        // The validator answers first: λ̂ takes a step while the trainer computes.
+        #expect(CoreHarness.acked(h.core.handle(peer: v.id, frames: v.frames(.hypergradient(h.hypergradient(for: vt, phi: vt.phi))), now: h.t0), to: v.id))
+        #expect(h.core.state.lambdaHat.array != task.lambdaHat)
+        // The trainer's gradient was computed honestly (same build, same seed) from the task's λ̂.
+        let r = h.core.handle(peer: t.id, frames: t.frames(.gradient(h.gradient(for: task, phi: task.phi))), now: h.t0)
+        #expect(CoreHarness.acked(r, to: t.id), "refused: \(CoreHarness.error(in: r, to: t.id).map { "\($0.code): \($0.message)" } ?? "no reply")")
+        #expect(h.core.counters.gradientsApplied == 1)
+    }
+
+    @Test("async mode applies each accepted gradient as its own step and rejects results older than the staleness bound")
+    func asyncStaleness() throws {
+        let h = CoreHarness(mode: .async, maxStaleness: 1, steps: 10)
+        var a = try h.register(1, .trainer)
+        var b = try h.register(2, .trainer)
+        let t0 = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+        // B takes two steps while A's task (φ version 0) is out.
+        var phiB: [Float] = []
+        for _ in 0..<2 {
+            let tb = try #require(CoreHarness.trainTask(in: h.core.handle(peer: b.id, frames: b.frames(.workRequest), now: h.t0), to: b.id))
+            if !tb.phi.isEmpty { phiB = tb.phi }
+            let r = h.core.handle(peer: b.id, frames: b.frames(.gradient(h.gradient(for: tb, phi: phiB))), now: h.t0)
+            #expect(CoreHarness.acked(r, to: b.id), "\(CoreHarness.error(in: r, to: b.id)?.message ?? "")")
+        }
+        #expect(h.core.state.step == 2)
+        #expect(h.core.state.phiVersion == 2)
+        let before = h.core.state.snapshot()
+        let r = h.core.handle(peer: a.id, frames: a.frames(.gradient(h.gradient(for: t0, phi: t0.phi))), now: h.t0)
+        #expect(CoreHarness.error(in: r, to: a.id)?.code == .stale)
+        #expect(h.core.state.snapshot() == before)
+    }
+
+    @Test("the run aborts instead of spinning when a step keeps getting non-finite gradients")
+    func divergenceIsFatal() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        var sent = 0
+        while h.core.fatalError == nil && sent < 50 {
+            guard let t = CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id) else { break }
+            var g = h.gradient(for: t, phi: h.core.state.phi.array)
+            g.gradPhi[0] = .nan
+            _ = h.core.handle(peer: a.id, frames: a.frames(.gradient(g)), now: h.t0)
+            sent += 1
+        }
+        #expect(h.core.fatalError != nil)
+        #expect(h.core.isFinished)
+        #expect(sent <= 3 * 3 + 1)
+        #expect(h.core.state.step == 0)
+    }
+}
+
+// MARK: - CoreHarness
+
+/// A fake peer: a routing id, the worker id it was given, and its sequence counter.
+struct CoreFakePeer {
+    let id: [UInt8]
+    var workerID = ""
+    var sequence: UInt64 = 0
+
+    /// The next message from this peer, encoded as it would arrive (without the routing id).
+    mutating func frames(_ body: Message.Body, phiVersion: UInt64 = 0, lambdaVersion: UInt64 = 0) -> [[UInt8]] {
+        sequence += 1
+        return WireCodec.encode(Message(senderID: workerID, phiVersion: phiVersion, lambdaVersion: lambdaVersion,
+                                        sequence: sequence, body: body))
+    }
+}
+
+/// A core on a tiny synthetic problem (784-10, 8 training and 8 validation digits), with a
+/// `HyperTrainer` to compute honest results.
+final class CoreHarness {
+    static let fingerprint: UInt64 = 0xDA7A
+    let config: ExperimentConfig
+    let data: ExperimentData
+    let core: CoordinatorCore
+    let trainer: HyperTrainer
+    /// The fake clock's start (monotonic-like seconds).
+    let t0 = 1_000.0
+
+    init(mode: ClusterMode = .sync, maxStaleness: UInt64 = 4, steps: Int = 5) {
+        var c = ExperimentConfig()
+        c.nTrain = 8
+        c.nValid = 8
+        c.nTest = 4
+        c.batchSize = 4
+        c.validBatchSize = 4
+        c.samplesPerStep = 2
+        c.steps = steps
+        c.evalEvery = 0
+        c.lambdaLearningRate = 0.05
+        precondition(c.problems().isEmpty, "\(c.problems())")
+        config = c
+        data = ExperimentData(train: Self.examples(8, salt: 1), valid: Self.examples(8, salt: 2),
+                              test: Self.examples(4, salt: 3), fingerprint: Self.fingerprint)
+        trainer = HyperTrainer(config: c, data: data)
+        let state = HyperState(config: c, phi: trainer.initialPhi(), lambdaHat: trainer.initialLambdaHat())
+        core = CoordinatorCore(config: c, state: state, mode: mode, maxStaleness: maxStaleness,
+                               dataFingerprint: Self.fingerprint, heartbeatInterval: 0.2, heartbeatLiveness: 5)
+    }
+
+    /// Deterministic sparse-ish "digits".
+    static func examples(_ n: Int, salt: Int) -> Examples<Float> {
+        let rows: [[Float]] = (0..<n).map { i in
+            (0..<784).map { j in (i * 31 + j * 7 + salt * 13) % 5 == 0 ? Float((i + j + salt) % 255) / 255 : 0 }
+        }
+        return Examples(dense: rows, labels: (0..<n).map { UInt8(($0 + salt) % 10) })
+    }
+
+    func peer(_ n: UInt8) -> CoreFakePeer { CoreFakePeer(id: [0, 0x80, n, 0x11, n]) }
+
+    /// Registers a fake peer and returns it with its worker id.
+    func register(_ n: UInt8, _ role: Role) throws -> CoreFakePeer {
+        var p = peer(n)
+        let actions = core.handle(peer: p.id, frames: p.frames(.hello(Hello(role: role))), now: t0)
+        p.workerID = try #require(Self.welcome(in: actions, to: p.id)).workerID
+        return p
+    }
+
+    /// An honest gradient for `task`, computed from `phi` and the task's λ̂.
+    func gradient(for task: TrainTask, phi: [Float]) -> Gradient {
+        var grad = [Float](repeating: 0, count: config.phiCount)
+        let loss = phi.withUnsafeBufferPointer { p in
+            task.lambdaHat.withUnsafeBufferPointer { l in
+                grad.withUnsafeMutableBufferPointer { g in
+                    trainer.trainTask(phi: p.baseAddress!, lambdaHat: l.baseAddress!, step: task.step, task: Int(task.taskIndex), gradPhi: g.baseAddress!)
+                }
+            }
+        }
+        return Gradient(step: task.step, taskIndex: task.taskIndex, leaseID: task.leaseID, trainLoss: loss,
+                        gradPhi: grad, lambdas: trainer.lastLambda, indices: trainer.lastRows)
+    }
+
+    /// An honest hypergradient for `task`.
+    func hypergradient(for task: ValidTask, phi: [Float]) -> Hypergradient {
+        var g = [Float](repeating: 0, count: config.hyperparameterCount)
+        let loss = phi.withUnsafeBufferPointer { p in
+            task.lambdaHat.withUnsafeBufferPointer { l in
+                g.withUnsafeMutableBufferPointer { gl in
+                    trainer.validTask(phi: p.baseAddress!, lambdaHat: l.baseAddress!, step: task.step, gradLambda: gl.baseAddress!)
+                }
+            }
+        }
+        return Hypergradient(step: task.step, leaseID: task.leaseID, validLoss: loss, gradLambda: g)
+    }
+
+    // MARK: Reading actions
+
+    static func messages(in actions: [CoordinatorAction], to peer: [UInt8]) -> [Message] {
+        actions.compactMap { if case .send(let p, let m) = $0, p == peer { m } else { nil } }
+    }
+
+    static func welcome(in actions: [CoordinatorAction], to peer: [UInt8]) -> Welcome? {
+        messages(in: actions, to: peer).lazy.compactMap { if case .welcome(let w) = $0.body { w } else { nil } }.first
+    }
+
+    static func trainTask(in actions: [CoordinatorAction], to peer: [UInt8]) -> TrainTask? {
+        messages(in: actions, to: peer).lazy.compactMap { if case .trainTask(let t) = $0.body { t } else { nil } }.first
+    }
+
+    static func validTask(in actions: [CoordinatorAction], to peer: [UInt8]) -> ValidTask? {
+        messages(in: actions, to: peer).lazy.compactMap { if case .validTask(let t) = $0.body { t } else { nil } }.first
+    }
+
+    static func error(in actions: [CoordinatorAction], to peer: [UInt8]) -> ErrorReply? {
+        messages(in: actions, to: peer).lazy.compactMap { if case .error(let e) = $0.body { e } else { nil } }.first
+    }
+
+    static func acked(_ actions: [CoordinatorAction], to peer: [UInt8]) -> Bool {
+        messages(in: actions, to: peer).contains { if case .ack = $0.body { true } else { false } }
+    }
+
+    static func completedSteps(_ actions: [CoordinatorAction]) -> [UInt64] {
+        actions.compactMap { if case .stepCompleted(let r) = $0 { r.step } else { nil } }
+    }
+}
