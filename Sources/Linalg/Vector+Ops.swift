@@ -15,9 +15,22 @@ public enum Vec {
         return s
     }
 
-    /// `true` when every element is finite.
+    /// `true` when every element is finite. (`x·0` is 0 for finite x and NaN for ±∞ or NaN, so
+    /// one vectorizable sum answers for the whole array.)
     @inlinable
     public static func allFinite<T: BLASScalar>(_ n: Int, _ x: UnsafePointer<T>) -> Bool {
+        if T.self == Float.self {
+            let f = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+            var acc = SIMD8<Float>.zero
+            var i = 0
+            while i + 8 <= n {
+                acc += UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<Float>.self) * 0
+                i += 8
+            }
+            var tail: Float = 0
+            while i < n { tail += f[i] * 0; i += 1 }
+            return acc.sum() == 0 && tail == 0
+        }
         var ok = true
         for i in 0..<n where !x[i].isFinite { ok = false }
         return ok
