@@ -48,7 +48,9 @@ public final class CoordinatorCore {
         var lastSent: Double
         var lastSequence: UInt64 = 0
         var cachedPhiVersion: UInt64? = nil
-        var waiting = false
+        /// Work requests not yet answered with a task (a worker keeps up to `maxCredits`
+        /// outstanding so the next task is already queued while it computes).
+        var credits = 0
         var leases: Set<UInt64> = []
     }
 
@@ -187,7 +189,7 @@ public final class CoordinatorCore {
 
         switch message.body {
         case .workRequest:
-            p.waiting = true
+            p.credits = min(p.credits + 1, Self.maxCredits)
             peers[peer] = p
             return dispatch(now: now)
         case .shutdown(let s):
@@ -306,48 +308,60 @@ public final class CoordinatorCore {
         }
     }
 
-    /// Hands tasks to waiting peers (lowest task index first, peers in a stable order).
+    /// Most work requests a peer may have outstanding (pipelining depth).
+    static let maxCredits = 2
+
+    /// Hands tasks to peers with outstanding work requests: lowest task index first, one task
+    /// per peer per round-robin pass (so two trainers split a step's tasks), peers in a stable order.
     private func dispatch(now: Double) -> [CoordinatorAction] {
         guard !isFinished else { return [] }
         var actions: [CoordinatorAction] = []
-        for key in peers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            guard var p = peers[key], p.waiting else { continue }
-            var task: Message.Body? = nil
-            switch (mode, p.role) {
-            case (.sync, .trainer):
-                guard !unassignedTrain.isEmpty else { continue }
-                let k = unassignedTrain.removeFirst()
-                let lease = newLease(.train(task: k), peer: key)
-                task = .trainTask(TrainTask(step: state.step, taskIndex: UInt32(k), leaseID: lease, tasksPerStep: UInt32(plan.trainTasks),
-                                            phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
-                p.leases.insert(lease)
-            case (.sync, .validator):
-                guard validUnassigned else { continue }
-                validUnassigned = false
-                let lease = newLease(.valid, peer: key)
-                task = .validTask(ValidTask(step: state.step, leaseID: lease, phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
-                p.leases.insert(lease)
-            case (.async, .trainer):
-                guard StepPlan(step: state.step, config: config).trainTasks > 0 else { continue }
-                let lease = newLease(.train(task: 0), peer: key, step: asyncIssued)
-                task = .trainTask(TrainTask(step: asyncIssued, taskIndex: 0, leaseID: lease, tasksPerStep: 1,
-                                            phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
-                asyncIssued += 1
-                p.leases.insert(lease)
-            case (.async, .validator):
-                guard StepPlan(step: state.step, config: config).validate else { continue }
-                let lease = newLease(.valid, peer: key, step: state.step)
-                task = .validTask(ValidTask(step: state.step, leaseID: lease, phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
-                p.leases.insert(lease)
-            default:
-                continue
+        var assigned = true
+        while assigned {
+            assigned = false
+            for key in peers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                guard var p = peers[key], p.credits > 0, let task = nextTask(for: &p, key: key) else { continue }
+                p.credits -= 1
+                p.lastSent = now
+                peers[key] = p
+                actions.append(send(key, task, recordSend: false))
+                assigned = true
             }
-            p.waiting = false
-            p.lastSent = now
-            peers[key] = p
-            if let task { actions.append(send(key, task, recordSend: false)) }
         }
         return actions
+    }
+
+    /// The next task for this peer's role, leased to it; nil when there is none now.
+    private func nextTask(for p: inout Peer, key: [UInt8]) -> Message.Body? {
+        switch (mode, p.role) {
+        case (.sync, .trainer):
+            guard !unassignedTrain.isEmpty else { return nil }
+            let k = unassignedTrain.removeFirst()
+            let lease = newLease(.train(task: k), peer: key)
+            p.leases.insert(lease)
+            return .trainTask(TrainTask(step: state.step, taskIndex: UInt32(k), leaseID: lease, tasksPerStep: UInt32(plan.trainTasks),
+                                        phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
+        case (.sync, .validator):
+            guard validUnassigned else { return nil }
+            validUnassigned = false
+            let lease = newLease(.valid, peer: key)
+            p.leases.insert(lease)
+            return .validTask(ValidTask(step: state.step, leaseID: lease, phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
+        case (.async, .trainer):
+            guard StepPlan(step: state.step, config: config).trainTasks > 0 else { return nil }
+            let lease = newLease(.train(task: 0), peer: key, step: asyncIssued)
+            p.leases.insert(lease)
+            defer { asyncIssued += 1 }
+            return .trainTask(TrainTask(step: asyncIssued, taskIndex: 0, leaseID: lease, tasksPerStep: 1,
+                                        phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
+        case (.async, .validator):
+            guard StepPlan(step: state.step, config: config).validate, p.leases.isEmpty else { return nil }
+            let lease = newLease(.valid, peer: key, step: state.step)
+            p.leases.insert(lease)
+            return .validTask(ValidTask(step: state.step, leaseID: lease, phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
+        default:
+            return nil
+        }
     }
 
     /// φ travels only when the peer does not hold this version yet (an empty tensor means

@@ -127,6 +127,8 @@ public final class WorkerNode {
                     everConnected = true
                     phiVersion = nil
                     options.log("registered as \(workerID)")
+                    // Two requests outstanding: the next task is queued while this one computes.
+                    try send(socket, .workRequest)
                     try send(socket, .workRequest)
                 case .trainTask(let t):
                     guard registered, let trainer, loadParameters(phi: t.phi, version: message.phiVersion, lambdaHat: t.lambdaHat) else {
