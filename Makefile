@@ -6,7 +6,7 @@ DATA ?= data/mnist
 RUN_DIR ?= runs/demo
 SWIFT_FLAGS ?=
 
-.PHONY: demo test deps data build bench proto proto-check clean
+.PHONY: demo test test-swift test-deploy deps data build bench proto proto-check clean
 
 deps:
 	@scripts/install-deps.sh
@@ -29,8 +29,16 @@ demo: data build
 # Release build: the numerical tests (Algorithm 3 against cross-validation on real MNIST)
 # would take minutes unoptimised. Preconditions stay on in release builds.
 # -enable-testing lets @testable imports work in the release build.
-test: data
+test: test-swift test-deploy
+
+test-swift: data
 	HYPERTRAIN_DATA=$(CURDIR)/$(DATA) swift test -c release -Xswiftc -enable-testing $(SWIFT_FLAGS)
+
+# Deployment tests: manifests and units validated; Slurm, systemd units and a three-host
+# network-namespace cluster run for real when root (skipped with a reason otherwise).
+test-deploy: data
+	swift build -c release -Xswiftc -enable-testing $(SWIFT_FLAGS)
+	HYPERTRAIN_DATA=$(CURDIR)/$(DATA) HT_BIN=$(CURDIR)/.build/release/hypertrain bash deploy/tests/run_all.sh
 
 bench: data build
 	.build/release/hypertrain bench step --data $(DATA)

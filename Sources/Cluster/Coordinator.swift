@@ -181,7 +181,9 @@ public final class Coordinator {
             throw ClusterError.aborted(fatal)
         }
         checkpoint()
-        perform(core.shutdownAll(reason: interrupted ? "coordinator interrupted" : "run complete"))
+        // Interrupted: the workers keep retrying and rejoin when the coordinator is restarted
+        // with --resume. Finished: they are told to exit.
+        if !interrupted { perform(core.shutdownAll(reason: "run complete")) }
         let evaluation = trainer.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
         let c = core.counters
         try reporter.finish(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step, extra: [

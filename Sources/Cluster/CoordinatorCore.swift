@@ -218,7 +218,7 @@ public final class CoordinatorCore {
         self.now = now
         var actions: [CoordinatorAction] = []
         let deadline = heartbeatInterval * Double(heartbeatLiveness)
-        for (key, p) in peers where now - p.lastHeard > deadline {
+        for (key, p) in peers where now - p.lastHeard > (p.lastSequence > 1 ? deadline : max(deadline, Self.registrationGrace)) {
             actions += removePeer(key, reason: "silent for \(String(format: "%.1f", now - p.lastHeard)) s")
         }
         for (key, p) in peers where now - p.lastSent >= heartbeatInterval {
@@ -307,6 +307,10 @@ public final class CoordinatorCore {
             if var p = peers[lease.peer] { p.leases.remove(id); peers[lease.peer] = p }
         }
     }
+
+    /// Seconds a newly registered peer may stay silent (it loads its data before asking for
+    /// work) before it is declared dead, whatever the heartbeat interval.
+    static let registrationGrace = 30.0
 
     /// Most work requests a peer may have outstanding (pipelining depth).
     static let maxCredits = 2

@@ -67,10 +67,14 @@ struct RunCommand: ParsableCommand {
         let started = LockedFlag()
         options.onReady = { _ in started.set() }
         options.log = { line in if !output.quiet || line.contains("lost") || line.contains("rejected") { Console.error("coordinator: " + line) } }
-        defer { children.stop(timeout: 5) }
+        // After a normal end the children exit on the coordinator's Shutdown; otherwise
+        // (error, Ctrl-C) they are terminated at once.
+        var finished = false
+        defer { children.stop(timeout: finished ? 5 : 0) }
         let coordinator = Coordinator(config: config, data: data, options: options)
         // Children start once the socket is bound; they retry Hello until the coordinator answers.
         let outcome = try coordinator.run(beforeLoop: { try children.start() })
+        finished = !outcome.interrupted
         print(Self.resultLine(lambdaHat: outcome.lambdaHat, evaluation: outcome.evaluation))
         if outcome.interrupted {
             Console.error("interrupted at step \(outcome.steps)" + (cluster.checkpoint.map { "; resume with --resume --checkpoint \($0)" } ?? ""))
