@@ -96,12 +96,13 @@ public final class CoordinatorCore {
     private var plan: StepPlan
     private var unassignedTrain: [Int] = []
     private var validUnassigned = false
-    private var trainGradients: [AlignedBuffer<Float>?] = []
+    /// The step's task gradients as received (added in task order at the end of the round;
+    /// the element-wise add does not depend on alignment).
+    private var trainGradients: [[Float]?] = []
     private var trainLosses: [Double] = []
     private var hypergradient: AlignedBuffer<Float>
     private var validLoss: Double? = nil
     private var failuresThisStep = 0
-    private var gradientPool: [AlignedBuffer<Float>] = []
 
     // Async state.
     private var asyncIssued: UInt64 = 0
@@ -297,7 +298,6 @@ public final class CoordinatorCore {
         guard mode == .sync, !isFinished else { return }
         unassignedTrain = Array(0..<plan.trainTasks)
         validUnassigned = plan.validate
-        for g in trainGradients { if let g { gradientPool.append(g) } }
         trainGradients = Array(repeating: nil, count: plan.trainTasks)
         trainLosses = Array(repeating: 0, count: plan.trainTasks)
         validLoss = nil
@@ -422,7 +422,8 @@ public final class CoordinatorCore {
         // (seed, step, task) gives; a peer with another config, build or libm is refused loudly
         // rather than silently breaking bit-identity. (Async tasks may be from an older λ̂.)
         if mode == .sync {
-            guard expectedLambda(step: g.step, task: k) == g.lambdas else {
+            let m = min(h, Self.lambdaCheckLength)
+            guard expectedLambda(step: g.step, task: k, count: m)[...] == g.lambdas.prefix(m) else {
                 return refuse(.badTensor, "lambda samples differ from (seed, step, task)'s — peer runs another config or build")
             }
         }
@@ -431,9 +432,7 @@ public final class CoordinatorCore {
         switch mode {
         case .sync:
             guard trainGradients[k] == nil else { reject(.duplicate); return actions }
-            let buf = gradientPool.popLast() ?? AlignedBuffer<Float>(count: state.phi.count)
-            buf.load(g.gradPhi)
-            trainGradients[k] = buf
+            trainGradients[k] = g.gradPhi
             trainLosses[k] = g.trainLoss
             counters.gradientsApplied += 1
             actions += completeRoundIfReady(now: now)
@@ -510,7 +509,7 @@ public final class CoordinatorCore {
         var train: Double? = nil
         if plan.trainTasks > 0 {
             state.beginStep()
-            for g in trainGradients { state.addTaskGradient(g!.constPointer) }
+            for g in trainGradients { g!.withUnsafeBufferPointer { state.addTaskGradient($0.baseAddress!) } }
             train = trainLosses.reduce(0, +) / Double(plan.trainTasks)
         }
         if plan.trainTasks > 0 { state.applyPhiStep() }
@@ -532,11 +531,17 @@ public final class CoordinatorCore {
         }
     }
 
-    /// The λ of sync task `task` at `step` (computed from the current λ̂).
-    private func expectedLambda(step: UInt64, task: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: h)
+    /// Components of λ re-derived to check a gradient: the first ones of the stream identify
+    /// a peer with another seed, config, generator or build as surely as all of them, at a
+    /// fixed cost (the full λ has up to D components).
+    static let lambdaCheckLength = 64
+
+    /// The first `count` components of the λ of sync task `task` at `step` (from the current λ̂;
+    /// a prefix of the stream is exactly the prefix of the full sample).
+    private func expectedLambda(step: UInt64, task: Int, count: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: count)
         out.withUnsafeMutableBufferPointer { o in
-            sampler.lambda(step: step, task: task, lambdaHat: state.lambdaHat.constPointer, into: o.baseAddress!, count: h)
+            sampler.lambda(step: step, task: task, lambdaHat: state.lambdaHat.constPointer, into: o.baseAddress!, count: count)
         }
         return out
     }
