@@ -64,8 +64,6 @@ struct RunCommand: ParsableCommand {
         var options = Coordinator.Options(bind: [endpoint])
         cluster.apply(to: &options)
         options.reporter = output.reporterOptions
-        let started = LockedFlag()
-        options.onReady = { _ in started.set() }
         options.log = { line in if !output.quiet || line.contains("lost") || line.contains("rejected") { Console.error("coordinator: " + line) } }
         // After a normal end the children exit on the coordinator's Shutdown; otherwise
         // (error, Ctrl-C) they are terminated at once.
@@ -80,7 +78,6 @@ struct RunCommand: ParsableCommand {
             Console.error("interrupted at step \(outcome.steps)" + (cluster.checkpoint.map { "; resume with --resume --checkpoint \($0)" } ?? ""))
             throw ExitCode(130)
         }
-        _ = started
     }
 
     static func resultLine(lambdaHat: [Float], evaluation: Evaluation) -> String {
@@ -106,13 +103,4 @@ struct OutputOptions: ParsableArguments {
     var reporterOptions: RunReporter.Options {
         RunReporter.Options(metricsPath: metrics, summaryPath: summary, logEvery: logEvery, progress: !quiet)
     }
-}
-
-/// A thread-safe one-way flag.
-final class LockedFlag: @unchecked Sendable {
-    // @unchecked Sendable: every access holds `lock`.
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
