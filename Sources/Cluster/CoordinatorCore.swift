@@ -222,9 +222,8 @@ public final class CoordinatorCore {
         for (key, p) in peers where now - p.lastHeard > (p.lastSequence > 1 ? deadline : max(deadline, Self.registrationGrace)) {
             actions += removePeer(key, reason: "silent for \(String(format: "%.1f", now - p.lastHeard)) s")
         }
-        for (key, p) in peers where now - p.lastSent >= heartbeatInterval {
+        for key in peers.keys where now - peers[key]!.lastSent >= heartbeatInterval {
             actions.append(send(key, .heartbeat(Heartbeat(unixMs: UInt64(Date().timeIntervalSince1970 * 1000)))))
-            _ = p
         }
         if !actions.isEmpty { actions += dispatch(now: now) }
         return actions

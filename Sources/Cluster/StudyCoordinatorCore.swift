@@ -144,9 +144,8 @@ public final class StudyCoordinatorCore {
         for (key, p) in peers where now - p.lastHeard > heartbeatInterval * Double(liveness) {
             actions += dropPeer(key, reason: "silent for \(String(format: "%.1f", now - p.lastHeard)) s")
         }
-        for (key, p) in peers where now - p.lastSent >= heartbeatInterval {
+        for key in peers.keys where now - peers[key]!.lastSent >= heartbeatInterval {
             actions.append(send(key, .heartbeat(Heartbeat(unixMs: UInt64(Date().timeIntervalSince1970 * 1000)))))
-            _ = p
         }
         return actions + dispatch(now: now)
     }
