@@ -6,13 +6,18 @@ DATA ?= data/mnist
 RUN_DIR ?= runs/demo
 SWIFT_FLAGS ?=
 
-.PHONY: demo test test-swift test-deploy deps data build bench proto proto-check clean
+.PHONY: demo test test-swift test-deploy test-python deps data venv build bench proto proto-check clean
 
 deps:
 	@scripts/install-deps.sh
 
 data: deps
 	@scripts/fetch-mnist.sh $(DATA)
+
+# Python tools (matplotlib for the figures, the official TensorBoard reader, reference
+# optimizers) in .venv; skipped when already up to date.
+venv: deps
+	@scripts/setup-venv.sh
 
 build: deps
 	swift build -c release $(SWIFT_FLAGS)
@@ -29,7 +34,7 @@ demo: data build
 # Release build: the numerical tests (Algorithm 3 against cross-validation on real MNIST)
 # would take minutes unoptimised. Preconditions stay on in release builds.
 # -enable-testing lets @testable imports work in the release build.
-test: test-swift test-deploy
+test: test-swift test-deploy test-python
 
 test-swift: data
 	HYPERTRAIN_DATA=$(CURDIR)/$(DATA) swift test -c release -Xswiftc -enable-testing $(SWIFT_FLAGS)
@@ -39,6 +44,12 @@ test-swift: data
 test-deploy: data
 	swift build -c release -Xswiftc -enable-testing $(SWIFT_FLAGS)
 	HYPERTRAIN_DATA=$(CURDIR)/$(DATA) HT_BIN=$(CURDIR)/.build/release/hypertrain bash deploy/tests/run_all.sh
+
+# Tests that need the official Python packages (TensorBoard reads our event files, ...)
+# against the release binary.
+test-python: data venv
+	swift build -c release -Xswiftc -enable-testing $(SWIFT_FLAGS)
+	HYPERTRAIN_DATA=$(CURDIR)/$(DATA) HT_BIN=$(CURDIR)/.build/release/hypertrain .venv/bin/python -m pytest -q Tests/Python
 
 bench: data build
 	.build/release/hypertrain bench step --data $(DATA)
