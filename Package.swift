@@ -43,10 +43,11 @@ let package = Package(
         .target(name: "Transport", dependencies: ["CZeroMQ"]),
         .target(name: "Telemetry"),
         .target(name: "Cluster", dependencies: ["HyperOpt", "Wire", "Transport", "Telemetry", "CSQLite"], swiftSettings: fastSwift),
+        .target(name: "Experiments", dependencies: ["Cluster", "HyperOpt", "Models", "Linalg", "Telemetry"], swiftSettings: fastSwift),
         .executableTarget(
             name: "hypertrain",
             dependencies: [
-                "Cluster", "HyperOpt", "Datasets", "Models", "Telemetry", "Transport",
+                "Cluster", "Experiments", "HyperOpt", "Datasets", "Models", "Telemetry", "Transport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastSwift
@@ -60,6 +61,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "HyperOpt", "Wire", "Models"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "HyperOpt"]),
         .testTarget(name: "IntegrationTests", dependencies: ["hypertrain", "Cluster", "HyperOpt", "Transport", "Wire"]),
     ],
     swiftLanguageModes: [.v6]
