@@ -94,6 +94,55 @@ public struct Philox: RandomNumberGenerator, Sendable {
         return r * cosine
     }
 
+    /// The next eight normals, exactly what eight calls of `nextNormal()` would return (in
+    /// the order `first[0], second[0], first[1], second[1], …`), computed four Box–Muller
+    /// pairs at a time: four Philox blocks in SIMD lanes, then the vector `DeterministicMath`
+    /// functions, which repeat the scalar operations lane by lane. Falls back to the scalar
+    /// path when a spare normal is pending or the current block is partly used.
+    public mutating func nextNormals8() -> (first: SIMD4<Double>, second: SIMD4<Double>) {
+        guard used == 4, spareNormal == nil else {
+            var a = SIMD4<Double>(), b = SIMD4<Double>()
+            for j in 0..<4 { a[j] = nextNormal(); b[j] = nextNormal() }
+            return (a, b)
+        }
+        // Philox4x32-10 on the counters c0 … c0+3 (one block per Box–Muller pair).
+        var x0 = SIMD4<UInt32>(repeating: c0) &+ SIMD4<UInt32>(0, 1, 2, 3)
+        var x1 = SIMD4<UInt32>(repeating: c1), x2 = SIMD4<UInt32>(repeating: c2), x3 = SIMD4<UInt32>(repeating: c3)
+        var key0 = k0, key1 = k1
+        for _ in 0..<10 {
+            let p0 = SIMD4<UInt64>(truncatingIfNeeded: x0) &* 0xD251_1F53
+            let p1 = SIMD4<UInt64>(truncatingIfNeeded: x2) &* 0xCD9E_8D57
+            let hi0 = SIMD4<UInt32>(truncatingIfNeeded: p0 &>> 32), lo0 = SIMD4<UInt32>(truncatingIfNeeded: p0)
+            let hi1 = SIMD4<UInt32>(truncatingIfNeeded: p1 &>> 32), lo1 = SIMD4<UInt32>(truncatingIfNeeded: p1)
+            let n0 = hi1 ^ x1 ^ SIMD4(repeating: key0)
+            let n2 = hi0 ^ x3 ^ SIMD4(repeating: key1)
+            x0 = n0; x1 = lo1; x2 = n2; x3 = lo0
+            key0 &+= 0x9E37_79B9
+            key1 &+= 0xBB67_AE85
+        }
+        c0 &+= 4
+        // nextUnit() twice per block: (w0 << 32 | w1) >> 11 and (w2 << 32 | w3) >> 11, below 2⁵³,
+        // so the conversions are exact.
+        let v1 = SIMD4<UInt64>(truncatingIfNeeded: x0) &<< 21 | SIMD4<UInt64>(truncatingIfNeeded: x1 &>> 11)
+        let v2 = SIMD4<UInt64>(truncatingIfNeeded: x2) &<< 21 | SIMD4<UInt64>(truncatingIfNeeded: x3 &>> 11)
+        var u1 = Self.exactDouble(v1) * 0x1p-53
+        let u2 = Self.exactDouble(v2) * 0x1p-53
+        u1.replace(with: 1e-300, where: u1 .< 1e-300)
+        let r = (-2 * DeterministicMath.log(u1)).squareRoot()
+        let (sine, cosine) = DeterministicMath.sinCosTurns(u2)
+        return (r * cosine, r * sine)
+    }
+
+    /// `Double(v)` for lanes below 2⁵³ (exact), in vector operations: each 26/27-bit half is
+    /// placed in the significand of 2⁵² and the two exact parts are combined exactly.
+    @inline(__always)
+    private static func exactDouble(_ v: SIMD4<UInt64>) -> SIMD4<Double> {
+        let magic: UInt64 = 0x4330_0000_0000_0000                // 2⁵²
+        let hi = unsafeBitCast((v &>> 26) | magic, to: SIMD4<Double>.self) - 0x1p52
+        let lo = unsafeBitCast((v & 0x3ff_ffff) | magic, to: SIMD4<Double>.self) - 0x1p52
+        return hi * 0x1p26 + lo
+    }
+
     /// A uniform integer in `0..<n` (Lemire's unbiased method via the standard library).
     public mutating func nextInt(below n: Int) -> Int {
         Int.random(in: 0..<n, using: &self)

@@ -21,15 +21,23 @@ public enum Vec {
     public static func allFinite<T: BLASScalar>(_ n: Int, _ x: UnsafePointer<T>) -> Bool {
         if T.self == Float.self {
             let f = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
-            var acc = SIMD8<Float>.zero
+            // Four accumulators: one add chain would cap this at 8 floats per add latency.
+            var acc0 = SIMD8<Float>.zero, acc1 = acc0, acc2 = acc0, acc3 = acc0
             var i = 0
+            while i + 32 <= n {
+                acc0 += FloatKernels.load8(f + i) * 0
+                acc1 += FloatKernels.load8(f + i + 8) * 0
+                acc2 += FloatKernels.load8(f + i + 16) * 0
+                acc3 += FloatKernels.load8(f + i + 24) * 0
+                i += 32
+            }
             while i + 8 <= n {
-                acc += UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<Float>.self) * 0
+                acc0 += FloatKernels.load8(f + i) * 0
                 i += 8
             }
             var tail: Float = 0
             while i < n { tail += f[i] * 0; i += 1 }
-            return acc.sum() == 0 && tail == 0
+            return ((acc0 + acc1) + (acc2 + acc3)).sum() == 0 && tail == 0
         }
         var ok = true
         for i in 0..<n where !x[i].isFinite { ok = false }
@@ -79,6 +87,10 @@ extension Vec {
             let af = UnsafeRawPointer(a).assumingMemoryBound(to: Float.self)
             let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
             let yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+            if n <= 16 {
+                FloatKernels.narrowRowDots(rows: m, cols: n, af, xf, into: yf)
+                return
+            }
             for i in 0..<m { yf[i] = FloatKernels.dot(n, af + i * n, xf) }
             return
         }
@@ -125,6 +137,25 @@ extension FloatKernels {
         let last = a + (m - 1) * n
         let xl = x[m - 1]
         for j in 0..<n { y[j] = acc[j] + xl * last[j] }
+    }
+
+    /// `y = A x` for a tall, narrow row-major `A` (`m × n`, n ≤ 16, e.g. the validation
+    /// task's `∂λ = C·∂z` with `C` of 89,610 × 10): each `y[i]` is summed left to right in
+    /// plain multiplies and adds; the rows are independent, so the processor overlaps them
+    /// (an 8-lane dot would spend most of its time on the horizontal sum and the tail).
+    public static func narrowRowDots(
+        rows m: Int, cols n: Int, _ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>
+    ) {
+        precondition(n <= 16, "narrowRowDots: \(n) columns")
+        if n == 0 { y.update(repeating: 0, count: m); return }
+        var xs = SIMD16<Float>.zero
+        for j in 0..<n { xs[j] = x[j] }
+        for i in 0..<m {
+            let row = a + i &* n
+            var s = row[0] * xs[0]
+            for j in 1..<n { s = s + row[j] * xs[j] }
+            y[i] = s
+        }
     }
 
     @inlinable @inline(__always)

@@ -4,7 +4,8 @@ import Linalg
 /// evaluated on a minibatch of sparse rows with its loss and hand-derived gradient.
 ///
 /// The input layer is computed from the nonzeros of each row (`Z₁[n] = b₀ + Σⱼ xₙⱼ·W₀[j,:]`,
-/// and `∂W₀[j,:] += xₙⱼ·∂Z₁[n,:]`); deeper layers are dense GEMMs. All buffers are sized
+/// and `∂W₀[j,:] += xₙⱼ·∂Z₁[n,:]`); deeper layers are dense products (`FloatGemm` for
+/// `Float`, BLAS for the `Double` reference). All buffers are sized
 /// once for `maxBatch` rows and reused, so a step allocates nothing.
 public final class MLP<T: BLASScalar> {
     /// Layer sizes and parameter offsets.
@@ -20,6 +21,10 @@ public final class MLP<T: BLASScalar> {
     private let dz: [AlignedBuffer<T>]
     /// The sparse input layer's kernels and workspace.
     private let inputLayer: SparseInputLayer<T>
+    /// `Float` dense layers run `FloatGemm` (host-independent bits, no BLAS kernel detection):
+    /// its panel workspace and a transposed copy of one weight matrix.
+    private let gemmWork: AlignedBuffer<Float>
+    private let weightT: AlignedBuffer<Float>
 
     /// - Parameters:
     ///   - shape: the layer sizes.
@@ -32,6 +37,17 @@ public final class MLP<T: BLASScalar> {
         a = (1...shape.layerCount).map { l in AlignedBuffer(count: l < shape.layerCount ? maxBatch * shape.sizes[l] : 0) }
         dz = (1...shape.layerCount).map { AlignedBuffer(count: maxBatch * shape.sizes[$0]) }
         inputLayer = SparseInputLayer(inputs: shape.sizes[0], width: shape.sizes[1])
+        let float = T.self == Float.self && shape.layerCount > 1
+        let widest = shape.sizes.dropFirst().max() ?? 1
+        gemmWork = AlignedBuffer(count: float ? FloatGemm.workspaceCount(k: max(maxBatch, widest)) : 0)
+        weightT = AlignedBuffer(count: float ? (1..<shape.layerCount).map { shape.sizes[$0] * shape.sizes[$0 + 1] }.max()! : 0)
+    }
+
+    @inline(__always) private static func f(_ p: UnsafePointer<T>) -> UnsafePointer<Float> {
+        UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
+    }
+    @inline(__always) private static func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
     }
 
     /// Mean prediction loss on `rows` of `data` (MSE, or the Gaussian variant) and, if `grad`
@@ -85,16 +101,29 @@ public final class MLP<T: BLASScalar> {
             let nIn = sizes[l], nOut = sizes[l + 1]
             let dOut = dz[l].pointer
             let aIn = a[l - 1].constPointer
-            // ∂W_l = A_lᵀ · ∂Z_{l+1}
-            T.gemm(transA: true, transB: false, m: nIn, n: nOut, k: batch,
-                   alpha: 1, a: aIn, lda: nIn, b: dOut, ldb: nOut,
-                   beta: 0, c: grad + shape.weightOffset[l], ldc: nOut)
-            columnSums(dOut, rows: batch, cols: nOut, into: grad + shape.biasOffset[l])
-            // ∂A_l = ∂Z_{l+1} · W_lᵀ, then the ReLU mask.
             let dIn = dz[l - 1].pointer
-            T.gemm(transA: false, transB: true, m: batch, n: nIn, k: nOut,
-                   alpha: 1, a: dOut, lda: nOut, b: w + shape.weightOffset[l], ldb: nOut,
-                   beta: 0, c: dIn, ldc: nIn)
+            if T.self == Float.self {
+                // ∂W_l = A_lᵀ · ∂Z_{l+1}
+                FloatGemm.multiply(transA: true, m: nIn, n: nOut, k: batch, a: Self.f(aIn), lda: nIn,
+                                   b: Self.f(UnsafePointer(dOut)), ldb: nOut, c: Self.f(grad + shape.weightOffset[l]), ldc: nOut,
+                                   accumulate: false, workspace: gemmWork.pointer)
+                columnSums(dOut, rows: batch, cols: nOut, into: grad + shape.biasOffset[l])
+                // ∂A_l = ∂Z_{l+1} · W_lᵀ, then the ReLU mask.
+                FloatGemm.transpose(rows: nIn, cols: nOut, Self.f(w + shape.weightOffset[l]), into: weightT.pointer)
+                FloatGemm.multiply(transA: false, m: batch, n: nIn, k: nOut, a: Self.f(UnsafePointer(dOut)), lda: nOut,
+                                   b: weightT.constPointer, ldb: nIn, c: Self.f(dIn), ldc: nIn,
+                                   accumulate: false, workspace: gemmWork.pointer)
+            } else {
+                // ∂W_l = A_lᵀ · ∂Z_{l+1}
+                T.gemm(transA: true, transB: false, m: nIn, n: nOut, k: batch,
+                       alpha: 1, a: aIn, lda: nIn, b: dOut, ldb: nOut,
+                       beta: 0, c: grad + shape.weightOffset[l], ldc: nOut)
+                columnSums(dOut, rows: batch, cols: nOut, into: grad + shape.biasOffset[l])
+                // ∂A_l = ∂Z_{l+1} · W_lᵀ, then the ReLU mask.
+                T.gemm(transA: false, transB: true, m: batch, n: nIn, k: nOut,
+                       alpha: 1, a: dOut, lda: nOut, b: w + shape.weightOffset[l], ldb: nOut,
+                       beta: 0, c: dIn, ldc: nIn)
+            }
             let zIn = z[l - 1].constPointer
             for i in 0..<(batch * nIn) where zIn[i] <= 0 { dIn[i] = 0 }
             l -= 1
@@ -165,9 +194,15 @@ public final class MLP<T: BLASScalar> {
             let zout = z[l].pointer
             let b = w + shape.biasOffset[l]
             for n in 0..<batch { (zout + n * nOut).update(from: b, count: nOut) }
-            T.gemm(transA: false, transB: false, m: batch, n: nOut, k: nIn,
-                   alpha: 1, a: ain, lda: nIn, b: w + shape.weightOffset[l], ldb: nOut,
-                   beta: 1, c: zout, ldc: nOut)
+            if T.self == Float.self {
+                FloatGemm.multiply(transA: false, m: batch, n: nOut, k: nIn, a: Self.f(UnsafePointer(ain)), lda: nIn,
+                                   b: Self.f(w + shape.weightOffset[l]), ldb: nOut, c: Self.f(zout), ldc: nOut,
+                                   accumulate: true, workspace: gemmWork.pointer)
+            } else {
+                T.gemm(transA: false, transB: false, m: batch, n: nOut, k: nIn,
+                       alpha: 1, a: ain, lda: nIn, b: w + shape.weightOffset[l], ldb: nOut,
+                       beta: 1, c: zout, ldc: nOut)
+            }
         }
     }
 

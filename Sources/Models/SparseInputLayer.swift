@@ -116,9 +116,12 @@ extension SparseInputLayer {
     }
 
     /// `out[n, 0..<width] = bias + Σ_p x_p·W[col_p, :]` with `W` padded to `stride` columns.
-    /// Column blocks of 32 (four registers) per pass over a row's nonzeros, then one block of
-    /// 24, 16 or 8; the narrow blocks use two interleaved accumulator sets to hide FMA latency.
-    /// Each block width has its own loop, so no branch sits in the inner loops.
+    /// Column blocks of 104 (thirteen registers: a whole 100-wide hidden layer in one pass over
+    /// the row's nonzeros, with enough independent FMA chains to hide their latency), then
+    /// blocks of 32 (four registers), then one block of 24, 16 or 8; the narrow blocks use two
+    /// interleaved accumulator sets. Each block width has its own loop, so no branch sits in
+    /// the inner loops. Every output lane is `Σ_p` in nonzero order with fused multiply-adds
+    /// from zero, whichever block computes it, so the blocking does not change the bits.
     static func forwardFloat(
         starts: UnsafePointer<Int32>, cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>,
         rows: UnsafeBufferPointer<Int32>, weights: UnsafePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
@@ -128,6 +131,10 @@ extension SparseInputLayer {
             let r = Int(rows[n])
             let p0 = Int(starts[r]), p1 = Int(starts[r + 1])
             var c = 0
+            while c + 104 <= stride {
+                block104(p0, p1, cols, vals, weights + c, stride, rowScratch + c)
+                c += 104
+            }
             while c + 32 <= stride {
                 block32(p0, p1, cols, vals, weights + c, stride, rowScratch + c)
                 c += 32
@@ -141,6 +148,28 @@ extension SparseInputLayer {
             let o = out + n &* width
             for j in 0..<width { o[j] = bias[j] + rowScratch[j] }
         }
+    }
+
+    @inline(__always)
+    private static func block104(_ p0: Int, _ p1: Int, _ cols: UnsafePointer<Int32>, _ vals: UnsafePointer<Float>,
+                                 _ w: UnsafePointer<Float>, _ stride: Int, _ o: UnsafeMutablePointer<Float>) {
+        var a0 = SIMD8<Float>.zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0
+        var a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0
+        for p in p0..<p1 {
+            let v = SIMD8<Float>(repeating: vals[p])
+            let wr = w + Int(cols[p]) &* stride
+            a0.addProduct(v, load(wr)); a1.addProduct(v, load(wr + 8))
+            a2.addProduct(v, load(wr + 16)); a3.addProduct(v, load(wr + 24))
+            a4.addProduct(v, load(wr + 32)); a5.addProduct(v, load(wr + 40))
+            a6.addProduct(v, load(wr + 48)); a7.addProduct(v, load(wr + 56))
+            a8.addProduct(v, load(wr + 64)); a9.addProduct(v, load(wr + 72))
+            a10.addProduct(v, load(wr + 80)); a11.addProduct(v, load(wr + 88))
+            a12.addProduct(v, load(wr + 96))
+        }
+        store(a0, o); store(a1, o + 8); store(a2, o + 16); store(a3, o + 24)
+        store(a4, o + 32); store(a5, o + 40); store(a6, o + 48); store(a7, o + 56)
+        store(a8, o + 64); store(a9, o + 72); store(a10, o + 80); store(a11, o + 88)
+        store(a12, o + 96)
     }
 
     @inline(__always)
@@ -224,15 +253,42 @@ extension SparseInputLayer {
                 }
                 continue
             }
+            var c = 0
+            while c + 104 <= stride {
+                // A 100-wide layer: the output row's gradient stays in thirteen registers.
+                backBlock104(p0, p1, cols, vals, rowScratch + c, grad + c, stride)
+                c += 104
+            }
+            if c == stride { continue }
             for p in p0..<p1 {
                 let v = SIMD8<Float>(repeating: vals[p])
                 let g = grad + Int(cols[p]) &* stride
-                var c = 0
-                while c < stride {
-                    store(load(g + c).addingProduct(v, load(rowScratch + c)), g + c)
-                    c += 8
+                var cc = c
+                while cc < stride {
+                    store(load(g + cc).addingProduct(v, load(rowScratch + cc)), g + cc)
+                    cc += 8
                 }
             }
+        }
+    }
+
+    /// `G[col_p, c..<c+104] += x_p·d` for the row's nonzeros, `d` (104 lanes) held in registers.
+    @inline(__always)
+    private static func backBlock104(_ p0: Int, _ p1: Int, _ cols: UnsafePointer<Int32>, _ vals: UnsafePointer<Float>,
+                                     _ d: UnsafePointer<Float>, _ grad: UnsafeMutablePointer<Float>, _ stride: Int) {
+        let d0 = load(d), d1 = load(d + 8), d2 = load(d + 16), d3 = load(d + 24), d4 = load(d + 32)
+        let d5 = load(d + 40), d6 = load(d + 48), d7 = load(d + 56), d8 = load(d + 64), d9 = load(d + 72)
+        let d10 = load(d + 80), d11 = load(d + 88), d12 = load(d + 96)
+        for p in p0..<p1 {
+            let v = SIMD8<Float>(repeating: vals[p])
+            let g = grad + Int(cols[p]) &* stride
+            store(load(g).addingProduct(v, d0), g); store(load(g + 8).addingProduct(v, d1), g + 8)
+            store(load(g + 16).addingProduct(v, d2), g + 16); store(load(g + 24).addingProduct(v, d3), g + 24)
+            store(load(g + 32).addingProduct(v, d4), g + 32); store(load(g + 40).addingProduct(v, d5), g + 40)
+            store(load(g + 48).addingProduct(v, d6), g + 48); store(load(g + 56).addingProduct(v, d7), g + 56)
+            store(load(g + 64).addingProduct(v, d8), g + 64); store(load(g + 72).addingProduct(v, d9), g + 72)
+            store(load(g + 80).addingProduct(v, d10), g + 80); store(load(g + 88).addingProduct(v, d11), g + 88)
+            store(load(g + 96).addingProduct(v, d12), g + 96)
         }
     }
 }
