@@ -122,6 +122,9 @@ public final class Coordinator {
         var lastTick = clock()
         var lastCheckpointStep = state.step
         var interrupted = false
+        /// Clock time when every role had its first task (worker processes started, data loaded).
+        var startupSeconds: Double? = nil
+        let firstStep = state.step
         let tickInterval = min(options.heartbeatInterval / 2, 0.1)
 
         func checkpoint() {
@@ -164,8 +167,9 @@ public final class Coordinator {
                 interrupted = true
                 break
             }
-            for (peer, frames) in try server.receive(timeout: tickInterval) {
+            for (peer, frames) in try server.receiveFrames(timeout: tickInterval) {
                 perform(core.handle(peer: peer, frames: frames, now: clock()))
+                if startupSeconds == nil && core.firstRoundIssued { startupSeconds = reporter.elapsed }
                 if core.isFinished { break }
             }
             let now = clock()
@@ -186,6 +190,11 @@ public final class Coordinator {
         if !interrupted { perform(core.shutdownAll(reason: "run complete")) }
         let evaluation = trainer.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
         let c = core.counters
+        // The single-process run starts its clock after loading data and building its trainer;
+        // here the clock also covers the workers doing that. Report it, and the rate without it.
+        let wall = reporter.elapsed
+        let startup = min(startupSeconds ?? 0, wall)
+        let stepsRun = Double(state.step - firstStep)
         try reporter.finish(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step, extra: [
             ("mode", .string(options.mode.rawValue)),
             ("gradients_applied", .int(Int(c.gradientsApplied))),
@@ -195,6 +204,8 @@ public final class Coordinator {
             ("peers_lost", .int(Int(c.peersLost))),
             ("registrations", .int(Int(c.registrations))),
             ("interrupted", .bool(interrupted)),
+            ("startup_seconds", .double(startup)),
+            ("steps_per_second_after_startup", .double(stepsRun / max(wall - startup, 1e-9))),
         ])
         return Outcome(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step,
                        interrupted: interrupted, counters: c, snapshot: state.snapshot())

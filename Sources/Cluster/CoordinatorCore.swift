@@ -96,9 +96,19 @@ public final class CoordinatorCore {
     private var plan: StepPlan
     private var unassignedTrain: [Int] = []
     private var validUnassigned = false
-    /// The step's task gradients as received (added in task order at the end of the round;
-    /// the element-wise add does not depend on alignment).
-    private var trainGradients: [[Float]?] = []
+    /// Which of the step's training tasks have an accepted gradient.
+    private var trainReceived: [Bool] = []
+    /// Accepted gradients that arrived before an earlier task's, waiting to be added in task
+    /// order (the element-wise add does not depend on alignment).
+    private var pendingGradients: [Int: [Float]] = [:]
+    /// Tasks `0..<gradientsAdded` are in the state's running sum: each gradient is added as
+    /// soon as every earlier task's is, so the sum is built while the rest are computed and
+    /// the round's end only applies the steps.
+    private var gradientsAdded = 0
+    /// φ and λ̂ as arrays for the tasks of their current versions, made once per version and
+    /// shared by every task message (the transport sends them without copying).
+    private var phiArray: (version: UInt64, values: [Float])?
+    private var lambdaArray: (version: UInt64, values: [Float])?
     private var trainLosses: [Double] = []
     private var hypergradient: AlignedBuffer<Float>
     private var validLoss: Double? = nil
@@ -107,6 +117,11 @@ public final class CoordinatorCore {
     // Async state.
     private var asyncIssued: UInt64 = 0
     private var asyncRecentTrain: [Double] = []
+
+    /// `true` once the first sync round (or, in async mode, the first task) has been handed out
+    /// in full: every role was up, had its data loaded and asked for work. Lets the run report
+    /// its start-up time apart from its stepping rate.
+    public private(set) var firstRoundIssued = false
 
     /// A message the run cannot recover from (e.g. every gradient of a step is non-finite).
     public private(set) var fatalError: String?
@@ -145,7 +160,8 @@ public final class CoordinatorCore {
     // MARK: - Events
 
     /// A message arrived from `peer` (its ROUTER routing id) as raw frames.
-    public func handle(peer: [UInt8], frames: [[UInt8]], now: Double) -> [CoordinatorAction] {
+    /// `frames` are `[UInt8]`s or the transport's receive buffers (`WireFrame`).
+    public func handle<F: WireFrame>(peer: [UInt8], frames: [F], now: Double) -> [CoordinatorAction] {
         self.now = now
         let size = frames.reduce(0) { $0 + $1.count }
         let message: Message
@@ -274,7 +290,7 @@ public final class CoordinatorCore {
             guard let lease = leases.removeValue(forKey: id) else { continue }
             guard mode == .sync, lease.step == state.step else { continue }
             switch lease.kind {
-            case .train(let k): if trainGradients[k] == nil { requeue(k); requeued += 1 }
+            case .train(let k): if !trainReceived[k] { requeue(k); requeued += 1 }
             case .valid: if validLoss == nil { validUnassigned = true; requeued += 1 }
             }
         }
@@ -297,9 +313,12 @@ public final class CoordinatorCore {
         guard mode == .sync, !isFinished else { return }
         unassignedTrain = Array(0..<plan.trainTasks)
         validUnassigned = plan.validate
-        trainGradients = Array(repeating: nil, count: plan.trainTasks)
+        trainReceived = Array(repeating: false, count: plan.trainTasks)
+        pendingGradients = [:]
+        gradientsAdded = 0
         trainLosses = Array(repeating: 0, count: plan.trainTasks)
         validLoss = nil
+        if plan.trainTasks > 0 { state.beginStep() }
         // Leases of the previous step are void.
         for (id, lease) in leases where lease.step < state.step {
             leases.removeValue(forKey: id)
@@ -331,6 +350,9 @@ public final class CoordinatorCore {
                 assigned = true
             }
         }
+        if !firstRoundIssued && !actions.isEmpty {
+            firstRoundIssued = mode == .async || (unassignedTrain.isEmpty && !validUnassigned)
+        }
         return actions
     }
 
@@ -343,25 +365,25 @@ public final class CoordinatorCore {
             let lease = newLease(.train(task: k), peer: key)
             p.leases.insert(lease)
             return .trainTask(TrainTask(step: state.step, taskIndex: UInt32(k), leaseID: lease, tasksPerStep: UInt32(plan.trainTasks),
-                                        phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
+                                        phi: phiIfNeeded(&p), lambdaHat: currentLambdaHat()))
         case (.sync, .validator):
             guard validUnassigned else { return nil }
             validUnassigned = false
             let lease = newLease(.valid, peer: key)
             p.leases.insert(lease)
-            return .validTask(ValidTask(step: state.step, leaseID: lease, phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
+            return .validTask(ValidTask(step: state.step, leaseID: lease, phi: phiIfNeeded(&p), lambdaHat: currentLambdaHat()))
         case (.async, .trainer):
             guard StepPlan(step: state.step, config: config).trainTasks > 0 else { return nil }
             let lease = newLease(.train(task: 0), peer: key, step: asyncIssued)
             p.leases.insert(lease)
             defer { asyncIssued += 1 }
             return .trainTask(TrainTask(step: asyncIssued, taskIndex: 0, leaseID: lease, tasksPerStep: 1,
-                                        phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
+                                        phi: phiIfNeeded(&p), lambdaHat: currentLambdaHat()))
         case (.async, .validator):
             guard StepPlan(step: state.step, config: config).validate, p.leases.isEmpty else { return nil }
             let lease = newLease(.valid, peer: key, step: state.step)
             p.leases.insert(lease)
-            return .validTask(ValidTask(step: state.step, leaseID: lease, phi: phiIfNeeded(&p), lambdaHat: state.lambdaHat.array))
+            return .validTask(ValidTask(step: state.step, leaseID: lease, phi: phiIfNeeded(&p), lambdaHat: currentLambdaHat()))
         default:
             return nil
         }
@@ -372,7 +394,14 @@ public final class CoordinatorCore {
     private func phiIfNeeded(_ p: inout Peer) -> [Float] {
         if p.cachedPhiVersion == state.phiVersion { return [] }
         p.cachedPhiVersion = state.phiVersion
-        return state.phi.array
+        if phiArray?.version != state.phiVersion { phiArray = (state.phiVersion, state.phi.array) }
+        return phiArray!.values
+    }
+
+    /// λ̂ of the current version as an array (one copy per version).
+    private func currentLambdaHat() -> [Float] {
+        if lambdaArray?.version != state.lambdaVersion { lambdaArray = (state.lambdaVersion, state.lambdaHat.array) }
+        return lambdaArray!.values
     }
 
     private func newLease(_ kind: Lease.Kind, peer: [UInt8], step: UInt64? = nil) -> UInt64 {
@@ -430,9 +459,14 @@ public final class CoordinatorCore {
         var actions: [CoordinatorAction] = [send(peer, .ack(Ack(sequence: message.sequence)))]
         switch mode {
         case .sync:
-            guard trainGradients[k] == nil else { reject(.duplicate); return actions }
-            trainGradients[k] = g.gradPhi
+            guard !trainReceived[k] else { reject(.duplicate); return actions }
+            trainReceived[k] = true
             trainLosses[k] = g.trainLoss
+            pendingGradients[k] = g.gradPhi
+            while let next = pendingGradients.removeValue(forKey: gradientsAdded) {
+                next.withUnsafeBufferPointer { state.addTaskGradient($0.baseAddress!) }
+                gradientsAdded += 1
+            }
             counters.gradientsApplied += 1
             actions += completeRoundIfReady(now: now)
         case .async:
@@ -503,12 +537,11 @@ public final class CoordinatorCore {
     }
 
     private func completeRoundIfReady(now: Double) -> [CoordinatorAction] {
-        guard trainGradients.allSatisfy({ $0 != nil }), !plan.validate || validLoss != nil else { return [] }
-        // Exactly LocalRun.step's order of operations.
+        guard gradientsAdded == plan.trainTasks, !plan.validate || validLoss != nil else { return [] }
+        // Exactly LocalRun.step's order of operations: the sum was begun in startRound() and
+        // the gradients added in task order as they came in.
         var train: Double? = nil
         if plan.trainTasks > 0 {
-            state.beginStep()
-            for g in trainGradients { g!.withUnsafeBufferPointer { state.addTaskGradient($0.baseAddress!) } }
             train = trainLosses.reduce(0, +) / Double(plan.trainTasks)
         }
         if plan.trainTasks > 0 { state.applyPhiStep() }

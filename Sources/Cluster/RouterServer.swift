@@ -61,9 +61,24 @@ final class RouterServer {
         return out
     }
 
-    /// Sends `message` to `peer` (failures are logged: the peer may be gone).
+    /// As `receive(timeout:)`, but the message frames stay in libzmq's buffers, so a decoder
+    /// copies each tensor once, straight into its destination.
+    func receiveFrames(timeout: Double) throws -> [(peer: [UInt8], frames: [ReceivedFrame])] {
+        var raw: [[ReceivedFrame]] = []
+        if let first = try router.receiveFrames(timeoutMs: Int32(timeout * 1000)) { raw.append(first) }
+        while raw.count < 256, let more = try router.tryReceiveFrames() { raw.append(more) }
+        var out: [(peer: [UInt8], frames: [ReceivedFrame])] = []
+        for frames in raw {
+            guard frames.count >= 2 else { log("dropped a message without routing id or body (\(frames.count) frames)"); continue }
+            out.append((frames[0].bytes, Array(frames.dropFirst())))
+        }
+        return out
+    }
+
+    /// Sends `message` to `peer` (failures are logged: the peer may be gone). Tensors are not
+    /// copied: libzmq sends them from the message's arrays, which it keeps alive until written.
     func send(_ message: Message, to peer: [UInt8]) {
-        do { try router.send([peer] + WireCodec.encode(message)) } catch { log("send \(message.body.name) failed: \(error)") }
+        do { try router.send(message, prefix: [peer]) } catch { log("send \(message.body.name) failed: \(error)") }
     }
 
     /// Closes the socket (lingering up to 2 s to deliver Shutdown messages) and the context.

@@ -47,6 +47,10 @@ public final class WorkerNode {
 
     private let options: Options
     private var sequence: UInt64 = 0
+    /// When this worker last sent anything (set by `send`): a Heartbeat goes out after an
+    /// interval without sending. Receiving does not count — an idle validator that only hears
+    /// the coordinator's heartbeats must still send its own, or it is declared dead.
+    private var lastSent = 0.0
     private var workerID = ""
     private var trainer: HyperTrainer?
     private var trainerConfig: ExperimentConfig?
@@ -79,7 +83,7 @@ public final class WorkerNode {
             try? send(socket, .hello(Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName,
                                            pid: UInt32(getpid()), softwareVersion: "hypertrain 0.1", previousWorkerID: workerID)))
             var lastHeard = ProgressLine_now()
-            var lastSent = lastHeard
+            lastSent = lastHeard
             var registered = false
             var lastHello = lastHeard
             sessionLoop: while true {
@@ -89,7 +93,7 @@ public final class WorkerNode {
                     return .signal
                 }
                 if Signals.orphaned(from: options.parentPID) { return .orphaned }
-                guard let frames = try socket.receive(timeoutMs: Int32(min(interval, 0.5) * 1000)) else {
+                guard let frames = try socket.receiveFrames(timeoutMs: Int32(min(interval, 0.5) * 1000)) else {
                     let now = ProgressLine_now()
                     if !registered && now - lastHello > interval {
                         // No Welcome yet: the coordinator may not be up (or refuses our key); say Hello again.
@@ -179,7 +183,6 @@ public final class WorkerNode {
                 default:
                     options.log("ignored unexpected \(message.body.name)")
                 }
-                lastSent = ProgressLine_now()
               } catch let error as TransportError where error.code == .wouldBlock {
                 // No live connection to hand the message to (coordinator gone, or our key refused).
                 let now = ProgressLine_now()
@@ -208,8 +211,9 @@ public final class WorkerNode {
 
     private func send(_ socket: Socket, _ body: Message.Body, phiVersion: UInt64 = 0, lambdaVersion: UInt64 = 0) throws {
         sequence += 1
-        try socket.send(WireCodec.encode(Message(senderID: workerID, phiVersion: phiVersion, lambdaVersion: lambdaVersion,
-                                                 sequence: sequence, body: body)))
+        try socket.send(Message(senderID: workerID, phiVersion: phiVersion, lambdaVersion: lambdaVersion,
+                                sequence: sequence, body: body))
+        lastSent = ProgressLine_now()
     }
 
     /// Builds the trainer for the coordinator's experiment (once per distinct config).

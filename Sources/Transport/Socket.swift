@@ -12,7 +12,9 @@ import Glibc
 /// (`close()`); `deinit` asserts that you did. A socket keeps its `ZMQContext` alive.
 ///
 /// Messages are multipart: `[[UInt8]]`, one array per frame. On a ROUTER the first frame is
-/// the peer's routing id (received and sent).
+/// the peer's routing id (received and sent). For large tensors there is a copy-free path both
+/// ways: `send(frames:)` with `OutgoingFrame`s (zero-copy sends) and `receiveFrames` /
+/// `tryReceiveFrames`, which leave each frame in libzmq's buffer (`ReceivedFrame`).
 ///
 /// Linger: new sockets linger 1 s, not libzmq's default of forever, which makes
 /// `ZMQContext.close()` hang for good when a message is queued for a peer that is gone. Set
@@ -200,18 +202,31 @@ public final class Socket {
     // MARK: Sending
 
     /// Sends a multipart message, blocking while the high-water mark is reached (up to
-    /// `.sendTimeout`, then `.wouldBlock`). Each frame is copied into libzmq.
+    /// `.sendTimeout`, then `.wouldBlock`). Small frames are copied into libzmq, large ones
+    /// sent in place (see `OutgoingFrame`).
     public func send(_ frames: [[UInt8]]) throws(TransportError) {
-        _ = try send(frames, flags: 0)
+        _ = try send(frames.map(OutgoingFrame.init), flags: 0)
     }
 
     /// Sends without blocking; false when the message could not be queued now (nothing sent).
     /// On a ROUTER with `routerMandatory`, an unknown routing id throws `.hostUnreachable`.
     public func trySend(_ frames: [[UInt8]]) throws(TransportError) -> Bool {
+        try send(frames.map(OutgoingFrame.init), flags: ZMQ_DONTWAIT)
+    }
+
+    /// Sends a multipart message whose large frames travel without a copy (see `OutgoingFrame`);
+    /// blocks like `send(_: [[UInt8]])`.
+    public func send(frames: [OutgoingFrame]) throws(TransportError) {
+        _ = try send(frames, flags: 0)
+    }
+
+    /// As `trySend(_: [[UInt8]])`, zero-copy for large frames; on false nothing was sent and
+    /// libzmq holds no reference to the frames.
+    public func trySend(frames: [OutgoingFrame]) throws(TransportError) -> Bool {
         try send(frames, flags: ZMQ_DONTWAIT)
     }
 
-    private func send(_ frames: [[UInt8]], flags: Int32) throws(TransportError) -> Bool {
+    private func send(_ frames: [OutgoingFrame], flags: Int32) throws(TransportError) -> Bool {
         precondition(!frames.isEmpty, "Socket.send needs at least one frame")
         let h = try open("zmq_send")
         for (i, frame) in frames.enumerated() {
@@ -220,10 +235,15 @@ public final class Socket {
             // message atomically once its first frame is accepted.
             let frameFlags = (i == 0 ? flags : 0) | more
             do {
-                try zmqCall("zmq_send") {
-                    frame.withUnsafeBytes { bytes in
-                        zmq_send(h, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), bytes.count, frameFlags)
+                switch frame.storage {
+                case .copy(let bytes):
+                    try zmqCall("zmq_send") {
+                        bytes.withUnsafeBytes { b in
+                            zmq_send(h, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), b.count, frameFlags)
+                        }
                     }
+                case .shared(let keeper):
+                    try sendZeroCopy(h, keeper, flags: frameFlags)
                 }
             } catch where error.code == .wouldBlock && i == 0 && flags & ZMQ_DONTWAIT != 0 {
                 return false
@@ -232,13 +252,32 @@ public final class Socket {
         return true
     }
 
+    /// Hands `keeper`'s bytes to libzmq without copying. The message holds one retain of the
+    /// keeper, released by `releaseKeeper` when libzmq drops the message: after the I/O thread
+    /// has written it, or in `zmq_msg_close` below when the send fails.
+    private func sendZeroCopy(_ h: UnsafeMutableRawPointer, _ keeper: ArrayKeeper, flags: Int32) throws(TransportError) {
+        let hint = Unmanaged.passRetained(keeper).toOpaque()
+        let rc = zmq_msg_init_data(message, UnsafeMutableRawPointer(mutating: keeper.base), keeper.count, releaseKeeper, hint)
+        guard rc == 0 else {
+            Unmanaged<ArrayKeeper>.fromOpaque(hint).release()
+            throw transportError("zmq_msg_init_data", zmq_errno())
+        }
+        do {
+            // On success libzmq owns the content and leaves `message` empty.
+            try zmqCall("zmq_msg_send") { zmq_msg_send(message, h, flags) }
+        } catch {
+            zmq_msg_close(message)   // runs releaseKeeper
+            throw error
+        }
+    }
+
     // MARK: Receiving
 
     /// Receives one multipart message, blocking (up to `.receiveTimeout`, then `.wouldBlock`).
     public func receive() throws(TransportError) -> [[UInt8]] {
         // With flags 0 the first frame blocks; nil is impossible unless a receive timeout fired,
         // which `receive(flags:)` reports as a thrown `.wouldBlock`.
-        guard let frames = try receive(flags: 0, eagainIsNil: false) else {
+        guard let frames = try receive(flags: 0, eagainIsNil: false, Self.copyOut) else {
             preconditionFailure("blocking receive returned no message")
         }
         return frames
@@ -246,11 +285,47 @@ public final class Socket {
 
     /// Receives one message if one arrives within `timeoutMs` (0 = just check); nil otherwise.
     public func receive(timeoutMs: Int32) throws(TransportError) -> [[UInt8]]? {
+        try receive(timeoutMs: timeoutMs, Self.copyOut)
+    }
+
+    /// Receives a message if one is queued right now; nil otherwise.
+    public func tryReceive() throws(TransportError) -> [[UInt8]]? {
+        try receive(flags: ZMQ_DONTWAIT, eagainIsNil: true, Self.copyOut)
+    }
+
+    /// As `receive(timeoutMs:)`, but the frames stay in libzmq's buffers (no copy).
+    public func receiveFrames(timeoutMs: Int32) throws(TransportError) -> [ReceivedFrame]? {
+        try receive(timeoutMs: timeoutMs, Self.keep)
+    }
+
+    /// As `tryReceive()`, but the frames stay in libzmq's buffers (no copy).
+    public func tryReceiveFrames() throws(TransportError) -> [ReceivedFrame]? {
+        try receive(flags: ZMQ_DONTWAIT, eagainIsNil: true, Self.keep)
+    }
+
+    private static func copyOut(_ message: UnsafeMutablePointer<zmq_msg_t>) throws(TransportError) -> [UInt8] {
+        let count = zmq_msg_size(message)
+        let data = zmq_msg_data(message)
+        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0, let data {
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(start: data, count: count))
+            }
+            initialized = count
+        }
+    }
+
+    private static func keep(_ message: UnsafeMutablePointer<zmq_msg_t>) throws(TransportError) -> ReceivedFrame {
+        try ReceivedFrame(moving: UnsafeMutableRawPointer(message))
+    }
+
+    private func receive<F>(
+        timeoutMs: Int32, _ take: (UnsafeMutablePointer<zmq_msg_t>) throws(TransportError) -> F
+    ) throws(TransportError) -> [F]? {
         let h = try open("zmq_poll")
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .milliseconds(Int64(max(timeoutMs, 0))))
         while true {
-            if let frames = try receive(flags: ZMQ_DONTWAIT, eagainIsNil: true) { return frames }
+            if let frames = try receive(flags: ZMQ_DONTWAIT, eagainIsNil: true, take) { return frames }
             let remaining = clock.now.duration(to: deadline)
             if remaining <= .zero { return nil }
             let ms = max(1, Int(remaining.components.seconds) * 1_000 + Int(remaining.components.attoseconds / 1_000_000_000_000_000))
@@ -260,37 +335,32 @@ public final class Socket {
         }
     }
 
-    /// Receives a message if one is queued right now; nil otherwise.
-    public func tryReceive() throws(TransportError) -> [[UInt8]]? {
-        try receive(flags: ZMQ_DONTWAIT, eagainIsNil: true)
-    }
-
-    private func receive(flags: Int32, eagainIsNil: Bool) throws(TransportError) -> [[UInt8]]? {
+    private func receive<F>(
+        flags: Int32, eagainIsNil: Bool, _ take: (UnsafeMutablePointer<zmq_msg_t>) throws(TransportError) -> F
+    ) throws(TransportError) -> [F]? {
         let h = try open("zmq_msg_recv")
-        var frames: [[UInt8]] = []
+        var frames: [F] = []
         var more = false
         repeat {
             try zmqCall("zmq_msg_init") { zmq_msg_init(message) }
             defer { zmq_msg_close(message) }
-            let size: Int32
             do {
                 // Later frames of a multipart message are already here: libzmq delivers them
                 // atomically, so only the first frame honours `flags`.
                 let f = frames.isEmpty ? flags : 0
-                size = try zmqCall("zmq_msg_recv") { zmq_msg_recv(message, h, f) }
+                try zmqCall("zmq_msg_recv") { zmq_msg_recv(message, h, f) }
             } catch where error.code == .wouldBlock && frames.isEmpty && eagainIsNil {
                 return nil
             }
-            let count = Int(size)
-            let data = zmq_msg_data(message)
-            frames.append([UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-                if count > 0, let data {
-                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(start: data, count: count))
-                }
-                initialized = count
-            })
-            more = zmq_msg_more(message) == 1   // before the deferred zmq_msg_close
+            more = zmq_msg_more(message) == 1   // before `take` may move the content out
+            frames.append(try take(message))
         } while more
         return frames
     }
+}
+
+/// libzmq's free callback for zero-copy frames: drops the message's retain of its keeper.
+private let releaseKeeper: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { _, hint in
+    guard let hint else { return }
+    Unmanaged<ArrayKeeper>.fromOpaque(hint).release()
 }

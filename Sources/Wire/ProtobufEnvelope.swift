@@ -194,10 +194,13 @@ enum ProtobufEnvelope {
 
     /// Parses an envelope frame; nil when protobuf-c cannot (the frame is not an Envelope).
     static func unpack(_ frame: [UInt8]) -> ParsedEnvelope? {
-        guard !frame.isEmpty else { return nil }
-        let env = frame.withUnsafeBufferPointer { buffer in
-            hypertrain__v1__envelope__unpack(nil, buffer.count, buffer.baseAddress)
-        }
+        frame.withUnsafeBytes { unpack($0) }
+    }
+
+    /// Parses an envelope frame from raw bytes; nil when protobuf-c cannot.
+    static func unpack(_ frame: UnsafeRawBufferPointer) -> ParsedEnvelope? {
+        guard frame.count > 0, let base = frame.baseAddress else { return nil }
+        let env = hypertrain__v1__envelope__unpack(nil, frame.count, base.assumingMemoryBound(to: UInt8.self))
         guard let env else { return nil }
         defer { hypertrain__v1__envelope__free_unpacked(env, nil) }
         return read(env.pointee)

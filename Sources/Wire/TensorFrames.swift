@@ -49,19 +49,20 @@ enum TensorPayload: Equatable {
 
     var byteCount: Int { count * tensorElementBytes }
 
-    /// The frame: the elements' bytes, one memcpy.
-    var frame: [UInt8] {
-        switch self {
-        case .float32(let a): bytesOf(a)
-        case .int32(let a): bytesOf(a)
+    /// Decodes a frame whose length was already checked to be `count × 4`: one copy, from
+    /// wherever the frame's bytes are (a `[UInt8]` or libzmq's message buffer).
+    init(dtype: TensorDType, bytes: UnsafeRawBufferPointer) {
+        switch dtype {
+        case .float32: self = .float32(elementsOf(bytes, as: Float.self))
+        case .int32: self = .int32(elementsOf(bytes, as: Int32.self))
         }
     }
 
-    /// Decodes a frame whose length was already checked to be `count × 4`.
-    init(dtype: TensorDType, frame: [UInt8]) {
-        switch dtype {
-        case .float32: self = .float32(elementsOf(frame, as: Float.self))
-        case .int32: self = .int32(elementsOf(frame, as: Int32.self))
+    /// The frame to send: the array itself (its bytes are the frame).
+    var encoded: EncodedFrame {
+        switch self {
+        case .float32(let a): .float32(a)
+        case .int32(let a): .int32(a)
         }
     }
 }
@@ -78,16 +79,61 @@ private func bytesOf<T: BitwiseCopyable>(_ a: [T]) -> [UInt8] {
     }
 }
 
-private func elementsOf<T: BitwiseCopyable>(_ frame: [UInt8], as: T.Type) -> [T] {
+private func elementsOf<T: BitwiseCopyable>(_ frame: UnsafeRawBufferPointer, as: T.Type) -> [T] {
     let n = frame.count / MemoryLayout<T>.stride
     precondition(n * MemoryLayout<T>.stride == frame.count, "frame of \(frame.count) bytes is not a whole number of \(T.self)")
     return [T](unsafeUninitializedCapacity: n) { dst, initialized in
-        frame.withUnsafeBytes { src in
-            if n > 0 {
-                UnsafeMutableRawBufferPointer(dst).copyMemory(from: src)
-            }
+        if n > 0 {
+            UnsafeMutableRawBufferPointer(dst).copyMemory(from: frame)
         }
         initialized = n
+    }
+}
+
+/// The bytes of one received frame, wherever they live: a `[UInt8]`, or a buffer owned by the
+/// transport (Cluster makes `Transport.ReceivedFrame` one, so tensors are copied once, straight
+/// out of libzmq's message into their arrays).
+public protocol WireFrame {
+    /// Number of bytes.
+    var count: Int { get }
+    /// Calls `body` with the bytes (valid only inside `body`).
+    func withFrameBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R
+}
+
+extension Array: WireFrame where Element == UInt8 {
+    /// Calls `body` with the array's bytes.
+    public func withFrameBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        withUnsafeBytes { body($0) }
+    }
+}
+
+/// One frame of an encoded message, ready to send: the envelope's bytes, or a tensor as the
+/// array of its elements, whose in-memory bytes (little-endian) are the frame. Handing the
+/// array over instead of a byte copy lets the transport send it without copying.
+public enum EncodedFrame: Sendable, Equatable {
+    /// Bytes (the envelope frame).
+    case bytes([UInt8])
+    /// A float32 tensor frame.
+    case float32([Float])
+    /// An int32 tensor frame.
+    case int32([Int32])
+
+    /// Number of bytes of the frame.
+    public var byteCount: Int {
+        switch self {
+        case .bytes(let b): b.count
+        case .float32(let a): a.count * tensorElementBytes
+        case .int32(let a): a.count * tensorElementBytes
+        }
+    }
+
+    /// The frame's bytes (a copy).
+    public var bytes: [UInt8] {
+        switch self {
+        case .bytes(let b): b
+        case .float32(let a): bytesOf(a)
+        case .int32(let a): bytesOf(a)
+        }
     }
 }
 

@@ -17,13 +17,20 @@ public enum WireCodec {
 
     /// The frames of `message`: the envelope, then the body's tensors.
     public static func encode(_ message: Message) -> [[UInt8]] {
+        encodeFrames(message).map(\.bytes)
+    }
+
+    /// The frames of `message` without copying its tensors: the envelope's bytes, then each
+    /// tensor as its array (shared with the message, copy-on-write), for a transport that
+    /// sends an array's storage in place. Same frames as `encode`.
+    public static func encodeFrames(_ message: Message) -> [EncodedFrame] {
         requireLittleEndianHost()
         let tensors = message.body.tensors
-        var frames: [[UInt8]] = []
+        var frames: [EncodedFrame] = []
         frames.reserveCapacity(1 + tensors.count)
-        frames.append(ProtobufEnvelope.pack(message, tensors: tensors))
+        frames.append(.bytes(ProtobufEnvelope.pack(message, tensors: tensors)))
         for tensor in tensors {
-            frames.append(tensor.payload.frame)
+            frames.append(tensor.payload.encoded)
         }
         return frames
     }
@@ -35,16 +42,19 @@ public enum WireCodec {
     /// the number of tensor frames matches the description; the declared sizes are within
     /// `maxTensorBytes`; every described tensor is one the body has, with the right dtype,
     /// described once, and its frame has exactly `length × 4` bytes; no tensor is missing.
-    public static func decode(
-        _ frames: [[UInt8]], maxTensorBytes: Int = defaultMaxTensorBytes
+    ///
+    /// Frames may be `[UInt8]` or any other `WireFrame` (a transport's receive buffer): each
+    /// tensor is copied once, from the frame into its array.
+    public static func decode<F: WireFrame>(
+        _ frames: [F], maxTensorBytes: Int = defaultMaxTensorBytes
     ) throws(WireError) -> Message {
         requireLittleEndianHost()
         guard let first = frames.first else { throw .malformed("no frames") }
         guard first.count <= maxEnvelopeBytes else {
             throw .tooLarge(bytes: UInt64(first.count), limit: UInt64(maxEnvelopeBytes))
         }
-        guard let parsed = ProtobufEnvelope.unpack(first) else {
-            throw .malformed(first.isEmpty ? "empty envelope frame" : "not a protobuf Envelope")
+        guard let parsed = first.withFrameBytes({ ProtobufEnvelope.unpack($0) }) else {
+            throw .malformed(first.count == 0 ? "empty envelope frame" : "not a protobuf Envelope")
         }
         guard parsed.header.protocolVersion == protocolVersion else {
             throw .wrongVersion(got: parsed.header.protocolVersion)
@@ -81,7 +91,7 @@ public enum WireCodec {
             guard UInt64(frame.count) == expected else {
                 throw .tensorSizeMismatch(name: t.name, expectedBytes: expected, got: frame.count)
             }
-            payloads[t.name] = TensorPayload(dtype: slot.dtype, frame: frame)
+            payloads[t.name] = frame.withFrameBytes { TensorPayload(dtype: slot.dtype, bytes: $0) }
         }
         if let missing = schema.first(where: { payloads[$0.name] == nil }) {
             throw .missingTensor(missing.name)
@@ -95,8 +105,8 @@ public enum WireCodec {
 
     /// The header of a message that may not decode, so that an error reply can be addressed
     /// (`ErrorReply.inReplyTo = header.sequence`). Nil when the envelope frame does not parse.
-    public static func peekHeader(_ frames: [[UInt8]]) -> EnvelopeHeader? {
+    public static func peekHeader<F: WireFrame>(_ frames: [F]) -> EnvelopeHeader? {
         guard let first = frames.first, first.count <= maxEnvelopeBytes else { return nil }
-        return ProtobufEnvelope.unpack(first)?.header
+        return first.withFrameBytes { ProtobufEnvelope.unpack($0) }?.header
     }
 }

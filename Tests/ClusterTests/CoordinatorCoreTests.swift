@@ -68,7 +68,9 @@ import Cluster
         var v = try h.register(3, .validator)
         let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
         let tb = try #require(CoreHarness.trainTask(in: h.core.handle(peer: b.id, frames: b.frames(.workRequest), now: h.t0), to: b.id))
+        #expect(!h.core.firstRoundIssued, "the validation task is still unassigned")
         let vt = try #require(CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id))
+        #expect(h.core.firstRoundIssued)
         let before = h.core.state.snapshot()
 
         // Task 1 first, then the hypergradient, then task 0: only the last completes the step.
