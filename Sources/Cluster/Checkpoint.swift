@@ -1,5 +1,6 @@
 import Foundation
 import HyperOpt
+import Telemetry
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #elseif canImport(Darwin)

@@ -4,8 +4,8 @@ import Models
 import Telemetry
 
 /// Turns step reports into what a user sees and keeps: the live progress line, the JSON Lines
-/// metrics file and the summary JSON. Shared by the single-process run and the coordinator so
-/// both write the same files.
+/// metrics file, TensorBoard event files and the summary JSON. Shared by the single-process run
+/// and the coordinator so both write the same files.
 public final class RunReporter {
     /// Where to write.
     public struct Options: Sendable {
@@ -13,15 +13,19 @@ public final class RunReporter {
         public var metricsPath: String?
         /// Summary JSON file, if any.
         public var summaryPath: String?
-        /// Write a metrics line every this many steps (and at evaluations).
+        /// Directory for TensorBoard event files, if any.
+        public var tensorboardDirectory: String?
+        /// Write a metrics line (and TensorBoard points) every this many steps (and at evaluations).
         public var logEvery: Int
         /// Show the progress line.
         public var progress: Bool
 
         /// - Parameters: see the properties.
-        public init(metricsPath: String? = nil, summaryPath: String? = nil, logEvery: Int = 100, progress: Bool = true) {
+        public init(metricsPath: String? = nil, summaryPath: String? = nil, tensorboardDirectory: String? = nil,
+                    logEvery: Int = 100, progress: Bool = true) {
             self.metricsPath = metricsPath
             self.summaryPath = summaryPath
+            self.tensorboardDirectory = tensorboardDirectory
             self.logEvery = max(logEvery, 1)
             self.progress = progress
         }
@@ -30,6 +34,7 @@ public final class RunReporter {
     private let config: ExperimentConfig
     private let options: Options
     private let metrics: JSONLinesWriter?
+    private let tensorboard: TensorBoardWriter?
     private let progress: ProgressLine?
     private let start: Double
     private var startStep: UInt64
@@ -38,12 +43,25 @@ public final class RunReporter {
     /// Seconds since the reporter was created.
     public var elapsed: Double { ProgressLine.monotonicSeconds() - start }
 
-    /// Opens the metrics file (appending when resuming from `startStep > 0`).
+    /// Opens the metrics file (appending when resuming from `startStep > 0`) and creates a new
+    /// TensorBoard event file (a resumed run adds a file beside the earlier ones, which
+    /// TensorBoard merges, dropping what they logged after the checkpoint).
     public init(config: ExperimentConfig, options: Options, startStep: UInt64 = 0) throws {
         self.config = config
         self.options = options
         self.startStep = startStep
-        metrics = try options.metricsPath.map { try JSONLinesWriter(path: $0, append: startStep > 0) }
+        // The event file first: a bad --tensorboard directory then fails before the metrics
+        // file is truncated.
+        let tensorboard = try options.tensorboardDirectory.map {
+            try TensorBoardWriter(directory: $0, restartStep: startStep > 0 ? Int64(startStep) + 1 : nil)
+        }
+        do {
+            metrics = try options.metricsPath.map { try JSONLinesWriter(path: $0, append: startStep > 0) }
+        } catch {
+            try? tensorboard?.close()
+            throw error
+        }
+        self.tensorboard = tensorboard
         progress = options.progress ? ProgressLine() : nil
         start = ProgressLine.monotonicSeconds()
     }
@@ -57,7 +75,9 @@ public final class RunReporter {
         progress?.update(ProgressSnapshot(
             step: Int(r.step), totalSteps: config.steps, lambdaSummary: LambdaSummary.describe(lambda),
             trainLoss: lastTrain, validLoss: r.evaluation?.validLoss ?? lastValid, stepsPerSecond: rate, extra: nil))
-        guard let metrics, r.step % UInt64(options.logEvery) == 0 || r.evaluation != nil else { return }
+        guard metrics != nil || tensorboard != nil, r.step % UInt64(options.logEvery) == 0 || r.evaluation != nil else { return }
+        try? tensorboard?.write(step: Int64(r.step), values: Self.tensorboardValues(r, lambda: lambda, stepsPerSecond: rate))
+        guard let metrics else { return }
         var fields: [(String, JSONValue)] = [
             ("step", .int(Int(r.step))),
             ("elapsed_seconds", .double(elapsed)),
@@ -78,6 +98,7 @@ public final class RunReporter {
         let wall = elapsed
         progress?.finish()
         try? metrics?.close()
+        try? tensorboard?.close()
         guard let path = options.summaryPath else { return }
         let lambda = lambdaHat.map(Double.init)
         var fields: [(String, JSONValue)] = [
@@ -104,6 +125,36 @@ public final class RunReporter {
         f.append(("lambda_hat_min", .double(lambda.min() ?? .nan)))
         f.append(("lambda_hat_max", .double(lambda.max() ?? .nan)))
         return f
+    }
+
+    /// One logged step as TensorBoard values: the losses present in the report, λ̂'s
+    /// mean/min/max (each component too when there are at most 16), the speed, and a λ̂
+    /// histogram when λ̂ has more than one component.
+    static func tensorboardValues(_ r: StepReport, lambda: [Double], stepsPerSecond: Double) -> [TensorBoardValue] {
+        var values: [TensorBoardValue] = []
+        func scalar(_ tag: String, _ x: Double?) {
+            if let x { values.append(.scalar(tag: tag, value: Float(x))) }
+        }
+        scalar("loss/train", r.trainLoss)
+        scalar("loss/valid_batch", r.validBatchLoss)
+        if let e = r.evaluation {
+            scalar("loss/valid", e.validLoss)
+            scalar("loss/test", e.testLoss)
+            scalar("error/test", e.testError)
+        }
+        if !lambda.isEmpty {
+            scalar("lambda_hat/mean", lambda.reduce(0, +) / Double(lambda.count))
+            scalar("lambda_hat/min", lambda.min())
+            scalar("lambda_hat/max", lambda.max())
+            if lambda.count <= 16 {
+                for (i, x) in lambda.enumerated() { scalar("lambda_hat/\(i)", x) }
+            }
+        }
+        scalar("speed/steps_per_second", stepsPerSecond)
+        if lambda.count > 1, let h = TensorBoardHistogram(values: lambda) {
+            values.append(.histogram(tag: "lambda_hat", h))
+        }
+        return values
     }
 
     /// A Codable value as a JSON value (via JSONEncoder).

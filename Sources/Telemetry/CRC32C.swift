@@ -1,28 +1,29 @@
 /// CRC-32C (Castagnoli; reflected polynomial `0x82F63B78`, initial value and final XOR
-/// `0xFFFFFFFF`), the checksum that ends a checkpoint file.
+/// `0xFFFFFFFF`), the checksum that ends a checkpoint file and guards each TensorBoard record
+/// (``TFRecord``).
 ///
 /// CRC-32C rather than SHA-256 because the threat is disk and transfer corruption, not an
 /// adversary, and it is several times faster: a 22 MB checkpoint costs a few milliseconds.
 /// Software slice-by-8 (eight 256-entry tables, eight bytes per iteration); no C, no SSE 4.2
 /// intrinsic. The check value of `"123456789"` is `0xE3069283`.
-struct CRC32C: Sendable {
+public struct CRC32C: Sendable {
     private var state: UInt32 = 0xFFFF_FFFF
 
     /// An empty running checksum.
-    init() {}
+    public init() {}
 
     /// The checksum of everything passed to `update` so far.
-    var value: UInt32 { ~state }
+    public var value: UInt32 { ~state }
 
     /// The checksum of `bytes`.
-    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc = CRC32C()
         crc.update(bytes)
         return crc.value
     }
 
     /// Appends `bytes` to the checksummed stream.
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard var p = bytes.baseAddress, !bytes.isEmpty else { return }
         var n = bytes.count
         var crc = state

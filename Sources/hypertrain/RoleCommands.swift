@@ -42,6 +42,9 @@ struct CoordinatorCommand: ParsableCommand {
         for b in bind where !(b.hasPrefix("tcp://") || b.hasPrefix("ipc://") || b.hasPrefix("inproc://")) {
             throw ValidationError("--bind takes tcp://HOST:PORT or ipc://PATH, got '\(b)'")
         }
+        if studyMode && output.tensorboard != nil {
+            throw ValidationError("--tensorboard applies to hyper-training, not --study-mode")
+        }
     }
 
     func run() throws {

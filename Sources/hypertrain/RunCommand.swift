@@ -91,7 +91,9 @@ struct OutputOptions: ParsableArguments {
     var metrics: String?
     @Option(help: "Write the summary JSON to this file.")
     var summary: String?
-    @Option(name: .customLong("log-every"), help: "Metrics line every N steps.")
+    @Option(help: ArgumentHelp("Write TensorBoard event files to this directory (view with `tensorboard --logdir DIR`).", valueName: "dir"))
+    var tensorboard: String?
+    @Option(name: .customLong("log-every"), help: "Metrics line (and TensorBoard points) every N steps.")
     var logEvery: Int = 100
     @Flag(help: "No progress line.")
     var quiet = false
@@ -101,6 +103,7 @@ struct OutputOptions: ParsableArguments {
     }
 
     var reporterOptions: RunReporter.Options {
-        RunReporter.Options(metricsPath: metrics, summaryPath: summary, logEvery: logEvery, progress: !quiet)
+        RunReporter.Options(metricsPath: metrics, summaryPath: summary, tensorboardDirectory: tensorboard,
+                            logEvery: logEvery, progress: !quiet)
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import HyperOpt
 @testable import Cluster
+import Telemetry
 
 @Suite struct CheckpointTests {
     // MARK: Round trip
