@@ -4,7 +4,7 @@ import HyperOpt
 public enum SearchStrategy: String, Sendable, Codable, CaseIterable {
     /// Independent draws from the search space.
     case random
-    /// Gaussian-process Bayesian optimization (expected improvement, constant liar for busy workers).
+    /// Gaussian-process Bayesian optimization (expected improvement, Kriging believer for busy workers).
     case bayes
 }
 

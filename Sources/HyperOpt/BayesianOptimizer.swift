@@ -12,7 +12,8 @@ public enum BayesianOptimizationError: Error, Sendable, Equatable {
 }
 
 /// Bayesian optimization of the validation loss over λ (Snoek, Larochelle & Adams 2012):
-/// a Gaussian process (`GaussianProcess`, RBF/ARD, hyperparameters by marginal likelihood)
+/// a Gaussian process (`GaussianProcess`, RBF/ARD; hyperparameters by marginal likelihood plus
+/// the dimension-scaled log-normal priors of Hvarfner et al. 2024, see `Configuration.prior`)
 /// models loss(λ), and the next λ maximizes expected improvement (`ExpectedImprovement`).
 ///
 /// Proposing is a pure function of (configuration, observations, pending points, `seed`,
@@ -36,8 +37,10 @@ public enum BayesianOptimizationError: Error, Sendable, Equatable {
 /// evaluations on ≤ 300 points), one O(n³) Cholesky on all n, and per proposed point
 /// O(n·C·H + n²·C) for C candidates (the variances' triangular solve dominates:
 /// n = 1,000, C = 2,000 is 2·10⁹ flops). Measured here (release, 2 cores shared with other
-/// builds): H = 10, n = 1,000 plus 3 pending, one proposal ≈ 6 s wall, of which the
-/// hyperparameter fit is most; ≈ 1 s with `refitHyperparameters = false` and a warm start.
+/// builds): H = 10, n = 1,000 plus 3 pending, one proposal ≈ 6 s wall with the maximum-likelihood
+/// fit (63 s with the MAP fit under load average 12, where L-BFGS uses its whole budget more
+/// often), of which the hyperparameter fit is most; ≈ 1–2.5 s with `refitHyperparameters = false`
+/// and a warm start. At the 32–100 observations of a study, well under a second.
 /// Results are bit-reproducible for a given BLAS build and thread count.
 public struct BayesianOptimizer: Sendable {
     /// One finished trial.
@@ -57,7 +60,10 @@ public struct BayesianOptimizer: Sendable {
 
     /// The value a pending point is assumed to have until its trial reports.
     public enum Liar: Sendable, Equatable, Codable {
-        /// Constant liar, the lowest observed loss (CL-min: spreads a batch out the most).
+        /// Constant liar, the lowest observed loss (CL-min). With the long length scales of the
+        /// dimension-scaled prior one optimistic fantasy lowers the mean over a wide neighbourhood,
+        /// and the next proposal lands near the pending one: with `--parallel 2` on the
+        /// per-class problem this lost to random search (docs/baselines.md).
         case minimum
         /// Constant liar, the mean observed loss.
         case mean
@@ -67,6 +73,17 @@ public struct BayesianOptimizer: Sendable {
         case constant(Double)
         /// Kriging believer: the GP's posterior mean at the point.
         case krigingBeliever
+    }
+
+    /// The prior on the GP's hyperparameters.
+    public enum ModelPrior: Sendable, Equatable {
+        /// Maximum likelihood (no prior).
+        case none
+        /// `GaussianProcess.Prior.dimensionScaled(dimension: H)`: length scales ~ LogNormal(√2 +
+        /// ½·log H, √3), noise variance ~ LogNormal(−4, 1) (Hvarfner et al. 2024).
+        case dimensionScaled
+        /// A given prior.
+        case custom(GaussianProcess.Prior)
     }
 
     /// The knobs; the defaults suit H ≤ 10 and up to ~1,000 observations.
@@ -83,10 +100,17 @@ public struct BayesianOptimizer: Sendable {
         public var refineEvaluations: Int = 20
         /// ξ, the exploration margin of EI, in units of the observed losses' std.
         public var xi: Double = 0.01
-        /// How pending points and earlier points of a batch are filled in.
-        public var liar: Liar = .minimum
-        /// How the GP's hyperparameters are fitted (`seed`, `step` and `initial` are set per call).
+        /// How pending points and earlier points of a batch are filled in. The Kriging believer by
+        /// default: CL-min lost to random search with two workers (see `Liar.minimum`).
+        public var liar: Liar = .krigingBeliever
+        /// How the GP's hyperparameters are fitted (`seed`, `step`, `initial` and `prior` are set
+        /// per call).
         public var fit = GaussianProcess.FitOptions()
+        /// The prior on the GP's hyperparameters (maximum a posteriori fit). Without one, on the
+        /// 10-hyperparameter per-class problem the maximum-likelihood fit keeps 2–4 short length
+        /// scales, sets the rest to the bound and the noise to its floor, and EI spends the
+        /// trials in corners of the box (docs/baselines.md).
+        public var prior: ModelPrior = .dimensionScaled
         /// When `false` and `propose` gets a `warmStart`, those hyperparameters are used as they
         /// are, without a marginal-likelihood fit (saves the fit's ≤ 180 evaluations, ~2–3 s at
         /// 1,000 observations on this machine; refit every few trials instead).
@@ -138,7 +162,6 @@ public struct BayesianOptimizer: Sendable {
                         warmStart: GaussianProcess.Hyperparameters? = nil) throws(BayesianOptimizationError) -> Proposal
     {
         precondition(batch >= 0 && trial >= 0, "BayesianOptimizer.propose: batch \(batch), trial \(trial)")
-        let h = space.count
         for (i, o) in observations.enumerated() {
             if let e = pointError(o.lambda) { throw .invalidObservation(index: i, e) }
         }
@@ -158,6 +181,11 @@ public struct BayesianOptimizer: Sendable {
         options.seed = seed
         options.step = UInt64(trial)
         options.initial = warmStart.map { clampedWarmStart($0, options.bounds) } ?? options.initial
+        options.prior = switch configuration.prior {
+        case .none: nil
+        case .dimensionScaled: GaussianProcess.Prior.dimensionScaled(dimension: space.count)
+        case let .custom(p): p
+        }
         var model: GaussianProcess
         do {
             if !configuration.refitHyperparameters, let fixed = options.initial {

@@ -9,7 +9,7 @@ extension SearchStrategy: ExpressibleByArgument {}
 
 /// Flags that define a baseline study.
 struct StudyOptions: ParsableArguments {
-    @Option(help: "random or bayes (GP expected improvement; constant liar for busy workers).")
+    @Option(help: "random or bayes (GP expected improvement; Kriging believer for busy workers).")
     var strategy: SearchStrategy = .random
     @Option(help: "Trials in total.")
     var trials: Int = 32

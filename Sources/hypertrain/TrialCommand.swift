@@ -1,0 +1,125 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import HyperOpt
+import Linalg
+import Telemetry
+
+/// `hypertrain trial`: one Algorithm 1 trial at a given λ, printed as one JSON line — the
+/// objective of `hypertrain search`, callable by external optimizers (Optuna, scikit-optimize).
+///
+/// The trial is `CrossValidation.trial`, the function a study's trial worker runs, with the same
+/// config, step count, step size and `--trial-index` (a study's trial id): given those, the
+/// numbers equal the study's trial bit for bit.
+struct TrialCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trial",
+        abstract: "Evaluate one cross-validation trial (Algorithm 1) at a given λ and print one JSON line.",
+        discussion: """
+            Trains the model from scratch at λ with Adam for --trial-steps and prints \
+            {"lambda", "valid_loss", "test_loss", "train_loss", "test_error", "wall_seconds", "trial_steps", …}. \
+            λ comes from --lambda (one value for every hyperparameter, or exactly H comma-separated values; \
+            write --lambda=-3,-4 when the first value is negative) or --lambda-file (a JSON array). \
+            A trial whose training diverges prints "status":"diverged" with null losses (exit 0); \
+            bad input exits non-zero with a message on stderr.
+            """)
+
+    @OptionGroup var experiment: ExperimentOptions
+    @Option(help: "λ: one value (every hyperparameter) or H comma-separated values.")
+    var lambda: String?
+    @Option(name: .customLong("lambda-file"), help: "JSON file holding the λ array (instead of --lambda).")
+    var lambdaFile: String?
+    @Option(name: .customLong("trial-steps"), help: "Adam steps (Algorithm 1); `search`'s default.")
+    var trialSteps: Int = 1000
+    @Option(name: .customLong("trial-lr"), help: "Adam step size.")
+    var trialLR: Double = 1e-3
+    @Option(name: .customLong("trial-index"), help: "Selects the initialisation and minibatch streams (a study's trial id).")
+    var trialIndex: Int = 0
+    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
+    var data: String?
+
+    /// |λ| above this makes exp(λ) overflow or vanish in Float (the same limit as --lambda-init).
+    static let lambdaLimit = 80.0
+
+    func validate() throws {
+        guard trialSteps >= 1 else { throw ValidationError("--trial-steps must be at least 1, got \(trialSteps)") }
+        guard trialLR > 0, trialLR.isFinite else { throw ValidationError("--trial-lr must be a positive number, got \(trialLR)") }
+        guard trialIndex >= 0, trialIndex <= Int(UInt32.max) else {
+            throw ValidationError("--trial-index must be in 0...\(UInt32.max), got \(trialIndex)")
+        }
+        _ = try resolvedLambda(config: try experiment.config())
+    }
+
+    /// λ with H values (H of `config`): a single given value is broadcast.
+    func resolvedLambda(config: ExperimentConfig) throws -> [Double] {
+        let h = config.hyperparameterCount
+        let values: [Double]
+        switch (lambda, lambdaFile) {
+        case (nil, nil):
+            throw ValidationError("give λ with --lambda (one value, or H = \(h) comma-separated values for scope '\(config.scope.rawValue)') or --lambda-file F")
+        case (.some, .some):
+            throw ValidationError("give either --lambda or --lambda-file, not both")
+        case let (.some(text), nil):
+            values = try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+                let s = part.trimmingCharacters(in: .whitespaces)
+                guard let v = Double(s) else { throw ValidationError("--lambda: '\(s)' is not a number (in '\(text)')") }
+                return v
+            }
+        case let (nil, .some(path)):
+            values = try Self.readLambdaFile(path)
+        }
+        if let i = values.firstIndex(where: { !$0.isFinite }) {
+            throw ValidationError("λ[\(i)] is \(values[i]); every λ must be finite")
+        }
+        if let i = values.firstIndex(where: { abs($0) > Self.lambdaLimit }) {
+            throw ValidationError("λ[\(i)] = \(values[i]) is outside [−\(Int(Self.lambdaLimit)), \(Int(Self.lambdaLimit))] (exp(λ) must stay finite in Float)")
+        }
+        if values.count == 1 { return Array(repeating: values[0], count: h) }
+        guard values.count == h else {
+            throw ValidationError("λ has \(values.count) values; scope '\(config.scope.rawValue)' with layers \(config.layers.map(String.init).joined(separator: "-")) has H = \(h) hyperparameters (give 1 or \(h))")
+        }
+        return values
+    }
+
+    private static func readLambdaFile(_ path: String) throws -> [Double] {
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("--lambda-file: cannot read '\(path)'")
+        }
+        let json: JSONValue
+        do { json = try JSONValue(parsing: [UInt8](bytes)) } catch {
+            throw ValidationError("--lambda-file '\(path)': not JSON (\(error))")
+        }
+        guard let items = json.arrayValue else { throw ValidationError("--lambda-file '\(path)': expected a JSON array of numbers") }
+        return try items.enumerated().map { i, item in
+            guard let v = item.doubleValue else { throw ValidationError("--lambda-file '\(path)': element \(i) is not a number") }
+            return v
+        }
+    }
+
+    func run() throws {
+        let config = try experiment.config()
+        let lambda = try resolvedLambda(config: config)
+        BLASRuntime.setThreads(1)
+        let clock = ProgressLine.monotonicSeconds
+        let started = clock()
+        let data = try ExperimentData.load(directory: data ?? MNISTFetcher.defaultDirectory, config: config)
+        let loaded = clock()
+        var fields: [(String, JSONValue)] = [("lambda", JSONValue(lambda))]
+        do {
+            let r = try CrossValidation.trial(config: config, data: data, lambda: lambda.map(Float.init), steps: trialSteps,
+                                              learningRate: trialLR, trialIndex: trialIndex)
+            let e = r.evaluation
+            fields += [("status", "done"), ("valid_loss", .double(e.validLoss)), ("test_loss", .double(e.testLoss)),
+                       ("train_loss", .double(e.trainLoss)), ("test_error", .double(e.testError))]
+        } catch {
+            Console.error("trial: training diverged: \(error)")
+            fields += [("status", "diverged"), ("valid_loss", .null), ("test_loss", .null), ("train_loss", .null),
+                       ("test_error", .null)]
+        }
+        let finished = clock()
+        fields += [("wall_seconds", .double(finished - loaded)), ("load_seconds", .double(loaded - started)),
+                   ("trial_steps", .int(trialSteps)), ("trial_lr", .double(trialLR)), ("trial_index", .int(trialIndex)),
+                   ("seed", .int(Int(truncatingIfNeeded: config.seed)))]
+        Console.out(JSONValue.object(fields.map { (key: $0.0, value: $0.1) }).encoded())
+    }
+}
