@@ -6,7 +6,7 @@ DATA ?= data/mnist
 RUN_DIR ?= runs/demo
 SWIFT_FLAGS ?=
 
-.PHONY: demo test test-swift test-deploy test-python deps data venv build bench proto proto-check clean
+.PHONY: demo test test-swift test-deploy test-python deps data venv build bench experiment experiments-quick proto proto-check clean
 
 deps:
 	@scripts/install-deps.sh
@@ -53,6 +53,17 @@ test-python: data venv
 
 bench: data build
 	.build/release/hypertrain bench step --data $(DATA)
+
+# One figure of the paper (EXPERIMENTS.md): make experiment NAME=fig4 [QUICK=1] [OUT=dir]
+NAME ?= fig4
+OUT ?= runs/experiments
+experiment: data venv build
+	.build/release/hypertrain experiment $(NAME) --out $(OUT) --data $(DATA) $(if $(QUICK),--quick)
+
+# Every figure at --quick scale (about 20 minutes on 2 cores).
+experiments-quick: data venv build
+	for f in fig3 fig4 fig5-top fig5-bottom fig6 fig7; do \
+	  .build/release/hypertrain experiment $$f --quick --out $(OUT) --data $(DATA) || exit 1; done
 
 proto:
 	scripts/gen-proto.sh

@@ -113,7 +113,9 @@ def fig5_bottom(directory):
             ax.bar(pos, vals, width, label=f"{m}: {split.split('_')[0]}", color=f"C{mi}", alpha=1.0 if si == 0 else 0.55)
     ax.set_xticks(range(len(layers)))
     ax.set_xticklabels(layers)
-    ax.set_ylabel("loss (MSE)")
+    # Log scale: a diverged run (loss ≫ 1) and the good ones (≈ 0.01–0.05) on one axis.
+    ax.set_yscale("log")
+    ax.set_ylabel("loss (MSE, log scale)")
     ax.legend(fontsize=8)
     return fig
 
@@ -144,7 +146,11 @@ def fig7(directory):
     h = read(directory, "fig7_hypertraining")
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5))
     for ax, split in [(a, "valid"), (b, "test")]:
-        ax.plot(*pairs(h["seconds"], h[f"{split}_loss"]), color="C0", label="hyper-training, L(φ(λ̂))")
+        lows = []
+        ax.plot(*pairs(h["seconds"], h[f"{split}_loss"]), color="C0", label="hyper-training w = φ(λ), L(φ(λ̂))")
+        if os.path.exists(os.path.join(directory, "fig7_hypertraining_centred.csv")):
+            hc = read(directory, "fig7_hypertraining_centred")
+            ax.plot(*pairs(hc["seconds"], hc[f"{split}_loss"]), color="C3", label="hyper-training centred w = φ(λ − λ̂)")
         for k, name in [(1, "random"), (2, "bayes")]:
             path = os.path.join(directory, f"fig7_{name}.csv")
             if not os.path.exists(path):
@@ -155,7 +161,12 @@ def fig7(directory):
             ax.step(*pairs(s["finished_seconds"], s[col]), where="post", color=f"C{k}", label=f"{label} (best so far)")
         ax.set_xlabel("wall time (s)")
         ax.set_ylabel(f"{'validation' if split == 'valid' else 'test'} loss (MSE)")
-        ax.set_yscale("log")
+        # The methods differ by a few percent near the best loss: zoom there (linear scale);
+        # the start of each curve is far above and is cut off.
+        ys = [y for line in ax.get_lines() for y in line.get_ydata() if math.isfinite(y)]
+        if ys:
+            lo = min(ys)
+            ax.set_ylim(lo * 0.98, lo * 1.4)
         ax.legend(fontsize=8)
     return fig
 

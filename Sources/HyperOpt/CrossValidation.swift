@@ -19,6 +19,16 @@ public enum CrossValidation {
         config: ExperimentConfig, data: ExperimentData, lambda: [Float], steps: Int,
         learningRate: Double, trialIndex: Int = 0
     ) throws(HyperTrainingError) -> TrialOutcome {
+        try trial(config: config, data: data, lambda: lambda, steps: steps, learningRate: learningRate,
+                  trialIndex: trialIndex, keepWeights: false).outcome
+    }
+
+    /// Runs one trial and, with `keepWeights`, also returns the trained weights `w*(λ)` (the
+    /// targets a hypernetwork can be fitted to).
+    public static func trial(
+        config: ExperimentConfig, data: ExperimentData, lambda: [Float], steps: Int,
+        learningRate: Double, trialIndex: Int = 0, keepWeights: Bool
+    ) throws(HyperTrainingError) -> (outcome: TrialOutcome, weights: [Float]?) {
         let shape = config.shape
         let reg = Regularizer(shape: shape, scope: config.scope, norm: config.norm)
         precondition(lambda.count == reg.groupCount, "trial: λ has \(lambda.count) values, scope needs \(reg.groupCount)")
@@ -45,8 +55,9 @@ public enum CrossValidation {
         let valid = mlp.loss(w: w.constPointer, data: data.valid, loss: config.loss)
         let test = data.test.count > 0 ? mlp.loss(w: w.constPointer, data: data.test, loss: config.loss) : .nan
         let err = data.test.count > 0 ? mlp.errorRate(w: w.constPointer, data: data.test) : .nan
-        return TrialOutcome(lambda: lambda,
-                           evaluation: Evaluation(trainLoss: train, validLoss: valid, testLoss: test, testError: err),
-                           steps: steps)
+        let outcome = TrialOutcome(lambda: lambda,
+                                   evaluation: Evaluation(trainLoss: train, validLoss: valid, testLoss: test, testError: err),
+                                   steps: steps)
+        return (outcome, keepWeights ? w.array : nil)
     }
 }

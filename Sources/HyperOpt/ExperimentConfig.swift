@@ -72,6 +72,11 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
     public var seed: UInt64 = 1
     /// Evaluate full validation/test loss every this many steps (0: only at the end).
     public var evalEvery: Int = 500
+    /// What the hypernetwork is a function of: λ itself (nil or `.raw`, the paper's form) or
+    /// λ − λ̂ (`.centred`: `w = φ(λ − λ̂)`, a local best-response around the current λ̂; for
+    /// Algorithm 2, λ − prior mean, a fixed centre).
+    /// Optional so that configurations stored before it existed still decode.
+    public var hypernetInput: HypernetInput? = nil
 
     /// The defaults (see each property).
     public init() {}
@@ -114,6 +119,7 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
         if !(priorMin <= priorMax) || priorMin.isNaN || priorMax.isNaN { p.append("prior-min and prior-max must be numbers with min ≤ max") }
         if evalEvery < 0 { p.append("eval-every must be ≥ 0") }
         if let k = hypernet.hidden, !(1...100_000).contains(k) { p.append("hypernet hidden width must be in 1...100000, got \(k)") }
+
         return p
     }
 
@@ -125,4 +131,15 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
         }
         return w
     }
+}
+
+/// The hypernetwork's input.
+public enum HypernetInput: String, Sendable, Codable, CaseIterable {
+    /// `w = φ(λ)`.
+    case raw
+    /// `w = φ(λ − λ̂)`: the input is the sample's offset from λ̂; λ̂'s hypergradient is taken
+    /// with the centre held fixed. With thousands of hyperparameters of one sign, a raw input
+    /// makes every Adam step on the first hypernetwork layer add up coherently over all H
+    /// inputs; a centred input of mean zero does not.
+    case centred
 }

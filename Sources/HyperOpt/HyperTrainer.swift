@@ -32,6 +32,11 @@ public final class HyperTrainer {
     private let lambda: AlignedBuffer<Float>
     private let lambdaHatCopy: AlignedBuffer<Float>
     private let regScratch: AlignedBuffer<Float>
+    /// The hypernetwork's input: λ itself, or λ minus the centre when the input is centred.
+    private let input: AlignedBuffer<Float>
+    private let centred: Bool
+    /// Algorithm 2's fixed centre, the prior mean (nil: the centre is λ̂).
+    private let priorCentre: AlignedBuffer<Float>?
     private var rows: [Int32] = []
 
     /// - Parameters:
@@ -51,6 +56,10 @@ public final class HyperTrainer {
         lambda = AlignedBuffer(count: regularizer.groupCount)
         lambdaHatCopy = AlignedBuffer(count: regularizer.groupCount)
         regScratch = AlignedBuffer(count: 2 * regularizer.groupCount)
+        input = AlignedBuffer(count: regularizer.groupCount)
+        centred = config.hypernetInput == .centred
+        priorCentre = centred && config.algorithm == .globalBestResponse
+            ? AlignedBuffer([Float](repeating: Float(config.priorMean), count: regularizer.groupCount)) : nil
         rows.reserveCapacity(maxBatch)
     }
 
@@ -75,13 +84,14 @@ public final class HyperTrainer {
         let h = hyperparameterCount
         sampler.lambda(step: step, task: task, lambdaHat: lambdaHat, into: lambda.pointer, count: h)
         sampler.trainRows(step: step, task: task, count: data.train.count, into: &rows)
-        hypernet.forward(phi: phi, lambda: lambda.constPointer, w: w.pointer)
+        let x = hypernetInput(lambda.constPointer, center: lambdaHat)
+        hypernet.forward(phi: phi, lambda: x, w: w.pointer)
         let pred = rows.withUnsafeBufferPointer {
             mlp.loss(w: w.constPointer, data: data.train, rows: $0, loss: config.loss, grad: gw.pointer)
         }
         let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda.constPointer, gradW: gw.pointer,
                                           gradLambda: nil, scratch: regScratch.pointer)
-        hypernet.backward(phi: phi, lambda: lambda.constPointer, gradW: gw.constPointer, gradPhi: gradPhi,
+        hypernet.backward(phi: phi, lambda: x, gradW: gw.constPointer, gradPhi: gradPhi,
                           gradLambda: nil, accumulate: accumulate)
         return pred + reg
     }
@@ -93,17 +103,32 @@ public final class HyperTrainer {
         gradLambda: UnsafeMutablePointer<Float>
     ) -> Double {
         sampler.validRows(step: step, count: data.valid.count, into: &rows)
-        hypernet.forward(phi: phi, lambda: lambdaHat, w: w.pointer)
+        // Centred: the input is λ̂ − λ̂ = 0 and the gradient with respect to the input is the
+        // gradient with respect to λ at λ̂ with the centre held fixed.
+        let x = hypernetInput(lambdaHat, center: lambdaHat)
+        hypernet.forward(phi: phi, lambda: x, w: w.pointer)
         let loss = rows.withUnsafeBufferPointer {
             mlp.loss(w: w.constPointer, data: data.valid, rows: $0, loss: config.loss, grad: gw.pointer)
         }
-        hypernet.backward(phi: phi, lambda: lambdaHat, gradW: gw.constPointer, gradPhi: nil, gradLambda: gradLambda)
+        hypernet.backward(phi: phi, lambda: x, gradW: gw.constPointer, gradPhi: nil, gradLambda: gradLambda)
         return loss
     }
 
-    /// Full-split losses of `w = φ(λ)`.
-    public func evaluate(phi: UnsafePointer<Float>, lambda: UnsafePointer<Float>) -> Evaluation {
-        hypernet.forward(phi: phi, lambda: lambda, w: w.pointer)
+    /// What the hypernetwork sees for hyperparameters `lambda`: `lambda` itself, or
+    /// `lambda − center` (in the `input` workspace) when the input is centred.
+    private func hypernetInput(_ lambda: UnsafePointer<Float>, center given: UnsafePointer<Float>) -> UnsafePointer<Float> {
+        guard centred else { return lambda }
+        let center = priorCentre?.constPointer ?? given
+        let x = input.pointer
+        for i in 0..<hyperparameterCount { x[i] = lambda[i] - center[i] }
+        return UnsafePointer(x)
+    }
+
+    /// Full-split losses of `w = φ(λ)`. With a centred input, `center` is the λ̂ that φ is
+    /// centred on (nil: `lambda` itself, i.e. the evaluation at λ̂); Algorithm 2 always uses
+    /// its prior mean.
+    public func evaluate(phi: UnsafePointer<Float>, lambda: UnsafePointer<Float>, center: UnsafePointer<Float>? = nil) -> Evaluation {
+        hypernet.forward(phi: phi, lambda: hypernetInput(lambda, center: center ?? lambda), w: w.pointer)
         let train = mlp.loss(w: w.constPointer, data: data.train, loss: config.loss)
         let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda, gradW: nil, gradLambda: nil, scratch: regScratch.pointer)
         let valid = mlp.loss(w: w.constPointer, data: data.valid, loss: config.loss)
@@ -115,7 +140,7 @@ public final class HyperTrainer {
     /// `w = φ(λ)` as an array (for reports and predictions).
     public func weights(phi: UnsafePointer<Float>, lambda: [Float]) -> [Float] {
         lambdaHatCopy.load(lambda)
-        hypernet.forward(phi: phi, lambda: lambdaHatCopy.constPointer, w: w.pointer)
+        hypernet.forward(phi: phi, lambda: hypernetInput(lambdaHatCopy.constPointer, center: lambdaHatCopy.constPointer), w: w.pointer)
         return w.array
     }
 }
@@ -130,4 +155,12 @@ public struct Evaluation: Sendable, Equatable, Codable {
     public let testLoss: Double
     /// Test classification error rate.
     public let testError: Double
+
+    /// Memberwise.
+    public init(trainLoss: Double, validLoss: Double, testLoss: Double, testError: Double) {
+        self.trainLoss = trainLoss
+        self.validLoss = validLoss
+        self.testLoss = testLoss
+        self.testError = testError
+    }
 }

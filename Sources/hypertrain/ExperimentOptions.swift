@@ -7,6 +7,7 @@ extension RegularizationScope: ExpressibleByArgument {}
 extension RegularizationNorm: ExpressibleByArgument {}
 extension PredictionLoss: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
+extension HypernetInput: ExpressibleByArgument {}
 extension HypernetKind: ExpressibleByArgument {
     public init?(argument: String) { self.init(parsing: argument) }
 }
@@ -60,6 +61,8 @@ struct ExperimentOptions: ParsableArguments {
     var lambdaLR: Double?
     @Option(name: .customLong("lambda-init"), help: "Initial λ̂ (every component).")
     var lambdaInit: Double?
+    @Option(name: .customLong("hypernet-input"), help: "raw (w = φ(λ), the paper's form) or centred (w = φ(λ − λ̂)).")
+    var hypernetInput: HypernetInput?
     @Option(name: .customLong("init-scale"), help: "φ initialised as scale·N(0,1).")
     var initScale: Double?
     @Option(help: "Run seed; all randomness derives from it.")
@@ -103,6 +106,7 @@ struct ExperimentOptions: ParsableArguments {
         if let lambdaLR { c.lambdaLearningRate = lambdaLR }
         if let lambdaInit { c.lambdaInit = lambdaInit }
         if let initScale { c.initScale = initScale }
+        if let hypernetInput { c.hypernetInput = hypernetInput }
         if let seed { c.seed = seed }
         if let evalEvery { c.evalEvery = evalEvery }
         let problems = c.problems()
