@@ -1,6 +1,7 @@
 import Dispatch
 import HyperOpt
 import Models
+import Telemetry
 
 /// Figure 5: thousands of hyperparameters (per-weight L2).
 enum Fig5Figures {
@@ -102,7 +103,7 @@ enum Fig5Figures {
             let trace = try HyperTrainingTrace.run(config: c, data: data, recordEvery: max(c.steps / 200, 1), evalEvery: 0, log: ctx.log)
             table.append([.text(name), .text("hyper-training per-weight"), .integer(c.hyperparameterCount), .number(trace.final.validLoss),
                           .number(trace.final.testLoss), .number(trace.final.testError), .number(trace.seconds),
-                          .text("\(trace.steps) Algorithm 3 steps, λ̂ \(LambdaText.describe(trace.run.state.lambdaHat.array))")])
+                          .text("\(trace.steps) Algorithm 3 steps, \(LambdaSummary.describe(trace.run.state.lambdaHat.array.map(Double.init)))")])
 
             var g = c
             g.scope = .global

@@ -71,13 +71,12 @@ enum Fig6Figure {
         var errors: [[Double]] = [[], [], []]
         for (j, r) in test.enumerated() {
             let truth = r.evaluation.validLoss
-            let viaFit = trainer.evaluate(phi: regressed, lambda: r.lambda).validLoss
+            let viaFit = trainer.evaluate(phi: regressed.constPointer, lambda: r.lambda).validLoss
             let viaA2 = trainer.evaluate(phi: a2Trace.run.state.phi.constPointer, lambda: r.lambda).validLoss
             errors[0].append(gpPred[j] - truth); errors[1].append(viaFit - truth); errors[2].append(viaA2 - truth)
             table.append([.integer(j), .number(Stats.mean(r.lambda.map(Double.init))), .number(truth), .number(gpPred[j]),
                           .number(viaFit), .number(viaA2)])
         }
-        regressed.deallocate()
         var fitTable = CSVTable(columns: ["index", "lambda_mean", "valid_loss", "test_loss"])
         for (i, r) in fit.enumerated() {
             fitTable.append([.integer(i), .number(Stats.mean(r.lambda.map(Double.init))), .number(r.evaluation.validLoss), .number(r.evaluation.testLoss)])
@@ -106,13 +105,11 @@ enum Fig6Figure {
         return report
     }
 
-    /// Adam on mean_i ‖φ(λᵢ) − wᵢ‖² over the given pairs; returns φ (caller deallocates).
-    static func regressHypernet(config c: ExperimentConfig, lambdas: [[Float]], weights: [[Float]], steps: Int) -> UnsafeMutablePointer<Float> {
+    /// Adam on mean_i ‖φ(λᵢ) − wᵢ‖² over the given pairs; returns φ.
+    static func regressHypernet(config c: ExperimentConfig, lambdas: [[Float]], weights: [[Float]], steps: Int) -> AlignedBuffer<Float> {
         let net = Hypernet<Float>(kind: c.hypernet, inputCount: c.hyperparameterCount, outputCount: c.shape.parameterCount)
         let d = c.shape.parameterCount
-        let phi = UnsafeMutablePointer<Float>.allocate(capacity: net.parameterCount)
-        let initial = net.initialParameters(seed: c.seed, scale: c.initScale)
-        phi.initialize(from: initial, count: initial.count)
+        let phi = AlignedBuffer<Float>(net.initialParameters(seed: c.seed, scale: c.initScale))
         let grad = AlignedBuffer<Float>(count: net.parameterCount)
         let w = AlignedBuffer<Float>(count: d)
         let gw = AlignedBuffer<Float>(count: d)
@@ -122,12 +119,12 @@ enum Fig6Figure {
         let scale = Float(2) / Float(lambdas.count)
         for _ in 0..<steps {
             for i in lambdas.indices {
-                net.forward(phi: phi, lambda: lam[i].constPointer, w: w.pointer)
+                net.forward(phi: phi.constPointer, lambda: lam[i].constPointer, w: w.pointer)
                 for j in 0..<d { gw.pointer[j] = scale * (w.pointer[j] - targets[i].pointer[j]) }
-                net.backward(phi: phi, lambda: lam[i].constPointer, gradW: gw.constPointer, gradPhi: grad.pointer,
+                net.backward(phi: phi.constPointer, lambda: lam[i].constPointer, gradW: gw.constPointer, gradPhi: grad.pointer,
                              gradLambda: nil, accumulate: i > 0)
             }
-            opt.step(params: phi, grad: grad.constPointer, count: net.parameterCount)
+            opt.step(params: phi.pointer, grad: grad.constPointer, count: net.parameterCount)
         }
         return phi
     }

@@ -42,7 +42,8 @@ enum Fig7Figure {
         var bests: [(String, Double, Double, Int)] = []
         for strategy in [SearchStrategy.random, .bayes] {
             ctx.log("fig7: \(strategy.rawValue) search for \(budget) s on \(ctx.parallel) trial workers")
-            let outcome = try study(ctx, config: c, strategy: strategy, budget: budget, trialSteps: trialSteps, trialLR: trialLR)
+            let outcome = try study(ctx, config: c, dataFingerprint: data.fingerprint, strategy: strategy, budget: budget,
+                                    trialSteps: trialSteps, trialLR: trialLR)
             var table = CSVTable(columns: ["trial", "finished_seconds", "valid_loss", "test_loss", "best_valid_loss", "test_loss_at_best", "lambda_mean"])
             var best = (Double.infinity, Double.nan)
             let done = outcome.trials.filter { $0.status == .done && $0.finishedAtStudySeconds != nil && ($0.validLoss?.isFinite ?? false) }
@@ -87,8 +88,8 @@ enum Fig7Figure {
     }
 
     /// A study on local trial workers, started and stopped here.
-    static func study(_ ctx: ExperimentContext, config: ExperimentConfig, strategy: SearchStrategy, budget: Double,
-                      trialSteps: Int, trialLR: Double) throws -> StudyCoordinator.Outcome {
+    static func study(_ ctx: ExperimentContext, config: ExperimentConfig, dataFingerprint: UInt64, strategy: SearchStrategy,
+                      budget: Double, trialSteps: Int, trialLR: Double) throws -> StudyCoordinator.Outcome {
         var c = config
         c.phiLearningRate = trialLR
         let dims = Array(repeating: SearchSpace.Dimension.uniform(lower: lower, upper: upper), count: c.hyperparameterCount)
@@ -102,8 +103,8 @@ enum Fig7Figure {
         defer { workers.stop(timeout: 5) }
         var options = StudyCoordinator.Options(bind: [endpoint], databasePath: database)
         options.log = { _ in }
-        let outcome = try StudyCoordinator(config: c, study: spec, dataFingerprint: ExperimentData.load(directory: ctx.dataDirectory, config: c).fingerprint,
-                                           options: options).run(beforeLoop: { try workers.start() })
+        let outcome = try StudyCoordinator(config: c, study: spec, dataFingerprint: dataFingerprint, options: options)
+            .run(beforeLoop: { try workers.start() })
         if outcome.interrupted { throw ExperimentError.interrupted }
         return outcome
     }

@@ -1,6 +1,7 @@
 import Dispatch
 import HyperOpt
 import Linalg
+import Telemetry
 
 /// Hyper-training (Algorithms 2–4) in this process, with its trajectory recorded for a figure:
 /// λ̂ every `recordEvery` steps and full-split losses of `φ(λ̂)` every `evalEvery` steps.
@@ -46,7 +47,7 @@ struct HyperTrainingTrace {
             }
             if training - lastLog >= 10 {
                 lastLog = training
-                log("  step \(s)/\(total)  λ̂ \(LambdaText.describe(run.state.lambdaHat.array))  \(String(format: "%.0f", training)) s")
+                log("  step \(s)/\(total)  \(LambdaSummary.describe(run.state.lambdaHat.array.map(Double.init)))  \(String(format: "%.0f", training)) s")
             }
             if over { break }
         }
@@ -64,15 +65,6 @@ struct HyperTrainingTrace {
                       train.map(CSVTable.Cell.number) ?? .missing, valid.map(CSVTable.Cell.number) ?? .missing,
                       evaluation.map { .number($0.validLoss) } ?? .missing, evaluation.map { .number($0.testLoss) } ?? .missing,
                       evaluation.map { .number($0.testError) } ?? .missing])
-    }
-}
-
-/// λ̂ in a few characters: the value, or mean [min, max] for many.
-enum LambdaText {
-    static func describe(_ lambda: [Float]) -> String {
-        guard lambda.count > 1 else { return lambda.first.map { String(format: "%.3f", $0) } ?? "-" }
-        let d = lambda.map(Double.init)
-        return String(format: "mean %.3f [%.3f, %.3f]", d.reduce(0, +) / Double(d.count), d.min()!, d.max()!)
     }
 }
 

@@ -3,30 +3,13 @@ import Testing
 import Transport
 
 @Suite struct RouterDealerTests {
-    /// A ROUTER bound to `endpoint` and a DEALER connected to it, on a fresh context.
-    private func pair(_ endpoint: String, _ body: (Socket, Socket, String) throws -> Void) throws {
-        let context = try ZMQContext()
-        defer { context.close() }
-        let router = try Socket(context: context, kind: .router)
-        defer { router.close() }
-        let dealer = try Socket(context: context, kind: .dealer)
-        defer { dealer.close() }
-        try router.set(.linger(milliseconds: 0))
-        try dealer.set(.linger(milliseconds: 0))
-        try dealer.set(.routingID(Array("worker-1".utf8)))
-        try router.bind(endpoint)
-        let resolved = try router.lastEndpoint
-        try dealer.connect(resolved)
-        try body(router, dealer, resolved)
-    }
-
     private static func endpoints() -> [String] {
         ["tcp://127.0.0.1:*", "ipc:///tmp/hypertrain-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"]
     }
 
     @Test("a 660 KB multipart message goes DEALER → ROUTER → DEALER intact", arguments: endpoints())
     func roundTrip(_ endpoint: String) throws {
-        try pair(endpoint) { router, dealer, resolved in
+        try withRouterDealer(endpoint, routingID: "worker-1") { router, dealer, resolved in
             if endpoint.hasPrefix("tcp") {
                 #expect(resolved.hasPrefix("tcp://127.0.0.1:") && !resolved.hasSuffix(":*"))
             }
@@ -59,7 +42,7 @@ import Transport
 
     @Test("empty frames survive", arguments: ["tcp://127.0.0.1:*"])
     func emptyFrames(_ endpoint: String) throws {
-        try pair(endpoint) { router, dealer, _ in
+        try withRouterDealer(endpoint, routingID: "worker-1") { router, dealer, _ in
             try dealer.send([[], [1], []])
             let m = try #require(try receiveSoon(router))
             #expect(Array(m.dropFirst()) == [[], [1], []])

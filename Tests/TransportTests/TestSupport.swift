@@ -59,3 +59,22 @@ func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 func seconds(_ d: Duration) -> Double {
     Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }
+
+/// A ROUTER bound to `endpoint` and a DEALER connected to it (both linger 0), on a fresh
+/// context closed afterwards; `body` gets them and the resolved endpoint.
+func withRouterDealer(_ endpoint: String, routingID: String? = nil,
+                      _ body: (Socket, Socket, String) throws -> Void) throws {
+    let context = try ZMQContext()
+    defer { context.close() }
+    let router = try Socket(context: context, kind: .router)
+    defer { router.close() }
+    let dealer = try Socket(context: context, kind: .dealer)
+    defer { dealer.close() }
+    try router.set(.linger(milliseconds: 0))
+    try dealer.set(.linger(milliseconds: 0))
+    if let routingID { try dealer.set(.routingID(Array(routingID.utf8))) }
+    try router.bind(endpoint)
+    let resolved = try router.lastEndpoint
+    try dealer.connect(resolved)
+    try body(router, dealer, resolved)
+}

@@ -12,33 +12,24 @@ import Testing
     func roundTrip(_ endpoint: String) throws {
         let dir = try TempDir()
         defer { dir.remove() }
-        let context = try ZMQContext()
-        defer { context.close() }
-        let router = try Socket(context: context, kind: .router)
-        defer { router.close() }
-        let dealer = try Socket(context: context, kind: .dealer)
-        defer { dealer.close() }
-        try router.set(.linger(milliseconds: 0))
-        try dealer.set(.linger(milliseconds: 0))
-        try router.bind(endpoint == "ipc" ? "ipc://\(dir.file("s"))" : endpoint)
-        try dealer.connect(try router.lastEndpoint)
+        try withRouterDealer(endpoint == "ipc" ? "ipc://\(dir.file("s"))" : endpoint) { router, dealer, _ in
+            let phi = Self.floats(165_000, seed: 7)
+            let small: [Int32] = [1, -2, 3]
+            try dealer.send(frames: [OutgoingFrame([1, 2, 3]), OutgoingFrame(elements: phi), OutgoingFrame(elements: small),
+                                     OutgoingFrame([])])
+            let got = try #require(try router.receiveFrames(timeoutMs: 10_000))
+            #expect(got.count == 5)   // routing id first
+            #expect(got[1].bytes == [1, 2, 3])
+            #expect(got[2].count == phi.count * 4)
+            #expect(got[2].bytes == phi.withUnsafeBytes { Array($0) })
+            #expect(got[3].bytes == small.withUnsafeBytes { Array($0) })
+            #expect(got[4].count == 0 && got[4].bytes.isEmpty)
 
-        let phi = Self.floats(165_000, seed: 7)
-        let small: [Int32] = [1, -2, 3]
-        try dealer.send(frames: [OutgoingFrame([1, 2, 3]), OutgoingFrame(elements: phi), OutgoingFrame(elements: small),
-                                 OutgoingFrame([])])
-        let got = try #require(try router.receiveFrames(timeoutMs: 10_000))
-        #expect(got.count == 5)   // routing id first
-        #expect(got[1].bytes == [1, 2, 3])
-        #expect(got[2].count == phi.count * 4)
-        #expect(got[2].bytes == phi.withUnsafeBytes { Array($0) })
-        #expect(got[3].bytes == small.withUnsafeBytes { Array($0) })
-        #expect(got[4].count == 0 && got[4].bytes.isEmpty)
-
-        // Back the other way, through the copying API.
-        try router.send(frames: [OutgoingFrame(got[0].bytes), OutgoingFrame(elements: phi)])
-        let back = try #require(try dealer.receive(timeoutMs: 10_000))
-        #expect(back == [phi.withUnsafeBytes { Array($0) }])
+            // Back the other way, through the copying API.
+            try router.send(frames: [OutgoingFrame(got[0].bytes), OutgoingFrame(elements: phi)])
+            let back = try #require(try dealer.receive(timeoutMs: 10_000))
+            #expect(back == [phi.withUnsafeBytes { Array($0) }])
+        }
     }
 
     @Test("a zero-copy frame's storage stays alive until the receiver drops the message, then is released")
