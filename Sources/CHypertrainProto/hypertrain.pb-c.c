@@ -1740,7 +1740,7 @@ const ProtobufCMessageDescriptor hypertrain__v1__work_request__descriptor =
   (ProtobufCMessageInit) hypertrain__v1__work_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hypertrain__v1__train_task__field_descriptors[4] =
+static const ProtobufCFieldDescriptor hypertrain__v1__train_task__field_descriptors[5] =
 {
   {
     "step",
@@ -1790,8 +1790,21 @@ static const ProtobufCFieldDescriptor hypertrain__v1__train_task__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "accepts_grad_w",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Hypertrain__V1__TrainTask, accepts_grad_w),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hypertrain__v1__train_task__field_indices_by_name[] = {
+  4,   /* field[4] = accepts_grad_w */
   2,   /* field[2] = lease_id */
   0,   /* field[0] = step */
   1,   /* field[1] = task_index */
@@ -1800,7 +1813,7 @@ static const unsigned hypertrain__v1__train_task__field_indices_by_name[] = {
 static const ProtobufCIntRange hypertrain__v1__train_task__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor hypertrain__v1__train_task__descriptor =
 {
@@ -1810,7 +1823,7 @@ const ProtobufCMessageDescriptor hypertrain__v1__train_task__descriptor =
   "Hypertrain__V1__TrainTask",
   "hypertrain.v1",
   sizeof(Hypertrain__V1__TrainTask),
-  4,
+  5,
   hypertrain__v1__train_task__field_descriptors,
   hypertrain__v1__train_task__field_indices_by_name,
   1,  hypertrain__v1__train_task__number_ranges,

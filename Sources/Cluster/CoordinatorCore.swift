@@ -100,7 +100,16 @@ public final class CoordinatorCore {
     private var trainReceived: [Bool] = []
     /// Accepted gradients that arrived before an earlier task's, waiting to be added in task
     /// order (the element-wise add does not depend on alignment).
-    private var pendingGradients: [Int: [Float]] = [:]
+    private var pendingGradients: [Int: PendingGradient] = [:]
+    /// An accepted training gradient waiting for its turn in the sum.
+    private enum PendingGradient {
+        /// `∂L/∂φ` as sent.
+        case phi([Float])
+        /// `∂L/∂w` and the task's λ, expanded to `∂L/∂φ` when added.
+        case weights(gradW: [Float], lambda: [Float])
+    }
+    /// Expands `∂L/∂w` replies (sync mode) into `∂L/∂φ`, exactly as the trainer would.
+    private let expander: TaskGradientExpander
     /// Tasks `0..<gradientsAdded` are in the state's running sum: each gradient is added as
     /// soon as every earlier task's is, so the sum is built while the rest are computed and
     /// the round's end only applies the steps.
@@ -149,6 +158,7 @@ public final class CoordinatorCore {
         h = state.lambdaHat.count
         plan = StepPlan(step: state.step, config: config)
         hypergradient = AlignedBuffer(count: h)
+        expander = TaskGradientExpander(config: config)
         startRound()
     }
 
@@ -216,13 +226,13 @@ public final class CoordinatorCore {
             reject(.unauthorized)
             return [send(peer, .error(ErrorReply(code: .unauthorized, message: "a \(p.role) may not send \(message.body.name)", inReplyTo: message.sequence)))]
         case .gradient(let g):
-            var actions = acceptGradient(peer: peer, message: message, g, now: now)
-            actions += dispatch(now: now)
-            return actions
+            // The next round's tasks go out before the ack and the step report: they are what
+            // the peers are waiting for.
+            let actions = acceptGradient(peer: peer, message: message, g, now: now)
+            return dispatch(now: now) + actions
         case .hypergradient(let g):
-            var actions = acceptHypergradient(peer: peer, message: message, g, now: now)
-            actions += dispatch(now: now)
-            return actions
+            let actions = acceptHypergradient(peer: peer, message: message, g, now: now)
+            return dispatch(now: now) + actions
         default:
             reject(.unexpected)
             return [.log("unexpected \(Self.kind(message.body)) from \(p.workerID)"),
@@ -334,14 +344,20 @@ public final class CoordinatorCore {
     static let maxCredits = 2
 
     /// Hands tasks to peers with outstanding work requests: lowest task index first, one task
-    /// per peer per round-robin pass (so two trainers split a step's tasks), peers in a stable order.
+    /// per peer per round-robin pass (so two trainers split a step's tasks), peers in a stable
+    /// order — trainers before validators (a step's training tasks take longer than its
+    /// validation task, so they are the ones to start first).
     private func dispatch(now: Double) -> [CoordinatorAction] {
         guard !isFinished else { return [] }
         var actions: [CoordinatorAction] = []
         var assigned = true
+        let order = peers.keys.sorted { a, b in
+            let (va, vb) = (peers[a]!.role == .validator, peers[b]!.role == .validator)
+            return va != vb ? vb : a.lexicographicallyPrecedes(b)
+        }
         while assigned {
             assigned = false
-            for key in peers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            for key in order {
                 guard var p = peers[key], p.credits > 0, let task = nextTask(for: &p, key: key) else { continue }
                 p.credits -= 1
                 p.lastSent = now
@@ -364,8 +380,10 @@ public final class CoordinatorCore {
             let k = unassignedTrain.removeFirst()
             let lease = newLease(.train(task: k), peer: key)
             p.leases.insert(lease)
+            // The round's φ stays put until every gradient is in, so the trainer may send the
+            // much smaller ∂L/∂w and we run the hypernetwork's backward pass here.
             return .trainTask(TrainTask(step: state.step, taskIndex: UInt32(k), leaseID: lease, tasksPerStep: UInt32(plan.trainTasks),
-                                        phi: phiIfNeeded(&p), lambdaHat: currentLambdaHat()))
+                                        phi: phiIfNeeded(&p), lambdaHat: currentLambdaHat(), acceptsWeightGradient: true))
         case (.sync, .validator):
             guard validUnassigned else { return nil }
             validUnassigned = false
@@ -433,11 +451,22 @@ public final class CoordinatorCore {
             return refuse(.stale, "no open lease \(g.leaseID) for step \(g.step) task \(g.taskIndex) (superseded or re-issued)")
         }
         // Validate before touching any state.
-        guard g.gradPhi.count == state.phi.count else {
-            return refuse(.badTensor, "grad_phi has \(g.gradPhi.count) values, expected \(state.phi.count)")
+        let weightForm = !g.gradW.isEmpty
+        if weightForm {
+            // Only a sync task allows it: the φ it was computed from must still be ours.
+            guard mode == .sync, g.gradPhi.isEmpty, lease.phiVersion == state.phiVersion else {
+                return refuse(.badTensor, "grad_w sent for a task that did not accept it (send grad_phi)")
+            }
+            guard g.gradW.count == expander.weightCount else {
+                return refuse(.badTensor, "grad_w has \(g.gradW.count) values, expected \(expander.weightCount)")
+            }
+        } else {
+            guard g.gradPhi.count == state.phi.count else {
+                return refuse(.badTensor, "grad_phi has \(g.gradPhi.count) values, expected \(state.phi.count)")
+            }
         }
         guard g.lambdas.count == h else { return refuse(.badTensor, "lambda has \(g.lambdas.count) values, expected \(h)") }
-        guard g.gradPhi.allFinite, g.lambdas.allFinite, g.trainLoss.isFinite else {
+        guard g.gradPhi.allFinite, g.gradW.allFinite, g.lambdas.allFinite, g.trainLoss.isFinite else {
             _ = takeLease(g.leaseID, peer: peer)
             if mode == .sync { requeue(k); failuresThisStep += 1; checkFailures() }
             return refuse(.nonFinite, "non-finite gradient or loss")
@@ -462,9 +491,9 @@ public final class CoordinatorCore {
             guard !trainReceived[k] else { reject(.duplicate); return actions }
             trainReceived[k] = true
             trainLosses[k] = g.trainLoss
-            pendingGradients[k] = g.gradPhi
+            pendingGradients[k] = weightForm ? .weights(gradW: g.gradW, lambda: g.lambdas) : .phi(g.gradPhi)
             while let next = pendingGradients.removeValue(forKey: gradientsAdded) {
-                next.withUnsafeBufferPointer { state.addTaskGradient($0.baseAddress!) }
+                add(next)
                 gradientsAdded += 1
             }
             counters.gradientsApplied += 1
@@ -488,6 +517,23 @@ public final class CoordinatorCore {
                                                      validBatchLoss: nil, evaluation: nil)))
         }
         return actions
+    }
+
+    /// Adds one task's gradient to the state's running sum.
+    private func add(_ gradient: PendingGradient) {
+        switch gradient {
+        case .phi(let g):
+            g.withUnsafeBufferPointer { state.addTaskGradient($0.baseAddress!) }
+        case .weights(let gradW, let lambda):
+            gradW.withUnsafeBufferPointer { gw in
+                lambda.withUnsafeBufferPointer { l in
+                    state.accumulateTaskGradient { sum in
+                        expander.accumulate(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
+                                            lambda: l.baseAddress!, gradW: gw.baseAddress!, into: sum)
+                    }
+                }
+            }
+        }
     }
 
     private func acceptHypergradient(peer: [UInt8], message: Message, _ g: Hypergradient, now: Double) -> [CoordinatorAction] {

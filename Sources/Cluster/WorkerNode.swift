@@ -58,6 +58,7 @@ public final class WorkerNode {
     private var phiVersion: UInt64?
     private var lambdaHat: AlignedBuffer<Float>?
     private var grad: AlignedBuffer<Float>?
+    private var gradW: AlignedBuffer<Float>?
     /// Tasks completed.
     public private(set) var tasksDone = 0
 
@@ -138,12 +139,21 @@ public final class WorkerNode {
                     guard registered, let trainer, loadParameters(phi: t.phi, version: message.phiVersion, lambdaHat: t.lambdaHat) else {
                         options.log("task without usable φ; re-registering"); break sessionLoop
                     }
-                    let loss = trainer.trainTask(phi: phi!.constPointer, lambdaHat: lambdaHat!.constPointer, step: t.step,
-                                                 task: Int(t.taskIndex), gradPhi: grad!.pointer)
+                    let gradient: Gradient
+                    if t.acceptsWeightGradient {
+                        // ∂L/∂w (D values) instead of ∂L/∂φ (|φ|): the coordinator expands it.
+                        let loss = trainer.trainTask(phi: phi!.constPointer, lambdaHat: lambdaHat!.constPointer, step: t.step,
+                                                     task: Int(t.taskIndex), gradW: gradW!.pointer)
+                        gradient = Gradient(step: t.step, taskIndex: t.taskIndex, leaseID: t.leaseID, trainLoss: loss,
+                                            gradPhi: [], gradW: gradW!.array, lambdas: trainer.lastLambda, indices: trainer.lastRows)
+                    } else {
+                        let loss = trainer.trainTask(phi: phi!.constPointer, lambdaHat: lambdaHat!.constPointer, step: t.step,
+                                                     task: Int(t.taskIndex), gradPhi: grad!.pointer)
+                        gradient = Gradient(step: t.step, taskIndex: t.taskIndex, leaseID: t.leaseID, trainLoss: loss,
+                                            gradPhi: grad!.array, lambdas: trainer.lastLambda, indices: trainer.lastRows)
+                    }
                     tasksDone += 1
-                    try send(socket, .gradient(Gradient(step: t.step, taskIndex: t.taskIndex, leaseID: t.leaseID, trainLoss: loss,
-                                                        gradPhi: grad!.array, lambdas: trainer.lastLambda, indices: trainer.lastRows)),
-                             phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
+                    try send(socket, .gradient(gradient), phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
                     try send(socket, .workRequest)
                 case .validTask(let t):
                     guard registered, let trainer, loadParameters(phi: t.phi, version: message.phiVersion, lambdaHat: t.lambdaHat) else {
@@ -230,6 +240,7 @@ public final class WorkerNode {
         phi = AlignedBuffer(count: t.phiCount)
         lambdaHat = AlignedBuffer(count: t.hyperparameterCount)
         grad = AlignedBuffer(count: t.phiCount)
+        gradW = AlignedBuffer(count: t.weightCount)
     }
 
     /// Installs a task's φ (or checks the cached one) and λ̂; false when unusable.

@@ -32,11 +32,9 @@ public final class HyperTrainer {
     private let lambda: AlignedBuffer<Float>
     private let lambdaHatCopy: AlignedBuffer<Float>
     private let regScratch: AlignedBuffer<Float>
-    /// The hypernetwork's input: λ itself, or λ minus the centre when the input is centred.
-    private let input: AlignedBuffer<Float>
-    private let centred: Bool
-    /// Algorithm 2's fixed centre, the prior mean (nil: the centre is λ̂).
-    private let priorCentre: AlignedBuffer<Float>?
+    private let input: HypernetInputMap
+    /// The hypernetwork input of the last training task (for its backward pass).
+    private var lastInput: UnsafePointer<Float>?
     private var rows: [Int32] = []
 
     /// - Parameters:
@@ -56,10 +54,7 @@ public final class HyperTrainer {
         lambda = AlignedBuffer(count: regularizer.groupCount)
         lambdaHatCopy = AlignedBuffer(count: regularizer.groupCount)
         regScratch = AlignedBuffer(count: 2 * regularizer.groupCount)
-        input = AlignedBuffer(count: regularizer.groupCount)
-        centred = config.hypernetInput == .centred
-        priorCentre = centred && config.algorithm == .globalBestResponse
-            ? AlignedBuffer([Float](repeating: Float(config.priorMean), count: regularizer.groupCount)) : nil
+        input = HypernetInputMap(config: config, count: regularizer.groupCount)
         rows.reserveCapacity(maxBatch)
     }
 
@@ -81,18 +76,31 @@ public final class HyperTrainer {
         phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, step: UInt64, task: Int,
         gradPhi: UnsafeMutablePointer<Float>, accumulate: Bool = false
     ) -> Double {
+        let loss = trainTask(phi: phi, lambdaHat: lambdaHat, step: step, task: task, gradW: gw.pointer)
+        hypernet.backward(phi: phi, lambda: lastInput!, gradW: gw.constPointer, gradPhi: gradPhi,
+                          gradLambda: nil, accumulate: accumulate)
+        return loss
+    }
+
+    /// Training task `task` at `step` up to the weights: samples λ and the minibatch, writes
+    /// `∂/∂w L_train(w, λ)` at `w = φ(λ)` (data term plus regularizer, `weightCount` values)
+    /// into `gradW`. `TaskGradientExpander` turns it into exactly the `gradPhi` of the other
+    /// form. Returns `L_train`; `lastLambda` and `lastRows` tell what was used.
+    public func trainTask(
+        phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, step: UInt64, task: Int,
+        gradW: UnsafeMutablePointer<Float>
+    ) -> Double {
         let h = hyperparameterCount
         sampler.lambda(step: step, task: task, lambdaHat: lambdaHat, into: lambda.pointer, count: h)
         sampler.trainRows(step: step, task: task, count: data.train.count, into: &rows)
-        let x = hypernetInput(lambda.constPointer, center: lambdaHat)
+        let x = input.map(lambda.constPointer, center: lambdaHat)
+        lastInput = x
         hypernet.forward(phi: phi, lambda: x, w: w.pointer)
         let pred = rows.withUnsafeBufferPointer {
-            mlp.loss(w: w.constPointer, data: data.train, rows: $0, loss: config.loss, grad: gw.pointer)
+            mlp.loss(w: w.constPointer, data: data.train, rows: $0, loss: config.loss, grad: gradW)
         }
-        let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda.constPointer, gradW: gw.pointer,
+        let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda.constPointer, gradW: gradW,
                                           gradLambda: nil, scratch: regScratch.pointer)
-        hypernet.backward(phi: phi, lambda: x, gradW: gw.constPointer, gradPhi: gradPhi,
-                          gradLambda: nil, accumulate: accumulate)
         return pred + reg
     }
 
@@ -105,7 +113,7 @@ public final class HyperTrainer {
         sampler.validRows(step: step, count: data.valid.count, into: &rows)
         // Centred: the input is λ̂ − λ̂ = 0 and the gradient with respect to the input is the
         // gradient with respect to λ at λ̂ with the centre held fixed.
-        let x = hypernetInput(lambdaHat, center: lambdaHat)
+        let x = input.map(lambdaHat, center: lambdaHat)
         hypernet.forward(phi: phi, lambda: x, w: w.pointer)
         let loss = rows.withUnsafeBufferPointer {
             mlp.loss(w: w.constPointer, data: data.valid, rows: $0, loss: config.loss, grad: gw.pointer)
@@ -114,21 +122,11 @@ public final class HyperTrainer {
         return loss
     }
 
-    /// What the hypernetwork sees for hyperparameters `lambda`: `lambda` itself, or
-    /// `lambda − center` (in the `input` workspace) when the input is centred.
-    private func hypernetInput(_ lambda: UnsafePointer<Float>, center given: UnsafePointer<Float>) -> UnsafePointer<Float> {
-        guard centred else { return lambda }
-        let center = priorCentre?.constPointer ?? given
-        let x = input.pointer
-        for i in 0..<hyperparameterCount { x[i] = lambda[i] - center[i] }
-        return UnsafePointer(x)
-    }
-
     /// Full-split losses of `w = φ(λ)`. With a centred input, `center` is the λ̂ that φ is
     /// centred on (nil: `lambda` itself, i.e. the evaluation at λ̂); Algorithm 2 always uses
     /// its prior mean.
     public func evaluate(phi: UnsafePointer<Float>, lambda: UnsafePointer<Float>, center: UnsafePointer<Float>? = nil) -> Evaluation {
-        hypernet.forward(phi: phi, lambda: hypernetInput(lambda, center: center ?? lambda), w: w.pointer)
+        hypernet.forward(phi: phi, lambda: input.map(lambda, center: center ?? lambda), w: w.pointer)
         let train = mlp.loss(w: w.constPointer, data: data.train, loss: config.loss)
         let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda, gradW: nil, gradLambda: nil, scratch: regScratch.pointer)
         let valid = mlp.loss(w: w.constPointer, data: data.valid, loss: config.loss)
@@ -140,7 +138,7 @@ public final class HyperTrainer {
     /// `w = φ(λ)` as an array (for reports and predictions).
     public func weights(phi: UnsafePointer<Float>, lambda: [Float]) -> [Float] {
         lambdaHatCopy.load(lambda)
-        hypernet.forward(phi: phi, lambda: hypernetInput(lambdaHatCopy.constPointer, center: lambdaHatCopy.constPointer), w: w.pointer)
+        hypernet.forward(phi: phi, lambda: input.map(lambdaHatCopy.constPointer, center: lambdaHatCopy.constPointer), w: w.pointer)
         return w.array
     }
 }

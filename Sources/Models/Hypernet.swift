@@ -107,21 +107,30 @@ public final class Hypernet<T: BLASScalar> {
             return
         }
         let k = hiddenCount
-        let (cOff, bOff, bBiasOff) = (hh * k, hh * k + k, hh * k + k + k * d)
-        z.pointer.update(from: phi + cOff, count: k)
-        Vec.addRowCombination(rows: hh, cols: k, phi, lambda, into: z.pointer)
+        let (bOff, bBiasOff) = (hh * k + k, hh * k + k + k * d)
+        prepareBackward(phi: phi, lambda: lambda)
+        w.update(from: phi + bBiasOff, count: d)
+        Vec.addRowCombination(rows: k, cols: d, phi + bOff, h.constPointer, into: w)
+    }
+
+    /// The part of `forward` that `backward` needs (the hidden layer at `lambda`), without
+    /// computing `w`: lets a caller that only holds `∂L/∂w` (the coordinator expanding a
+    /// trainer's weight gradient) run `backward` for that λ. Nothing to do for `linear`.
+    public func prepareBackward(phi: UnsafePointer<T>, lambda: UnsafePointer<T>) {
+        let k = hiddenCount
+        guard k > 0 else { return }
+        z.pointer.update(from: phi + inputCount * k, count: k)
+        Vec.addRowCombination(rows: inputCount, cols: k, phi, lambda, into: z.pointer)
         if case .mlp = kind {
             for i in 0..<k { h.pointer[i] = max(z.pointer[i], 0) }
         } else {
             h.pointer.update(from: z.pointer, count: k)
         }
-        w.update(from: phi + bBiasOff, count: d)
-        Vec.addRowCombination(rows: k, cols: d, phi + bOff, h.constPointer, into: w)
     }
 
-    /// Back-propagates `gradW = ∂L/∂w` at the λ of the last `forward`: writes `∂L/∂φ` into
-    /// `gradPhi` (overwriting, or adding to it when `accumulate`) and/or `∂L/∂λ` into
-    /// `gradLambda` (overwriting).
+    /// Back-propagates `gradW = ∂L/∂w` at the λ of the last `forward` (or `prepareBackward`):
+    /// writes `∂L/∂φ` into `gradPhi` (overwriting, or adding to it when `accumulate`) and/or
+    /// `∂L/∂λ` into `gradLambda` (overwriting).
     ///
     /// Accumulating adds each rounded product (`g[i] + round(x·y)`, never a fused multiply-add),
     /// so it gives exactly the bits of writing the gradient and adding it afterwards — the

@@ -75,11 +75,14 @@ public struct TrainTask: Sendable, Equatable {
     public var phi: [Float]
     /// Current hyperparameters λ̂ (tensor "lambda_hat", float32).
     public var lambdaHat: [Float]
+    /// The trainer may reply with `Gradient.gradW` (∂L/∂w) instead of `gradPhi`: the
+    /// coordinator still holds this φ and runs the hypernetwork's backward pass itself.
+    public var acceptsWeightGradient: Bool
 
     /// Creates a TrainTask.
     public init(
         step: UInt64, taskIndex: UInt32, leaseID: UInt64, tasksPerStep: UInt32 = 1,
-        phi: [Float], lambdaHat: [Float]
+        phi: [Float], lambdaHat: [Float], acceptsWeightGradient: Bool = false
     ) {
         self.step = step
         self.taskIndex = taskIndex
@@ -87,6 +90,7 @@ public struct TrainTask: Sendable, Equatable {
         self.tasksPerStep = tasksPerStep
         self.phi = phi
         self.lambdaHat = lambdaHat
+        self.acceptsWeightGradient = acceptsWeightGradient
     }
 }
 
@@ -120,8 +124,11 @@ public struct Gradient: Sendable, Equatable {
     public var leaseID: UInt64
     /// Mean training loss over the task's samples and minibatch.
     public var trainLoss: Double
-    /// ∂L_train/∂φ (tensor "grad_phi", float32, length of φ).
+    /// ∂L_train/∂φ (tensor "grad_phi", float32, length of φ); empty when `gradW` is sent.
     public var gradPhi: [Float]
+    /// ∂L_train/∂w at w = φ(λ) (tensor "grad_w", float32, D), sent instead of `gradPhi` when
+    /// the task accepted it; empty otherwise.
+    public var gradW: [Float]
     /// The λ samples used, samples × H, sample-major (tensor "lambda", float32).
     public var lambdas: [Float]
     /// The training-example indices used, in order (tensor "indices", int32).
@@ -130,13 +137,14 @@ public struct Gradient: Sendable, Equatable {
     /// Creates a Gradient.
     public init(
         step: UInt64, taskIndex: UInt32, leaseID: UInt64, trainLoss: Double, gradPhi: [Float],
-        lambdas: [Float], indices: [Int32]
+        gradW: [Float] = [], lambdas: [Float], indices: [Int32]
     ) {
         self.step = step
         self.taskIndex = taskIndex
         self.leaseID = leaseID
         self.trainLoss = trainLoss
         self.gradPhi = gradPhi
+        self.gradW = gradW
         self.lambdas = lambdas
         self.indices = indices
     }

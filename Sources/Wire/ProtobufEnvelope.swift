@@ -84,6 +84,7 @@ enum ProtobufEnvelope {
             p.pointee.task_index = t.taskIndex
             p.pointee.lease_id = t.leaseID
             p.pointee.tasks_per_step = t.tasksPerStep
+            p.pointee.accepts_grad_w = t.acceptsWeightGradient ? 1 : 0
             env.body_case = HYPERTRAIN__V1__ENVELOPE__BODY_TRAIN_TASK
             env.train_task = p
         case .validTask(let t):
@@ -248,7 +249,8 @@ enum ProtobufEnvelope {
         case HYPERTRAIN__V1__ENVELOPE__BODY_TRAIN_TASK:
             let t = try pointee(env.train_task)
             return .trainTask(TrainTask(step: t.step, taskIndex: t.task_index, leaseID: t.lease_id,
-                                        tasksPerStep: t.tasks_per_step, phi: [], lambdaHat: []))
+                                        tasksPerStep: t.tasks_per_step, phi: [], lambdaHat: [],
+                                        acceptsWeightGradient: t.accepts_grad_w != 0))
         case HYPERTRAIN__V1__ENVELOPE__BODY_VALID_TASK:
             let t = try pointee(env.valid_task)
             return .validTask(ValidTask(step: t.step, leaseID: t.lease_id, phi: [], lambdaHat: []))

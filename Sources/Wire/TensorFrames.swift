@@ -147,6 +147,8 @@ struct NamedTensor {
 struct TensorSlot {
     let name: String
     let dtype: TensorDType
+    /// An optional tensor may be left out of the message (it is then empty).
+    var optional = false
 }
 
 extension Message.Body {
@@ -160,9 +162,12 @@ extension Message.Body {
             [NamedTensor(name: "phi", payload: .float32(t.phi)),
              NamedTensor(name: "lambda_hat", payload: .float32(t.lambdaHat))]
         case .gradient(let g):
-            [NamedTensor(name: "grad_phi", payload: .float32(g.gradPhi)),
-             NamedTensor(name: "lambda", payload: .float32(g.lambdas)),
-             NamedTensor(name: "indices", payload: .int32(g.indices))]
+            // "grad_phi" or (when only it is set) "grad_w"; an empty grad_phi beside an empty
+            // grad_w is still sent, so the receiver reports the wrong size.
+            (g.gradW.isEmpty || !g.gradPhi.isEmpty ? [NamedTensor(name: "grad_phi", payload: .float32(g.gradPhi))] : [])
+                + [NamedTensor(name: "lambda", payload: .float32(g.lambdas)),
+                   NamedTensor(name: "indices", payload: .int32(g.indices))]
+                + (g.gradW.isEmpty ? [] : [NamedTensor(name: "grad_w", payload: .float32(g.gradW))])
         case .hypergradient(let h):
             [NamedTensor(name: "grad_lambda", payload: .float32(h.gradLambda))]
         case .trialTask(let t):
@@ -179,8 +184,8 @@ extension Message.Body {
         case .trainTask, .validTask:
             [TensorSlot(name: "phi", dtype: .float32), TensorSlot(name: "lambda_hat", dtype: .float32)]
         case .gradient:
-            [TensorSlot(name: "grad_phi", dtype: .float32), TensorSlot(name: "lambda", dtype: .float32),
-             TensorSlot(name: "indices", dtype: .int32)]
+            [TensorSlot(name: "grad_phi", dtype: .float32, optional: true), TensorSlot(name: "lambda", dtype: .float32),
+             TensorSlot(name: "indices", dtype: .int32), TensorSlot(name: "grad_w", dtype: .float32, optional: true)]
         case .hypergradient:
             [TensorSlot(name: "grad_lambda", dtype: .float32)]
         case .trialTask:
@@ -194,7 +199,8 @@ extension Message.Body {
     /// Fills the tensor fields of a body decoded from the envelope (where they are empty).
     /// `tensors` holds exactly the schema's names with the schema's dtypes.
     mutating func attach(_ tensors: [String: TensorPayload]) {
-        func floats(_ name: String) -> [Float] {
+        func floats(_ name: String, optional: Bool = false) -> [Float] {
+            if optional && tensors[name] == nil { return [] }
             guard case .float32(let a)? = tensors[name] else { preconditionFailure("schema violated for '\(name)'") }
             return a
         }
@@ -212,7 +218,8 @@ extension Message.Body {
             t.lambdaHat = floats("lambda_hat")
             self = .validTask(t)
         case .gradient(var g):
-            g.gradPhi = floats("grad_phi")
+            g.gradPhi = floats("grad_phi", optional: true)
+            g.gradW = floats("grad_w", optional: true)
             g.lambdas = floats("lambda")
             g.indices = ints("indices")
             self = .gradient(g)

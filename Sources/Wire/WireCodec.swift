@@ -93,8 +93,11 @@ public enum WireCodec {
             }
             payloads[t.name] = frame.withFrameBytes { TensorPayload(dtype: slot.dtype, bytes: $0) }
         }
-        if let missing = schema.first(where: { payloads[$0.name] == nil }) {
+        if let missing = schema.first(where: { !$0.optional && payloads[$0.name] == nil }) {
             throw .missingTensor(missing.name)
+        }
+        if case .gradient = body, (payloads["grad_phi"] == nil) == (payloads["grad_w"] == nil) {
+            throw payloads["grad_phi"] == nil ? .missingTensor("grad_phi") : .unknownTensor("grad_w (beside grad_phi)")
         }
         body.attach(payloads)
 

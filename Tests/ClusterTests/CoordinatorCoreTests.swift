@@ -96,9 +96,21 @@ import Cluster
         #expect(h.core.state.snapshot() == local.state.snapshot())
     }
 
-    @Test("several steps driven through fake peers equal LocalRun bit for bit (φ only re-sent when it changed)")
-    func manyStepsMatchLocalRun() throws {
-        let h = CoreHarness(steps: 6)
+    /// Hypernetwork settings the bit-identity test runs under (every kind, raw and centred input).
+    static let hypernetSettings: [(hypernet: String, scope: RegularizationScope, centred: Bool)] = [
+        ("linear", .global, false), ("linear", .perClass, true),
+        ("factorized:3", .perWeight, false), ("factorized:3", .perWeight, true), ("mlp:4", .perLayer, false),
+    ]
+
+    @Test("several steps driven through fake peers equal LocalRun bit for bit, trainers replying with ∂L/∂φ or ∂L/∂w (φ only re-sent when it changed)",
+          arguments: hypernetSettings.indices)
+    func manyStepsMatchLocalRun(setting: Int) throws {
+        let (kind, scope, centred) = Self.hypernetSettings[setting]
+        let h = CoreHarness(steps: 6) { c in
+            c.hypernet = HypernetKind(parsing: kind)!
+            c.scope = scope
+            if centred { c.hypernetInput = .centred }
+        }
         var peers = [try h.register(1, .trainer), try h.register(2, .trainer), try h.register(3, .validator)]
         var pending: [Int: Message.Body] = [:]
         var cachedPhi: [Int: [Float]] = [:]
@@ -108,7 +120,9 @@ import Cluster
                     switch m.body {
                     case .trainTask(let t):
                         if !t.phi.isEmpty { cachedPhi[i] = t.phi }
-                        pending[i] = .gradient(h.gradient(for: t, phi: cachedPhi[i]!))
+                        // The first trainer sends ∂L/∂w (the task allows it), the second ∂L/∂φ.
+                        #expect(t.acceptsWeightGradient)
+                        pending[i] = .gradient(h.gradient(for: t, phi: cachedPhi[i]!, weightForm: i == 0))
                     case .validTask(let t):
                         if !t.phi.isEmpty { cachedPhi[i] = t.phi }
                         pending[i] = .hypergradient(h.hypergradient(for: t, phi: cachedPhi[i]!))
@@ -249,6 +263,38 @@ import Cluster
         #expect(again.leaseID != ta.leaseID)
         #expect(CoreHarness.acked(h.core.handle(peer: a.id, frames: a.frames(.gradient(h.gradient(for: again, phi: ta.phi))), now: h.t0), to: a.id))
         #expect(h.core.counters.gradientsApplied == 1)
+    }
+
+    @Test("a ∂L/∂w reply of the wrong length, beside a ∂L/∂φ, with a NaN, or to an async task is refused and changes nothing")
+    func badWeightGradientsRejected() throws {
+        let h = CoreHarness()
+        var a = try h.register(1, .trainer)
+        let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+        let good = h.gradient(for: ta, phi: ta.phi, weightForm: true)
+        let before = h.core.state.snapshot()
+        func refused(_ g: Gradient) -> ErrorCode? {
+            CoreHarness.error(in: h.core.handle(peer: a.id, frames: a.frames(.gradient(g)), now: h.t0), to: a.id)?.code
+        }
+        var g = good
+        g.gradW.removeLast()
+        #expect(refused(g) == .badTensor)
+        g = good
+        g.gradPhi = Array(repeating: 0, count: h.config.phiCount)
+        #expect(refused(g) == .badTensor, "grad_phi and grad_w together")
+        g = good
+        g.gradW[2] = .nan
+        #expect(refused(g) == .nonFinite)
+        #expect(h.core.state.snapshot() == before)
+        #expect(h.core.counters.gradientsApplied == 0)
+
+        // Async tasks do not accept ∂L/∂w (φ may move before the reply arrives).
+        let async = CoreHarness(mode: .async)
+        var b = try async.register(1, .trainer)
+        let tb = try #require(CoreHarness.trainTask(in: async.core.handle(peer: b.id, frames: b.frames(.workRequest), now: async.t0), to: b.id))
+        #expect(!tb.acceptsWeightGradient)
+        let r = async.core.handle(peer: b.id, frames: b.frames(.gradient(async.gradient(for: tb, phi: tb.phi, weightForm: true))), now: async.t0)
+        #expect(CoreHarness.error(in: r, to: b.id)?.code == .badTensor)
+        #expect(async.core.counters.gradientsApplied == 0)
     }
 
     @Test("a gradient for an unknown, foreign or superseded lease is answered STALE")
@@ -503,7 +549,8 @@ final class CoreHarness {
     /// The fake clock's start (monotonic-like seconds).
     let t0 = 1_000.0
 
-    init(mode: ClusterMode = .sync, maxStaleness: UInt64 = 4, steps: Int = 5) {
+    init(mode: ClusterMode = .sync, maxStaleness: UInt64 = 4, steps: Int = 5,
+         configure: (inout ExperimentConfig) -> Void = { _ in }) {
         var c = ExperimentConfig()
         c.nTrain = 8
         c.nValid = 8
@@ -514,6 +561,7 @@ final class CoreHarness {
         c.steps = steps
         c.evalEvery = 0
         c.lambdaLearningRate = 0.05
+        configure(&c)
         precondition(c.problems().isEmpty, "\(c.problems())")
         config = c
         data = ExperimentData(train: Self.examples(8, salt: 1), valid: Self.examples(8, salt: 2),
@@ -542,18 +590,21 @@ final class CoreHarness {
         return p
     }
 
-    /// An honest gradient for `task`, computed from `phi` and the task's λ̂.
-    func gradient(for task: TrainTask, phi: [Float]) -> Gradient {
-        var grad = [Float](repeating: 0, count: config.phiCount)
+    /// An honest gradient for `task`, computed from `phi` and the task's λ̂: `∂L/∂φ`, or
+    /// `∂L/∂w` when `weightForm`.
+    func gradient(for task: TrainTask, phi: [Float], weightForm: Bool = false) -> Gradient {
+        var grad = [Float](repeating: 0, count: weightForm ? trainer.weightCount : config.phiCount)
         let loss = phi.withUnsafeBufferPointer { p in
             task.lambdaHat.withUnsafeBufferPointer { l in
                 grad.withUnsafeMutableBufferPointer { g in
-                    trainer.trainTask(phi: p.baseAddress!, lambdaHat: l.baseAddress!, step: task.step, task: Int(task.taskIndex), gradPhi: g.baseAddress!)
+                    weightForm
+                        ? trainer.trainTask(phi: p.baseAddress!, lambdaHat: l.baseAddress!, step: task.step, task: Int(task.taskIndex), gradW: g.baseAddress!)
+                        : trainer.trainTask(phi: p.baseAddress!, lambdaHat: l.baseAddress!, step: task.step, task: Int(task.taskIndex), gradPhi: g.baseAddress!)
                 }
             }
         }
         return Gradient(step: task.step, taskIndex: task.taskIndex, leaseID: task.leaseID, trainLoss: loss,
-                        gradPhi: grad, lambdas: trainer.lastLambda, indices: trainer.lastRows)
+                        gradPhi: weightForm ? [] : grad, gradW: weightForm ? grad : [], lambdas: trainer.lastLambda, indices: trainer.lastRows)
     }
 
     /// An honest hypergradient for `task`.

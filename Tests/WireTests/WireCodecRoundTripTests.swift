@@ -22,6 +22,28 @@ import Wire
         #expect(frames[3] == int32Frame([6]))
     }
 
+    @Test("a gradient carries grad_w in place of grad_phi (after lambda and indices); both or neither is refused")
+    func weightGradientFrames() throws {
+        let g = Gradient(step: 1, taskIndex: 0, leaseID: 2, trainLoss: 0.5, gradPhi: [], gradW: [7, 8, 9],
+                         lambdas: [4, 5], indices: [6])
+        let frames = WireCodec.encode(Message(body: .gradient(g)))
+        try #require(frames.count == 4)
+        #expect(frames[1] == floatFrame([4, 5]))
+        #expect(frames[2] == int32Frame([6]))
+        #expect(frames[3] == floatFrame([7, 8, 9]))
+        guard case .gradient(let d) = try WireCodec.decode(frames).body else { Issue.record("not a gradient"); return }
+        #expect(d.gradW == [7, 8, 9] && d.gradPhi.isEmpty)
+
+        let both = ProtoWriter.envelope(tensors: [("grad_phi", 0, 1), ("lambda", 0, 1), ("indices", 1, 1), ("grad_w", 0, 1)], bodyField: 15)
+        #expect(throws: WireError.unknownTensor("grad_w (beside grad_phi)")) {
+            try WireCodec.decode([both, floatFrame([1]), floatFrame([1]), int32Frame([1]), floatFrame([1])])
+        }
+        let neither = ProtoWriter.envelope(tensors: [("lambda", 0, 1), ("indices", 1, 1)], bodyField: 15)
+        #expect(throws: WireError.missingTensor("grad_phi")) {
+            try WireCodec.decode([neither, floatFrame([1]), int32Frame([1])])
+        }
+    }
+
     @Test("a 165,000-float φ round-trips bit for bit, NaN payloads included")
     func largeTensorBitExact() throws {
         var message = Samples.trainTask(floats: 165_000)
@@ -76,7 +98,7 @@ import Wire
     private func tensorCount(_ body: Message.Body) -> Int {
         switch body {
         case .trainTask, .validTask: 2
-        case .gradient: 3
+        case .gradient: 3   // grad_phi or grad_w, lambda, indices
         case .hypergradient, .trialTask: 1
         default: 0
         }

@@ -352,10 +352,17 @@ struct  Hypertrain__V1__TrainTask
    * how many tasks step `step` is split into
    */
   uint32_t tasks_per_step;
+  /*
+   * True: the coordinator will expand ∂L/∂w itself, so the trainer may reply with the
+   * tensor "grad_w" (float32, D = number of elementary-model weights) instead of "grad_phi"
+   * (much smaller: D instead of |φ|). Set in sync mode, where the coordinator still holds the
+   * φ the task was computed from. A trainer may always send "grad_phi" instead.
+   */
+  protobuf_c_boolean accepts_grad_w;
 };
 #define HYPERTRAIN__V1__TRAIN_TASK__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hypertrain__v1__train_task__descriptor) \
-    , 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0 }
 
 
 /*
@@ -373,7 +380,9 @@ struct  Hypertrain__V1__ValidTask
 
 
 /*
- * Trainer → coordinator. Tensors: "grad_phi" (float32, num_phi_params),
+ * Trainer → coordinator. Tensors: "grad_phi" (float32, num_phi_params) — or, only when the
+ * TrainTask said accepts_grad_w, "grad_w" (float32, D: ∂L_train/∂w at w = φ(λ), data term plus
+ * regularizer, before the hypernetwork's backward pass) in its place; exactly one of the two;
  * "lambda" (float32, the λ samples used, samples × H, sample-major),
  * "indices" (int32, the training-example indices used, in order).
  */
