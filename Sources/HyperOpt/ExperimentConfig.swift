@@ -77,6 +77,12 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
     /// Algorithm 2, λ − prior mean, a fixed centre).
     /// Optional so that configurations stored before it existed still decode.
     public var hypernetInput: HypernetInput? = nil
+    /// How φ is initialised: `initScale·N(0,1)` everywhere (nil or `.normal`, the authors'
+    /// code) or fan-in aware (`.fanIn`: `b` a He/LeCun initialisation of the elementary
+    /// model, the first hypernetwork layer scaled by `1/√H`, the λ-dependent part `initScale`
+    /// times smaller; see `Hypernet.fanInParameters`).
+    /// Optional so that configurations stored before it existed still decode.
+    public var hypernetInit: HypernetInit? = nil
 
     /// The defaults (see each property).
     public init() {}

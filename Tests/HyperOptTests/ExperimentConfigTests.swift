@@ -142,6 +142,17 @@ struct BadField: Sendable, CustomTestStringConvertible {
         let data = try JSONEncoder().encode(c)
         #expect(try JSONDecoder().decode(ExperimentConfig.self, from: data) == c)
     }
+
+    @Test("the φ initialisation is in the resolved configuration when chosen, and absent (normal) by default")
+    func hypernetInitCodable() throws {
+        var c = StandardConfigs.fig5
+        c.hypernetInit = .fanIn
+        let data = try JSONEncoder().encode(c)
+        #expect(String(decoding: data, as: UTF8.self).contains(#""hypernetInit":"fan-in""#))
+        #expect(try JSONDecoder().decode(ExperimentConfig.self, from: data) == c)
+        let plain = String(decoding: try JSONEncoder().encode(StandardConfigs.fig5), as: UTF8.self)
+        #expect(!plain.contains("hypernetInit"))
+    }
 }
 
 import Foundation
