@@ -153,6 +153,17 @@ struct BadField: Sendable, CustomTestStringConvertible {
         let plain = String(decoding: try JSONEncoder().encode(StandardConfigs.fig5), as: UTF8.self)
         #expect(!plain.contains("hypernetInit"))
     }
+
+    @Test("with thousands of hyperparameters σ = 1/√H (offset norm ≈ 1) is not warned about; σ·√H < 0.05 is")
+    func sigmaWarningScalesWithH() {
+        var c = StandardConfigs.fig5
+        c.layers = [784, 100, 10]
+        let h = Double(c.hyperparameterCount)
+        c.sigma = 1 / h.squareRoot()
+        #expect(c.warnings().isEmpty, "\(c.warnings())")
+        c.sigma = 0.01 / h.squareRoot()
+        #expect(c.warnings().count == 1 && c.warnings()[0].contains("sigma"), "\(c.warnings())")
+    }
 }
 
 import Foundation
