@@ -77,6 +77,12 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
     /// Algorithm 2, λ − prior mean, a fixed centre).
     /// Optional so that configurations stored before it existed still decode.
     public var hypernetInput: HypernetInput? = nil
+    /// How φ is initialised: `initScale·N(0,1)` everywhere (nil or `.normal`, the authors'
+    /// code) or fan-in aware (`.fanIn`: `b` a He/LeCun initialisation of the elementary
+    /// model, the first hypernetwork layer scaled by `1/√H`, the λ-dependent part `initScale`
+    /// times smaller; see `Hypernet.fanInParameters`).
+    /// Optional so that configurations stored before it existed still decode.
+    public var hypernetInit: HypernetInit? = nil
 
     /// The defaults (see each property).
     public init() {}
@@ -126,8 +132,11 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
     /// Warnings about settings that are valid but known to fail (DESIGN §1).
     public func warnings() -> [String] {
         var w: [String] = []
-        if algorithm == .joint && sigma < 0.05 {
-            w.append("sigma \(sigma) is tiny: the hypernetwork's slope ∂w/∂λ is then barely trained and λ̂ tends to stop at the wrong place (σ = 0.5 works on the Fig. 4 setting)")
+        // What the hypernetwork sees of a sample is the offset λ − λ̂, of norm ≈ σ·√H: with
+        // thousands of hyperparameters a small σ (≈ 1/√H, see EXPERIMENTS.md, Fig. 5 bottom)
+        // still gives an offset of norm ≈ 1.
+        if algorithm == .joint && sigma * Double(hyperparameterCount).squareRoot() < 0.05 {
+            w.append("sigma \(sigma) is tiny: the hypernetwork's slope ∂w/∂λ is then barely trained and λ̂ tends to stop at the wrong place (σ = 0.5 works on the Fig. 4 setting; with H hyperparameters what counts is σ·√H)")
         }
         return w
     }

@@ -59,7 +59,12 @@ public final class HyperTrainer {
     }
 
     /// Initial φ and λ̂ of the run.
-    public func initialPhi() -> [Float] { hypernet.initialParameters(seed: config.seed, scale: config.initScale) }
+    public func initialPhi() -> [Float] {
+        switch config.hypernetInit ?? .normal {
+        case .normal: hypernet.initialParameters(seed: config.seed, scale: config.initScale)
+        case .fanIn: hypernet.fanInParameters(seed: config.seed, scale: config.initScale, elementary: mlp.shape)
+        }
+    }
     /// Initial λ̂.
     public func initialLambdaHat() -> [Float] { Array(repeating: Float(config.lambdaInit), count: hyperparameterCount) }
 

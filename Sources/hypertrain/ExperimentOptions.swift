@@ -8,6 +8,7 @@ extension RegularizationNorm: ExpressibleByArgument {}
 extension PredictionLoss: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension HypernetInput: ExpressibleByArgument {}
+extension HypernetInit: ExpressibleByArgument {}
 extension HypernetKind: ExpressibleByArgument {
     public init?(argument: String) { self.init(parsing: argument) }
 }
@@ -63,8 +64,10 @@ struct ExperimentOptions: ParsableArguments {
     var lambdaInit: Double?
     @Option(name: .customLong("hypernet-input"), help: "raw (w = φ(λ), the paper's form) or centred (w = φ(λ − λ̂)).")
     var hypernetInput: HypernetInput?
-    @Option(name: .customLong("init-scale"), help: "φ initialised as scale·N(0,1).")
+    @Option(name: .customLong("init-scale"), help: "φ initialised as scale·N(0,1) (with --hypernet-init fan-in: the relative size of the λ-dependent part).")
     var initScale: Double?
+    @Option(name: .customLong("hypernet-init"), help: "normal (every parameter init-scale·N(0,1)) or fan-in (φ(λ̂) starts as a He/LeCun-initialised model; first hypernet layer scaled by 1/√H).")
+    var hypernetInit: HypernetInit?
     @Option(help: "Run seed; all randomness derives from it.")
     var seed: UInt64?
     @Option(name: .customLong("eval-every"), help: "Full validation/test evaluation every N steps (0: only at the end).")
@@ -107,6 +110,7 @@ struct ExperimentOptions: ParsableArguments {
         if let lambdaInit { c.lambdaInit = lambdaInit }
         if let initScale { c.initScale = initScale }
         if let hypernetInput { c.hypernetInput = hypernetInput }
+        if let hypernetInit { c.hypernetInit = hypernetInit }
         if let seed { c.seed = seed }
         if let evalEvery { c.evalEvery = evalEvery }
         let problems = c.problems()

@@ -1,5 +1,6 @@
 import HyperOpt
 import Linalg
+import Models
 import Testing
 
 /// `hypernetInput: .centred` (w = φ(λ − λ̂)): the same computation as the raw input shifted
@@ -11,6 +12,25 @@ import Testing
         c.batchSize = 50; c.validBatchSize = 300
         c.hypernetInput = input
         return c
+    }
+
+    @Test("the φ initialisation: unset and normal are the authors' scale·N(0,1) bit for bit, fan-in is Hypernet.fanInParameters")
+    func initialisationChoice() throws {
+        var c = StandardConfigs.fig5
+        c.layers = [784, 20, 10]
+        c.nTrain = 100; c.nValid = 100; c.nTest = 0
+        c.hypernetInput = .centred
+        let data = try RealData.data(for: c)
+        let unset = HyperTrainer(config: c, data: data)
+        #expect(unset.initialPhi() == unset.hypernet.initialParameters(seed: c.seed, scale: c.initScale))
+        c.hypernetInit = .normal
+        #expect(HyperTrainer(config: c, data: data).initialPhi() == unset.initialPhi())
+        c.hypernetInit = .fanIn
+        let t = HyperTrainer(config: c, data: data)
+        let phi = t.initialPhi()
+        #expect(phi == t.hypernet.fanInParameters(seed: c.seed, scale: c.initScale, elementary: t.mlp.shape))
+        // Centred: the weights at λ̂ are the elementary initialisation b, whatever λ̂₀.
+        #expect(t.weights(phi: phi, lambda: t.initialLambdaHat()) == Array(phi.suffix(t.weightCount)))
     }
 
     @Test("with λ̂ = 0 a centred run is bit for bit the raw run (the input is λ − 0)")

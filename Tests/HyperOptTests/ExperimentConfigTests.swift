@@ -142,6 +142,28 @@ struct BadField: Sendable, CustomTestStringConvertible {
         let data = try JSONEncoder().encode(c)
         #expect(try JSONDecoder().decode(ExperimentConfig.self, from: data) == c)
     }
+
+    @Test("the φ initialisation is in the resolved configuration when chosen, and absent (normal) by default")
+    func hypernetInitCodable() throws {
+        var c = StandardConfigs.fig5
+        c.hypernetInit = .fanIn
+        let data = try JSONEncoder().encode(c)
+        #expect(String(decoding: data, as: UTF8.self).contains(#""hypernetInit":"fan-in""#))
+        #expect(try JSONDecoder().decode(ExperimentConfig.self, from: data) == c)
+        let plain = String(decoding: try JSONEncoder().encode(StandardConfigs.fig5), as: UTF8.self)
+        #expect(!plain.contains("hypernetInit"))
+    }
+
+    @Test("with thousands of hyperparameters σ = 1/√H (offset norm ≈ 1) is not warned about; σ·√H < 0.05 is")
+    func sigmaWarningScalesWithH() {
+        var c = StandardConfigs.fig5
+        c.layers = [784, 100, 10]
+        let h = Double(c.hyperparameterCount)
+        c.sigma = 1 / h.squareRoot()
+        #expect(c.warnings().isEmpty, "\(c.warnings())")
+        c.sigma = 0.01 / h.squareRoot()
+        #expect(c.warnings().count == 1 && c.warnings()[0].contains("sigma"), "\(c.warnings())")
+    }
 }
 
 import Foundation
