@@ -506,11 +506,12 @@ private struct Header: Codable {
         case dataFingerprint = "data_fingerprint", wallSecondsSoFar = "wall_seconds_so_far"
     }
 
-    /// The keys `ExperimentConfig` encodes, taken from an encoded default so this stays right
-    /// as fields are added.
+    /// Every key `ExperimentConfig` may encode — optional settings included, which a JSON
+    /// encoding of a default config leaves out — so this stays right as fields are added.
     static let configKeys: Set<String> = {
-        let data = try! JSONEncoder().encode(ExperimentConfig())   // encoding a default config cannot fail
-        return Set((try! JSONSerialization.jsonObject(with: data) as! [String: Any]).keys)
+        let recorder = TopLevelKeyRecorder()
+        try! ExperimentConfig().encode(to: recorder)   // the recorder never throws
+        return recorder.keys.keys
     }()
 
     /// Parses and checks the header bytes (trailing padding spaces allowed).
@@ -635,5 +636,51 @@ private enum POSIX {
         guard fd >= 0 else { return }
         defer { _ = close(fd) }
         if fsync(fd) == -1 && errno == EIO { throw failure("fsync", directory) }
+    }
+}
+
+/// An `Encoder` that only records the top-level keys a value encodes, including those of nil
+/// optionals (`encodeIfPresent` is recorded whatever the value).
+private final class TopLevelKeyRecorder: Encoder {
+    final class Keys { var keys: Set<String> = [] }
+    let keys = Keys()
+    var codingPath: [any CodingKey] = []
+    var userInfo: [CodingUserInfoKey: Any] = [:]
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        KeyedEncodingContainer(Container<Key>(keys: keys))
+    }
+    func unkeyedContainer() -> any UnkeyedEncodingContainer { preconditionFailure("ExperimentConfig is a keyed value") }
+    func singleValueContainer() -> any SingleValueEncodingContainer { preconditionFailure("ExperimentConfig is a keyed value") }
+
+    struct Container<Key: CodingKey>: KeyedEncodingContainerProtocol {
+        let keys: Keys
+        var codingPath: [any CodingKey] = []
+        mutating func encodeNil(forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encode<T: Encodable>(_ value: T, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: String?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: Double?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: Int?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: Float?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: UInt32?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) { keys.keys.insert(key.stringValue) }
+        mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+            keys.keys.insert(key.stringValue)
+            return KeyedEncodingContainer(Container<NestedKey>(keys: Keys()))
+        }
+        mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+            preconditionFailure("not used by ExperimentConfig's top level")
+        }
+        mutating func superEncoder() -> any Encoder { TopLevelKeyRecorder() }
+        mutating func superEncoder(forKey key: Key) -> any Encoder { keys.keys.insert(key.stringValue); return TopLevelKeyRecorder() }
     }
 }

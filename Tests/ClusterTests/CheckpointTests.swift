@@ -40,6 +40,20 @@ import Telemetry
         #expect(bytes.count == 24 + headerLength + 4 * floats + 4)
     }
 
+    @Test("a configuration with every optional setting given (centred input, fan-in init) round-trips")
+    func optionalSettingsRoundTrip() throws {
+        let scratch = try CheckpointScratch()
+        defer { scratch.remove() }
+        let path = scratch.path + "/run.ckpt"
+        var original = CheckpointFixture.make(steps: 1, compact: true)
+        original.config.hypernetInput = .centred
+        original.config.hypernetInit = .fanIn
+        try original.write(to: path)
+        let restored = try Checkpoint.read(from: path)
+        #expect(restored == original)
+        #expect(restored.config.hypernetInput == .centred && restored.config.hypernetInit == .fanIn)
+    }
+
     @Test("an SGD run (no moments) round-trips too")
     func roundTripWithoutMoments() throws {
         let scratch = try CheckpointScratch()
