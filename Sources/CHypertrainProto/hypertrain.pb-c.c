@@ -1283,7 +1283,7 @@ const ProtobufCMessageDescriptor hypertrain__v1__tensor_info__descriptor =
   (ProtobufCMessageInit) hypertrain__v1__tensor_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hypertrain__v1__hello__field_descriptors[5] =
+static const ProtobufCFieldDescriptor hypertrain__v1__hello__field_descriptors[6] =
 {
   {
     "role",
@@ -1345,8 +1345,21 @@ static const ProtobufCFieldDescriptor hypertrain__v1__hello__field_descriptors[5
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "accepts_weight_tasks",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Hypertrain__V1__Hello, accepts_weight_tasks),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hypertrain__v1__hello__field_indices_by_name[] = {
+  5,   /* field[5] = accepts_weight_tasks */
   1,   /* field[1] = hostname */
   2,   /* field[2] = pid */
   4,   /* field[4] = previous_worker_id */
@@ -1356,7 +1369,7 @@ static const unsigned hypertrain__v1__hello__field_indices_by_name[] = {
 static const ProtobufCIntRange hypertrain__v1__hello__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor hypertrain__v1__hello__descriptor =
 {
@@ -1366,7 +1379,7 @@ const ProtobufCMessageDescriptor hypertrain__v1__hello__descriptor =
   "Hypertrain__V1__Hello",
   "hypertrain.v1",
   sizeof(Hypertrain__V1__Hello),
-  5,
+  6,
   hypertrain__v1__hello__field_descriptors,
   hypertrain__v1__hello__field_indices_by_name,
   1,  hypertrain__v1__hello__number_ranges,

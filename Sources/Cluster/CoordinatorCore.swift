@@ -48,6 +48,8 @@ public final class CoordinatorCore {
         var lastSent: Double
         var lastSequence: UInt64 = 0
         var cachedPhiVersion: UInt64? = nil
+        /// A validator that takes w = φ(λ̂) instead of φ (Hello.acceptsWeightTasks).
+        var weightTasks = false
         /// Work requests not yet answered with a task (a worker keeps up to `maxCredits`
         /// outstanding so the next task is already queued while it computes).
         var credits = 0
@@ -118,6 +120,7 @@ public final class CoordinatorCore {
     /// shared by every task message (the transport sends them without copying).
     private var phiArray: (version: UInt64, values: [Float])?
     private var lambdaArray: (version: UInt64, values: [Float])?
+    private var weightsArray: (versions: (UInt64, UInt64), values: [Float])?
     private var trainLosses: [Double] = []
     private var hypergradient: AlignedBuffer<Float>
     private var validLoss: Double? = nil
@@ -284,7 +287,8 @@ public final class CoordinatorCore {
         let prefix = hello.role == .trainer ? "trainer" : "validator"
         let id = "\(prefix)-\(nextWorkerNumber)"
         nextWorkerNumber += 1
-        peers[peer] = Peer(routingID: peer, workerID: id, role: hello.role, lastHeard: now, lastSent: now)
+        peers[peer] = Peer(routingID: peer, workerID: id, role: hello.role, lastHeard: now, lastSent: now,
+                           weightTasks: hello.role == .validator && hello.acceptsWeightTasks)
         counters.registrations += 1
         actions.append(.log("registered \(id) (host \(hello.hostname.prefix(64)), pid \(hello.pid))"))
         actions.append(send(peer, .welcome(Welcome(workerID: id, spec: spec, heartbeatIntervalMs: UInt32(heartbeatInterval * 1000),
@@ -389,6 +393,11 @@ public final class CoordinatorCore {
             validUnassigned = false
             let lease = newLease(.valid, peer: key)
             p.leases.insert(lease)
+            if p.weightTasks {
+                // w = φ(λ̂) (D values) instead of φ; we run the hypernetwork's backward pass.
+                return .validTask(ValidTask(step: state.step, leaseID: lease, phi: [], lambdaHat: currentLambdaHat(),
+                                            weights: currentWeights()))
+            }
             return .validTask(ValidTask(step: state.step, leaseID: lease, phi: phiIfNeeded(&p), lambdaHat: currentLambdaHat()))
         case (.async, .trainer):
             guard StepPlan(step: state.step, config: config).trainTasks > 0 else { return nil }
@@ -414,6 +423,16 @@ public final class CoordinatorCore {
         p.cachedPhiVersion = state.phiVersion
         if phiArray?.version != state.phiVersion { phiArray = (state.phiVersion, state.phi.array) }
         return phiArray!.values
+    }
+
+    /// w = φ(λ̂) of the current versions as an array (computed once per version pair).
+    private func currentWeights() -> [Float] {
+        let versions = (state.phiVersion, state.lambdaVersion)
+        if let w = weightsArray, w.versions == versions { return w.values }
+        let w = AlignedBuffer<Float>(count: expander.weightCount)
+        expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, into: w.pointer)
+        weightsArray = (versions, w.array)
+        return weightsArray!.values
     }
 
     /// λ̂ of the current version as an array (one copy per version).
@@ -546,8 +565,20 @@ public final class CoordinatorCore {
         guard let lease = leases[g.leaseID], lease.peer == peer, lease.kind == .valid, lease.step == g.step else {
             return refuse(.stale, "no open validation lease \(g.leaseID) for step \(g.step)")
         }
-        guard g.gradLambda.count == h else { return refuse(.badTensor, "grad_lambda has \(g.gradLambda.count) values, expected \(h)") }
-        guard g.gradLambda.allFinite, g.validLoss.isFinite else {
+        let weightForm = !g.gradW.isEmpty
+        if weightForm {
+            // The answer to a weight task: only sync, and only while w's φ and λ̂ are current.
+            guard mode == .sync, g.gradLambda.isEmpty, lease.phiVersion == state.phiVersion,
+                  lease.lambdaVersion == state.lambdaVersion else {
+                return refuse(.badTensor, "grad_w sent for a validation task that did not carry w (send grad_lambda)")
+            }
+            guard g.gradW.count == expander.weightCount else {
+                return refuse(.badTensor, "grad_w has \(g.gradW.count) values, expected \(expander.weightCount)")
+            }
+        } else {
+            guard g.gradLambda.count == h else { return refuse(.badTensor, "grad_lambda has \(g.gradLambda.count) values, expected \(h)") }
+        }
+        guard g.gradLambda.allFinite, g.gradW.allFinite, g.validLoss.isFinite else {
             _ = takeLease(g.leaseID, peer: peer)
             if mode == .sync { validUnassigned = true; failuresThisStep += 1; checkFailures() }
             return refuse(.nonFinite, "non-finite hypergradient or loss")
@@ -557,7 +588,14 @@ public final class CoordinatorCore {
         switch mode {
         case .sync:
             guard validLoss == nil else { reject(.duplicate); return actions }
-            hypergradient.load(g.gradLambda)
+            if weightForm {
+                g.gradW.withUnsafeBufferPointer { gw in
+                    expander.hypergradient(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
+                                           gradW: gw.baseAddress!, into: hypergradient.pointer)
+                }
+            } else {
+                hypergradient.load(g.gradLambda)
+            }
             validLoss = g.validLoss
             counters.hypergradientsApplied += 1
             actions += completeRoundIfReady(now: now)

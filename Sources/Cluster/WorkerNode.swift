@@ -59,6 +59,7 @@ public final class WorkerNode {
     private var lambdaHat: AlignedBuffer<Float>?
     private var grad: AlignedBuffer<Float>?
     private var gradW: AlignedBuffer<Float>?
+    private var weights: AlignedBuffer<Float>?
     /// Tasks completed.
     public private(set) var tasksDone = 0
 
@@ -82,7 +83,8 @@ public final class WorkerNode {
             // A DEALER with no live connection cannot take a message: the send times out
             // (wouldBlock) instead of blocking, and we keep waiting for the coordinator.
             try? send(socket, .hello(Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName,
-                                           pid: UInt32(getpid()), softwareVersion: "hypertrain 0.1", previousWorkerID: workerID)))
+                                           pid: UInt32(getpid()), softwareVersion: "hypertrain 0.1", previousWorkerID: workerID,
+                                           acceptsWeightTasks: options.role == .validator)))
             var lastHeard = ProgressLine_now()
             lastSent = lastHeard
             var registered = false
@@ -100,7 +102,8 @@ public final class WorkerNode {
                         // No Welcome yet: the coordinator may not be up (or refuses our key); say Hello again.
                         if !everConnected && options.giveUpAfter > 0 && now - startedWaiting > options.giveUpAfter { return .gaveUp }
                         try send(socket, .hello(Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName,
-                                                      pid: UInt32(getpid()), softwareVersion: "hypertrain 0.1", previousWorkerID: workerID)))
+                                                      pid: UInt32(getpid()), softwareVersion: "hypertrain 0.1", previousWorkerID: workerID,
+                                           acceptsWeightTasks: options.role == .validator)))
                         lastHello = now
                         lastSent = now
                         continue
@@ -154,6 +157,19 @@ public final class WorkerNode {
                     }
                     tasksDone += 1
                     try send(socket, .gradient(gradient), phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
+                    try send(socket, .workRequest)
+                case .validTask(let t) where !t.weights.isEmpty:
+                    // A weight task: w = φ(λ̂) was computed by the coordinator; answer ∂L_valid/∂w.
+                    guard registered, let trainer, let gradW, let weights, t.weights.count == weights.count else {
+                        options.log("weight task of the wrong size; re-registering"); break sessionLoop
+                    }
+                    // Into the aligned buffer, where every role keeps its weights (same bits).
+                    weights.load(t.weights)
+                    let loss = trainer.validTask(weights: weights.constPointer, step: t.step, gradW: gradW.pointer)
+                    tasksDone += 1
+                    try send(socket, .hypergradient(Hypergradient(step: t.step, leaseID: t.leaseID, validLoss: loss,
+                                                                  gradLambda: [], gradW: gradW.array)),
+                             phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
                     try send(socket, .workRequest)
                 case .validTask(let t):
                     guard registered, let trainer, loadParameters(phi: t.phi, version: message.phiVersion, lambdaHat: t.lambdaHat) else {
@@ -241,6 +257,7 @@ public final class WorkerNode {
         lambdaHat = AlignedBuffer(count: t.hyperparameterCount)
         grad = AlignedBuffer(count: t.phiCount)
         gradW = AlignedBuffer(count: t.weightCount)
+        weights = AlignedBuffer(count: t.weightCount)
     }
 
     /// Installs a task's φ (or checks the cached one) and λ̂; false when unusable.

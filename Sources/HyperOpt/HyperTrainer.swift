@@ -115,16 +115,24 @@ public final class HyperTrainer {
         phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, step: UInt64,
         gradLambda: UnsafeMutablePointer<Float>
     ) -> Double {
-        sampler.validRows(step: step, count: data.valid.count, into: &rows)
         // Centred: the input is λ̂ − λ̂ = 0 and the gradient with respect to the input is the
         // gradient with respect to λ at λ̂ with the centre held fixed.
         let x = input.map(lambdaHat, center: lambdaHat)
         hypernet.forward(phi: phi, lambda: x, w: w.pointer)
-        let loss = rows.withUnsafeBufferPointer {
-            mlp.loss(w: w.constPointer, data: data.valid, rows: $0, loss: config.loss, grad: gw.pointer)
-        }
+        let loss = validTask(weights: w.constPointer, step: step, gradW: gw.pointer)
         hypernet.backward(phi: phi, lambda: x, gradW: gw.constPointer, gradPhi: nil, gradLambda: gradLambda)
         return loss
+    }
+
+    /// Validation task at `step` given the weights `w = φ(λ̂)` instead of φ: writes
+    /// `∂L_valid/∂w` on the step's validation minibatch into `gradW` (`weightCount` values) and
+    /// returns `L_valid` on that batch. `TaskGradientExpander.hypergradient` turns it into
+    /// exactly the `gradLambda` of the other form.
+    public func validTask(weights: UnsafePointer<Float>, step: UInt64, gradW: UnsafeMutablePointer<Float>) -> Double {
+        sampler.validRows(step: step, count: data.valid.count, into: &rows)
+        return rows.withUnsafeBufferPointer {
+            mlp.loss(w: weights, data: data.valid, rows: $0, loss: config.loss, grad: gradW)
+        }
     }
 
     /// Full-split losses of `w = φ(λ)`. With a centred input, `center` is the λ̂ that φ is

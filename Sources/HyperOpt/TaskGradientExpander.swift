@@ -1,9 +1,12 @@
 import Linalg
 import Models
 
-/// Turns a training task's `∂L/∂w` (what a trainer sends when the task allows it) into its
+/// The hypernetwork's share of the tasks, for a coordinator that ships weights instead of φ:
+/// turns a training task's `∂L/∂w` (what a trainer sends when the task allows it) into its
 /// `∂L/∂φ`, added to a running sum — the same floating-point operations as the trainer's own
-/// `HyperTrainer.trainTask(…, gradPhi:, accumulate: true)`, so the sum has the same bits.
+/// `HyperTrainer.trainTask(…, gradPhi:, accumulate: true)`, so the sum has the same bits — and
+/// for the validation task computes `w = φ(λ̂)` and turns the validator's `∂L_valid/∂w` into
+/// `∂L_valid/∂λ̂`, the bits of `HyperTrainer.validTask(phi:…)`.
 ///
 /// For every hypernetwork kind one task's `∂L/∂φ` is a function of `λ`, `∂L/∂w` and φ itself
 /// (its rank-one outer products), so shipping `∂L/∂w` (D values) instead of `∂L/∂φ` (`|φ|`,
@@ -42,5 +45,21 @@ public final class TaskGradientExpander {
         let x = input.map(lambda, center: lambdaHat)
         hypernet.prepareBackward(phi: phi, lambda: x)
         hypernet.backward(phi: phi, lambda: x, gradW: gradW, gradPhi: sum, gradLambda: nil, accumulate: true)
+    }
+
+    /// The validation task's weights `w = φ(λ̂)` (`D` values into `w`).
+    public func weights(phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>) {
+        hypernet.forward(phi: phi, lambda: input.map(lambdaHat, center: lambdaHat), w: w)
+    }
+
+    /// `∂L_valid/∂λ̂` (`H` values into `gradLambda`) from the validation task's `∂L_valid/∂w`
+    /// at `w = φ(λ̂)`.
+    public func hypergradient(
+        phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, gradW: UnsafePointer<Float>,
+        into gradLambda: UnsafeMutablePointer<Float>
+    ) {
+        let x = input.map(lambdaHat, center: lambdaHat)
+        hypernet.prepareBackward(phi: phi, lambda: x)
+        hypernet.backward(phi: phi, lambda: x, gradW: gradW, gradPhi: nil, gradLambda: gradLambda)
     }
 }

@@ -24,17 +24,20 @@ public struct Hello: Sendable, Equatable {
     public var softwareVersion: String
     /// The id from a previous `Welcome` when re-registering, "" on first contact.
     public var previousWorkerID: String
+    /// A validator that can take `ValidTask.weights` instead of φ (and answer `gradW`).
+    public var acceptsWeightTasks: Bool
 
     /// Creates a Hello.
     public init(
         role: Role, hostname: String = "", pid: UInt32 = 0, softwareVersion: String = "",
-        previousWorkerID: String = ""
+        previousWorkerID: String = "", acceptsWeightTasks: Bool = false
     ) {
         self.role = role
         self.hostname = hostname
         self.pid = pid
         self.softwareVersion = softwareVersion
         self.previousWorkerID = previousWorkerID
+        self.acceptsWeightTasks = acceptsWeightTasks
     }
 }
 
@@ -104,13 +107,17 @@ public struct ValidTask: Sendable, Equatable {
     public var phi: [Float]
     /// Current hyperparameters λ̂ (tensor "lambda_hat", float32).
     public var lambdaHat: [Float]
+    /// The elementary weights φ(λ̂) (tensor "w", float32, D), sent instead of φ to a validator
+    /// that accepts weight tasks; empty otherwise. The answer then carries `gradW`.
+    public var weights: [Float]
 
     /// Creates a ValidTask.
-    public init(step: UInt64, leaseID: UInt64, phi: [Float], lambdaHat: [Float]) {
+    public init(step: UInt64, leaseID: UInt64, phi: [Float], lambdaHat: [Float], weights: [Float] = []) {
         self.step = step
         self.leaseID = leaseID
         self.phi = phi
         self.lambdaHat = lambdaHat
+        self.weights = weights
     }
 }
 
@@ -158,15 +165,19 @@ public struct Hypergradient: Sendable, Equatable {
     public var leaseID: UInt64
     /// Validation loss at λ̂.
     public var validLoss: Double
-    /// ∂L_valid/∂λ̂ (tensor "grad_lambda", float32, H).
+    /// ∂L_valid/∂λ̂ (tensor "grad_lambda", float32, H); empty when `gradW` is sent.
     public var gradLambda: [Float]
+    /// ∂L_valid/∂w at the task's `weights` (tensor "grad_w", float32, D), the answer to a
+    /// weight task; empty otherwise.
+    public var gradW: [Float]
 
     /// Creates a Hypergradient.
-    public init(step: UInt64, leaseID: UInt64, validLoss: Double, gradLambda: [Float]) {
+    public init(step: UInt64, leaseID: UInt64, validLoss: Double, gradLambda: [Float], gradW: [Float] = []) {
         self.step = step
         self.leaseID = leaseID
         self.validLoss = validLoss
         self.gradLambda = gradLambda
+        self.gradW = gradW
     }
 }
 

@@ -65,6 +65,7 @@ enum ProtobufEnvelope {
             p.pointee.pid = h.pid
             p.pointee.software_version = arena.string(h.softwareVersion)
             p.pointee.previous_worker_id = arena.string(h.previousWorkerID)
+            p.pointee.accepts_weight_tasks = h.acceptsWeightTasks ? 1 : 0
             env.body_case = HYPERTRAIN__V1__ENVELOPE__BODY_HELLO
             env.hello = p
         case .welcome(let w):
@@ -238,7 +239,8 @@ enum ProtobufEnvelope {
             }
             return .hello(Hello(role: role, hostname: string(h.hostname), pid: h.pid,
                                 softwareVersion: string(h.software_version),
-                                previousWorkerID: string(h.previous_worker_id)))
+                                previousWorkerID: string(h.previous_worker_id),
+                                acceptsWeightTasks: h.accepts_weight_tasks != 0))
         case HYPERTRAIN__V1__ENVELOPE__BODY_WELCOME:
             let w = try pointee(env.welcome)
             return .welcome(Welcome(workerID: string(w.worker_id), spec: readSpec(w.spec),

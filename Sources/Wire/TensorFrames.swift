@@ -159,8 +159,10 @@ extension Message.Body {
             [NamedTensor(name: "phi", payload: .float32(t.phi)),
              NamedTensor(name: "lambda_hat", payload: .float32(t.lambdaHat))]
         case .validTask(let t):
-            [NamedTensor(name: "phi", payload: .float32(t.phi)),
-             NamedTensor(name: "lambda_hat", payload: .float32(t.lambdaHat))]
+            // "phi" (possibly empty: the cached φ), or "w" when the weights are sent instead.
+            (t.weights.isEmpty ? [NamedTensor(name: "phi", payload: .float32(t.phi))] : [])
+                + [NamedTensor(name: "lambda_hat", payload: .float32(t.lambdaHat))]
+                + (t.weights.isEmpty ? [] : [NamedTensor(name: "w", payload: .float32(t.weights))])
         case .gradient(let g):
             // "grad_phi" or (when only it is set) "grad_w"; an empty grad_phi beside an empty
             // grad_w is still sent, so the receiver reports the wrong size.
@@ -169,7 +171,10 @@ extension Message.Body {
                    NamedTensor(name: "indices", payload: .int32(g.indices))]
                 + (g.gradW.isEmpty ? [] : [NamedTensor(name: "grad_w", payload: .float32(g.gradW))])
         case .hypergradient(let h):
-            [NamedTensor(name: "grad_lambda", payload: .float32(h.gradLambda))]
+            h.gradW.isEmpty || !h.gradLambda.isEmpty
+                ? [NamedTensor(name: "grad_lambda", payload: .float32(h.gradLambda))]
+                    + (h.gradW.isEmpty ? [] : [NamedTensor(name: "grad_w", payload: .float32(h.gradW))])
+                : [NamedTensor(name: "grad_w", payload: .float32(h.gradW))]
         case .trialTask(let t):
             [NamedTensor(name: "lambda", payload: .float32(t.lambda))]
         case .hello, .welcome, .workRequest, .heartbeat, .error, .shutdown, .statusRequest,
@@ -181,13 +186,16 @@ extension Message.Body {
     /// The tensors this kind of body must carry (the same names and order as `tensors`).
     var tensorSchema: [TensorSlot] {
         switch self {
-        case .trainTask, .validTask:
+        case .trainTask:
             [TensorSlot(name: "phi", dtype: .float32), TensorSlot(name: "lambda_hat", dtype: .float32)]
+        case .validTask:
+            [TensorSlot(name: "phi", dtype: .float32, optional: true), TensorSlot(name: "lambda_hat", dtype: .float32),
+             TensorSlot(name: "w", dtype: .float32, optional: true)]
         case .gradient:
             [TensorSlot(name: "grad_phi", dtype: .float32, optional: true), TensorSlot(name: "lambda", dtype: .float32),
              TensorSlot(name: "indices", dtype: .int32), TensorSlot(name: "grad_w", dtype: .float32, optional: true)]
         case .hypergradient:
-            [TensorSlot(name: "grad_lambda", dtype: .float32)]
+            [TensorSlot(name: "grad_lambda", dtype: .float32, optional: true), TensorSlot(name: "grad_w", dtype: .float32, optional: true)]
         case .trialTask:
             [TensorSlot(name: "lambda", dtype: .float32)]
         case .hello, .welcome, .workRequest, .heartbeat, .error, .shutdown, .statusRequest,
@@ -214,8 +222,9 @@ extension Message.Body {
             t.lambdaHat = floats("lambda_hat")
             self = .trainTask(t)
         case .validTask(var t):
-            t.phi = floats("phi")
+            t.phi = floats("phi", optional: true)
             t.lambdaHat = floats("lambda_hat")
+            t.weights = floats("w", optional: true)
             self = .validTask(t)
         case .gradient(var g):
             g.gradPhi = floats("grad_phi", optional: true)
@@ -224,7 +233,8 @@ extension Message.Body {
             g.indices = ints("indices")
             self = .gradient(g)
         case .hypergradient(var h):
-            h.gradLambda = floats("grad_lambda")
+            h.gradLambda = floats("grad_lambda", optional: true)
+            h.gradW = floats("grad_w", optional: true)
             self = .hypergradient(h)
         case .trialTask(var t):
             t.lambda = floats("lambda")

@@ -96,8 +96,15 @@ public enum WireCodec {
         if let missing = schema.first(where: { !$0.optional && payloads[$0.name] == nil }) {
             throw .missingTensor(missing.name)
         }
-        if case .gradient = body, (payloads["grad_phi"] == nil) == (payloads["grad_w"] == nil) {
-            throw payloads["grad_phi"] == nil ? .missingTensor("grad_phi") : .unknownTensor("grad_w (beside grad_phi)")
+        // Bodies with alternative tensors: exactly one of each pair.
+        let alternatives: (String, String)? = switch body {
+        case .gradient: ("grad_phi", "grad_w")
+        case .validTask: ("phi", "w")
+        case .hypergradient: ("grad_lambda", "grad_w")
+        default: nil
+        }
+        if let (usual, other) = alternatives, (payloads[usual] == nil) == (payloads[other] == nil) {
+            throw payloads[usual] == nil ? .missingTensor(usual) : .unknownTensor("\(other) (beside \(usual))")
         }
         body.attach(payloads)
 

@@ -102,7 +102,7 @@ import Cluster
         ("factorized:3", .perWeight, false), ("factorized:3", .perWeight, true), ("mlp:4", .perLayer, false),
     ]
 
-    @Test("several steps driven through fake peers equal LocalRun bit for bit, trainers replying with ∂L/∂φ or ∂L/∂w (φ only re-sent when it changed)",
+    @Test("several steps driven through fake peers equal LocalRun bit for bit, trainers replying with ∂L/∂φ or ∂L/∂w and a weight-task validator (φ only re-sent when it changed)",
           arguments: hypernetSettings.indices)
     func manyStepsMatchLocalRun(setting: Int) throws {
         let (kind, scope, centred) = Self.hypernetSettings[setting]
@@ -111,7 +111,9 @@ import Cluster
             c.scope = scope
             if centred { c.hypernetInput = .centred }
         }
-        var peers = [try h.register(1, .trainer), try h.register(2, .trainer), try h.register(3, .validator)]
+        // The validator takes weight tasks (w = φ(λ̂) in, ∂L/∂w out) as ours does; the
+        // φ form of the validation task is covered by the single-step test above.
+        var peers = [try h.register(1, .trainer), try h.register(2, .trainer), try h.register(3, .validator, weightTasks: true)]
         var pending: [Int: Message.Body] = [:]
         var cachedPhi: [Int: [Float]] = [:]
         func absorb(_ actions: [CoordinatorAction]) {
@@ -124,8 +126,8 @@ import Cluster
                         #expect(t.acceptsWeightGradient)
                         pending[i] = .gradient(h.gradient(for: t, phi: cachedPhi[i]!, weightForm: i == 0))
                     case .validTask(let t):
-                        if !t.phi.isEmpty { cachedPhi[i] = t.phi }
-                        pending[i] = .hypergradient(h.hypergradient(for: t, phi: cachedPhi[i]!))
+                        #expect(!t.weights.isEmpty && t.phi.isEmpty)
+                        pending[i] = .hypergradient(h.hypergradient(forWeightTask: t))
                     default: break
                     }
                 }
@@ -295,6 +297,47 @@ import Cluster
         let r = async.core.handle(peer: b.id, frames: b.frames(.gradient(async.gradient(for: tb, phi: tb.phi, weightForm: true))), now: async.t0)
         #expect(CoreHarness.error(in: r, to: b.id)?.code == .badTensor)
         #expect(async.core.counters.gradientsApplied == 0)
+    }
+
+    @Test("a validator's ∂L/∂w is refused when of the wrong length, beside ∂L/∂λ̂, non-finite, or in async mode (which sends φ, not w)")
+    func badWeightHypergradientsRejected() throws {
+        let h = CoreHarness()
+        var v = try h.register(1, .validator, weightTasks: true)
+        let vt = try #require(CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id))
+        #expect(vt.weights.count == h.trainer.weightCount && vt.phi.isEmpty)
+        let good = h.hypergradient(forWeightTask: vt)
+        let before = h.core.state.snapshot()
+        func refused(_ g: Hypergradient) -> ErrorCode? {
+            CoreHarness.error(in: h.core.handle(peer: v.id, frames: v.frames(.hypergradient(g)), now: h.t0), to: v.id)?.code
+        }
+        var g = good
+        g.gradW.removeLast()
+        #expect(refused(g) == .badTensor)
+        g = good
+        g.gradLambda = Array(repeating: 0, count: h.config.hyperparameterCount)
+        #expect(refused(g) == .badTensor, "grad_lambda and grad_w together")
+        g = good
+        g.gradW[0] = .infinity
+        #expect(refused(g) == .nonFinite)
+        #expect(h.core.state.snapshot() == before)
+        #expect(h.core.counters.hypergradientsApplied == 0)
+
+        // A validator that did not ask for weight tasks gets φ.
+        let plain = CoreHarness()
+        var p = try plain.register(1, .validator)
+        let pt = try #require(CoreHarness.validTask(in: plain.core.handle(peer: p.id, frames: p.frames(.workRequest), now: plain.t0), to: p.id))
+        #expect(pt.weights.isEmpty && pt.phi.count == plain.config.phiCount)
+
+        // Async mode: φ may move before the answer arrives, so no weight tasks and ∂L/∂w is refused.
+        let async = CoreHarness(mode: .async)
+        var a = try async.register(1, .validator, weightTasks: true)
+        let at = try #require(CoreHarness.validTask(in: async.core.handle(peer: a.id, frames: a.frames(.workRequest), now: async.t0), to: a.id))
+        #expect(at.weights.isEmpty && at.phi.count == async.config.phiCount)
+        var w = async.hypergradient(forWeightTask: ValidTask(step: at.step, leaseID: at.leaseID, phi: [], lambdaHat: at.lambdaHat,
+                                                             weights: Array(repeating: 0.01, count: async.trainer.weightCount)))
+        w.leaseID = at.leaseID
+        #expect(CoreHarness.error(in: async.core.handle(peer: a.id, frames: a.frames(.hypergradient(w)), now: async.t0), to: a.id)?.code == .badTensor)
+        #expect(async.core.counters.hypergradientsApplied == 0)
     }
 
     @Test("a gradient for an unknown, foreign or superseded lease is answered STALE")
@@ -583,9 +626,9 @@ final class CoreHarness {
     func peer(_ n: UInt8) -> CoreFakePeer { CoreFakePeer(id: [0, 0x80, n, 0x11, n]) }
 
     /// Registers a fake peer and returns it with its worker id.
-    func register(_ n: UInt8, _ role: Role) throws -> CoreFakePeer {
+    func register(_ n: UInt8, _ role: Role, weightTasks: Bool = false) throws -> CoreFakePeer {
         var p = peer(n)
-        let actions = core.handle(peer: p.id, frames: p.frames(.hello(Hello(role: role))), now: t0)
+        let actions = core.handle(peer: p.id, frames: p.frames(.hello(Hello(role: role, acceptsWeightTasks: weightTasks))), now: t0)
         p.workerID = try #require(Self.welcome(in: actions, to: p.id)).workerID
         return p
     }
@@ -605,6 +648,15 @@ final class CoreHarness {
         }
         return Gradient(step: task.step, taskIndex: task.taskIndex, leaseID: task.leaseID, trainLoss: loss,
                         gradPhi: weightForm ? [] : grad, gradW: weightForm ? grad : [], lambdas: trainer.lastLambda, indices: trainer.lastRows)
+    }
+
+    /// An honest answer to a weight task: `∂L_valid/∂w` at the task's `w`.
+    func hypergradient(forWeightTask task: ValidTask) -> Hypergradient {
+        var g = [Float](repeating: 0, count: trainer.weightCount)
+        let loss = task.weights.withUnsafeBufferPointer { w in
+            g.withUnsafeMutableBufferPointer { trainer.validTask(weights: w.baseAddress!, step: task.step, gradW: $0.baseAddress!) }
+        }
+        return Hypergradient(step: task.step, leaseID: task.leaseID, validLoss: loss, gradLambda: [], gradW: g)
     }
 
     /// An honest hypergradient for `task`.

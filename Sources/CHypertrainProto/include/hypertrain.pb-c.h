@@ -219,10 +219,15 @@ struct  Hypertrain__V1__Hello
    * The worker id from a previous Welcome, when re-registering; "" on first contact.
    */
   char *previous_worker_id;
+  /*
+   * Validators: true when this validator can compute a ValidTask given the elementary weights
+   * w = φ(λ̂) (tensor "w") instead of φ, answering with "grad_w" (docs/protocol.md §5).
+   */
+  protobuf_c_boolean accepts_weight_tasks;
 };
 #define HYPERTRAIN__V1__HELLO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hypertrain__v1__hello__descriptor) \
-    , HYPERTRAIN__V1__ROLE__ROLE_TRAINER, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , HYPERTRAIN__V1__ROLE__ROLE_TRAINER, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
@@ -366,7 +371,9 @@ struct  Hypertrain__V1__TrainTask
 
 
 /*
- * Coordinator → validator. Tensors: "phi" (float32), "lambda_hat" (float32).
+ * Coordinator → validator. Tensors: "phi" (float32), "lambda_hat" (float32) — or, in sync mode
+ * to a validator whose Hello set accepts_weight_tasks, "w" (float32, D: the elementary weights
+ * φ(λ̂), computed by the coordinator) in place of "phi"; the Hypergradient then carries "grad_w".
  */
 struct  Hypertrain__V1__ValidTask
 {
@@ -400,7 +407,8 @@ struct  Hypertrain__V1__Gradient
 
 
 /*
- * Validator → coordinator. Tensors: "grad_lambda" (float32, H).
+ * Validator → coordinator. Tensors: "grad_lambda" (float32, H) — or, answering a ValidTask that
+ * carried "w", "grad_w" (float32, D: ∂L_valid/∂w at that w) in its place; exactly one of the two.
  */
 struct  Hypertrain__V1__Hypergradient
 {
