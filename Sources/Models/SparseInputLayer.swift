@@ -9,10 +9,13 @@ import Linalg
 final class SparseInputLayer<T: BLASScalar> {
     private let padded: PaddedRows
     private let rowScratch: AlignedBuffer<Float>
+    /// Column-grouped kernels' workspace (`Float` layers 97…104 wide).
+    private let groups: ColumnGroups?
 
     init(inputs: Int, width: Int) {
         padded = PaddedRows(rows: T.self == Float.self ? inputs : 0, width: width)
         rowScratch = AlignedBuffer(count: padded.stride)
+        groups = T.self == Float.self && padded.stride == 104 ? ColumnGroups(inputs: inputs) : nil
     }
 
     /// Forward pass into `out` (`rows.count × width`).
@@ -25,6 +28,15 @@ final class SparseInputLayer<T: BLASScalar> {
                 data.values.withUnsafeBufferPointer { vals in
                     if T.self == Float.self, let vb = vals.baseAddress {
                         padded.load(UnsafeRawPointer(weights).assumingMemoryBound(to: Float.self))
+                        if let groups {
+                            Self.forwardGrouped(starts: starts.baseAddress!, cols: cols.baseAddress!,
+                                                vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
+                                                rows: rows, weights: padded.buffer.constPointer,
+                                                bias: UnsafeRawPointer(bias).assumingMemoryBound(to: Float.self), width: width,
+                                                out: UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self),
+                                                groups: groups, ascending: data.columnsAscend, rowScratch: rowScratch.pointer)
+                            return
+                        }
                         Self.forwardFloat(starts: starts.baseAddress!, cols: cols.baseAddress!,
                                           vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
                                           rows: rows, weights: padded.buffer.constPointer, stride: padded.stride,
@@ -56,6 +68,15 @@ final class SparseInputLayer<T: BLASScalar> {
                 data.values.withUnsafeBufferPointer { vals in
                     if T.self == Float.self, let vb = vals.baseAddress {
                         padded.buffer.zero()
+                        if let groups {
+                            Self.backwardGrouped(starts: starts.baseAddress!, cols: cols.baseAddress!,
+                                                 vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
+                                                 rows: rows, dOut: UnsafeRawPointer(dOut).assumingMemoryBound(to: Float.self),
+                                                 width: width, grad: padded.buffer.pointer,
+                                                 groups: groups, ascending: data.columnsAscend, rowScratch: rowScratch.pointer)
+                            padded.unload(into: UnsafeMutableRawPointer(gradWeights).assumingMemoryBound(to: Float.self))
+                            return
+                        }
                         Self.backwardFloat(starts: starts.baseAddress!, cols: cols.baseAddress!,
                                            vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
                                            rows: rows, dOut: UnsafeRawPointer(dOut).assumingMemoryBound(to: Float.self),
