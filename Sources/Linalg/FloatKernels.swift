@@ -31,7 +31,7 @@ public enum FloatKernels {
             let vi = b2 * load(v + i) + c2 * (g * g)
             store(mi, m + i)
             store(vi, v + i)
-            let p = load(params + i) - a * mi / (vi.squareRoot() + e)
+            let p = load(params + i) - a * mi / (SIMDSquareRoot.of(vi) + e)
             store(p, params + i)
             finite += p * 0
             i += 8

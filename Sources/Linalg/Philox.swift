@@ -176,7 +176,7 @@ public struct Philox: RandomNumberGenerator, Sendable {
         var u1 = Self.exactDouble(v1) * 0x1p-53
         let u2 = Self.exactDouble(v2) * 0x1p-53
         u1.replace(with: 1e-300, where: u1 .< 1e-300)
-        let r = (-2 * DeterministicMath.log(u1)).squareRoot()
+        let r = SIMDSquareRoot.of(-2 * DeterministicMath.log(u1))
         let (sine, cosine) = DeterministicMath.sinCosTurns(u2)
         return (r * cosine, r * sine)
     }
