@@ -137,15 +137,15 @@ public struct Philox: RandomNumberGenerator, Sendable {
         }
         var x0 = SIMD8<UInt32>(repeating: c0) &+ SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7)
         var x1 = SIMD8<UInt32>(repeating: c1), x2 = SIMD8<UInt32>(repeating: c2), x3 = SIMD8<UInt32>(repeating: c3)
-        var key0 = k0, key1 = k1
+        var key0 = SIMD8<UInt32>(repeating: k0), key1 = SIMD8<UInt32>(repeating: k1)
         for _ in 0..<10 {
             let (hi0, lo0) = Self.mulhilo8(0xD251_1F53, x0)
             let (hi1, lo1) = Self.mulhilo8(0xCD9E_8D57, x2)
-            let n0 = hi1 ^ x1 ^ SIMD8(repeating: key0)
-            let n2 = hi0 ^ x3 ^ SIMD8(repeating: key1)
+            let n0 = hi1 ^ x1 ^ key0
+            let n2 = hi0 ^ x3 ^ key1
             x0 = n0; x1 = lo1; x2 = n2; x3 = lo0
-            key0 &+= 0x9E37_79B9
-            key1 &+= 0xBB67_AE85
+            key0 &+= SIMD8(repeating: 0x9E37_79B9)
+            key1 &+= SIMD8(repeating: 0xBB67_AE85)
         }
         c0 &+= 8
         let (a, b) = Self.boxMuller(x0.lowHalf, x1.lowHalf, x2.lowHalf, x3.lowHalf)
