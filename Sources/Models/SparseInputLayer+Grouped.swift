@@ -54,29 +54,31 @@ extension SparseInputLayer {
     @inline(__always) private static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
     }
+    /// The last block of a row of `count` (1…8) lanes: a whole 8-lane load (the lanes past the
+    /// row belong to the next row and are never stored or output), lane by lane for the
+    /// matrix's last row so nothing past its end is read.
+    @inline(__always) private static func tail(_ p: UnsafePointer<Float>, _ count: Int, last: Bool) -> SIMD8<Float> {
+        if !last { return load(p) }
+        var v = SIMD8<Float>.zero
+        for c in 0..<count { v[c] = p[c] }
+        return v
+    }
 
-    /// Forward for a 104-lane layer (97…104 wide), by groups of rows sorted by column: each
+    /// Forward for a 97…104-wide layer on unpadded weights, by groups of rows sorted by column: each
     /// column's weight row is held in thirteen registers while `x·W[col, :]` is added into
     /// the group's output rows (in L1). Each output lane receives the same fused
     /// multiply-adds from zero as in `forwardFloat` — in column order, which is the nonzero
-    /// order when every row's columns ascend (data where they do not is done row by row).
+    /// order when every row's columns ascend (callers check `Examples.columnsAscend`).
     static func forwardGrouped(
         starts: UnsafePointer<Int32>, cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>,
         rows: UnsafeBufferPointer<Int32>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-        width: Int, out: UnsafeMutablePointer<Float>, groups g: ColumnGroups, ascending: Bool,
-        rowScratch: UnsafeMutablePointer<Float>
+        width: Int, out: UnsafeMutablePointer<Float>, groups g: ColumnGroups
     ) {
-        let stride = 104
+        let stride = 104, last = g.inputs - 1
         var n0 = 0
         while n0 < rows.count {
             let count = min(ColumnGroups.rows, rows.count - n0)
             defer { n0 += count }
-            guard ascending else {
-                forwardFloat(starts: starts, cols: cols, vals: vals, rows: UnsafeBufferPointer(rebasing: rows[n0..<(n0 + count)]),
-                             weights: weights, stride: stride, bias: bias, width: width, out: out + n0 &* width,
-                             rowScratch: rowScratch)
-                continue
-            }
             g.gather(starts: starts, cols: cols, vals: vals, rows: rows, from: n0, count: count)
             let z = g.block.pointer
             z.update(repeating: 0, count: count * stride)
@@ -84,10 +86,10 @@ extension SparseInputLayer {
                 var bits = g.mask[j]
                 if bits == 0 { continue }
                 let values = g.value + j
-                let w = weights + j &* stride
+                let w = weights + j &* width
                 let w0 = load(w), w1 = load(w + 8), w2 = load(w + 16), w3 = load(w + 24), w4 = load(w + 32)
                 let w5 = load(w + 40), w6 = load(w + 48), w7 = load(w + 56), w8 = load(w + 64), w9 = load(w + 72)
-                let w10 = load(w + 80), w11 = load(w + 88), w12 = load(w + 96)
+                let w10 = load(w + 80), w11 = load(w + 88), w12 = tail(w + 96, width - 96, last: j == last)
                 while bits != 0 {
                     let q = bits.trailingZeroBitCount
                     bits &= bits &- 1
@@ -109,25 +111,20 @@ extension SparseInputLayer {
         }
     }
 
-    /// Backward for a 104-lane layer, by groups of rows sorted by column: each touched
-    /// gradient row is loaded into thirteen registers once per group, receives the group's
+    /// Backward for a 97…104-wide layer straight into the unpadded gradient (zeroed by the
+    /// caller), by groups of rows sorted by column: each touched gradient row is loaded into thirteen registers once per group, receives the group's
     /// `x·∂Z[n, :]` in row order (the rows' `∂Z` padded in L1), and is stored once. The same
-    /// fused multiply-adds in the same (batch) order as `backwardFloat`.
+    /// fused multiply-adds in the same (batch) order as `backwardFloat` (ascending columns).
     static func backwardGrouped(
         starts: UnsafePointer<Int32>, cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>,
         rows: UnsafeBufferPointer<Int32>, dOut: UnsafePointer<Float>, width: Int,
-        grad: UnsafeMutablePointer<Float>, groups g: ColumnGroups, ascending: Bool, rowScratch: UnsafeMutablePointer<Float>
+        grad: UnsafeMutablePointer<Float>, groups g: ColumnGroups
     ) {
-        let stride = 104
+        let stride = 104, last = g.inputs - 1
         var n0 = 0
         while n0 < rows.count {
             let count = min(ColumnGroups.rows, rows.count - n0)
             defer { n0 += count }
-            guard ascending else {
-                backwardFloat(starts: starts, cols: cols, vals: vals, rows: UnsafeBufferPointer(rebasing: rows[n0..<(n0 + count)]),
-                              dOut: dOut + n0 &* width, width: width, grad: grad, stride: stride, rowScratch: rowScratch)
-                continue
-            }
             g.gather(starts: starts, cols: cols, vals: vals, rows: rows, from: n0, count: count)
             let d = g.block.pointer
             for q in 0..<count {
@@ -139,10 +136,10 @@ extension SparseInputLayer {
                 var bits = g.mask[j]
                 if bits == 0 { continue }
                 let values = g.value + j
-                let gr = grad + j &* stride
+                let gr = grad + j &* width
                 var a0 = load(gr), a1 = load(gr + 8), a2 = load(gr + 16), a3 = load(gr + 24), a4 = load(gr + 32)
                 var a5 = load(gr + 40), a6 = load(gr + 48), a7 = load(gr + 56), a8 = load(gr + 64), a9 = load(gr + 72)
-                var a10 = load(gr + 80), a11 = load(gr + 88), a12 = load(gr + 96)
+                var a10 = load(gr + 80), a11 = load(gr + 88), a12 = tail(gr + 96, width - 96, last: j == last)
                 while bits != 0 {
                     let q = bits.trailingZeroBitCount
                     bits &= bits &- 1
@@ -158,7 +155,8 @@ extension SparseInputLayer {
                 }
                 store(a0, gr); store(a1, gr + 8); store(a2, gr + 16); store(a3, gr + 24); store(a4, gr + 32)
                 store(a5, gr + 40); store(a6, gr + 48); store(a7, gr + 56); store(a8, gr + 64); store(a9, gr + 72)
-                store(a10, gr + 80); store(a11, gr + 88); store(a12, gr + 96)
+                store(a10, gr + 80); store(a11, gr + 88)
+                for c in 0..<(width - 96) { gr[96 + c] = a12[c] }
             }
         }
     }

@@ -27,16 +27,16 @@ final class SparseInputLayer<T: BLASScalar> {
             data.colIndex.withUnsafeBufferPointer { cols in
                 data.values.withUnsafeBufferPointer { vals in
                     if T.self == Float.self, let vb = vals.baseAddress {
-                        padded.load(UnsafeRawPointer(weights).assumingMemoryBound(to: Float.self))
-                        if let groups {
+                        if let groups, data.columnsAscend {
                             Self.forwardGrouped(starts: starts.baseAddress!, cols: cols.baseAddress!,
                                                 vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
-                                                rows: rows, weights: padded.buffer.constPointer,
+                                                rows: rows, weights: UnsafeRawPointer(weights).assumingMemoryBound(to: Float.self),
                                                 bias: UnsafeRawPointer(bias).assumingMemoryBound(to: Float.self), width: width,
                                                 out: UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self),
-                                                groups: groups, ascending: data.columnsAscend, rowScratch: rowScratch.pointer)
+                                                groups: groups)
                             return
                         }
+                        padded.load(UnsafeRawPointer(weights).assumingMemoryBound(to: Float.self))
                         Self.forwardFloat(starts: starts.baseAddress!, cols: cols.baseAddress!,
                                           vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
                                           rows: rows, weights: padded.buffer.constPointer, stride: padded.stride,
@@ -67,16 +67,16 @@ final class SparseInputLayer<T: BLASScalar> {
             data.colIndex.withUnsafeBufferPointer { cols in
                 data.values.withUnsafeBufferPointer { vals in
                     if T.self == Float.self, let vb = vals.baseAddress {
-                        padded.buffer.zero()
-                        if let groups {
+                        if let groups, data.columnsAscend {
+                            let g = UnsafeMutableRawPointer(gradWeights).assumingMemoryBound(to: Float.self)
+                            g.update(repeating: 0, count: data.inputSize * width)
                             Self.backwardGrouped(starts: starts.baseAddress!, cols: cols.baseAddress!,
                                                  vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
                                                  rows: rows, dOut: UnsafeRawPointer(dOut).assumingMemoryBound(to: Float.self),
-                                                 width: width, grad: padded.buffer.pointer,
-                                                 groups: groups, ascending: data.columnsAscend, rowScratch: rowScratch.pointer)
-                            padded.unload(into: UnsafeMutableRawPointer(gradWeights).assumingMemoryBound(to: Float.self))
+                                                 width: width, grad: g, groups: groups)
                             return
                         }
+                        padded.buffer.zero()
                         Self.backwardFloat(starts: starts.baseAddress!, cols: cols.baseAddress!,
                                            vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
                                            rows: rows, dOut: UnsafeRawPointer(dOut).assumingMemoryBound(to: Float.self),
