@@ -35,37 +35,74 @@ public final class HyperState {
         gradSum = AlignedBuffer(count: phi.count)
     }
 
-    /// Starts accumulating a step's φ-gradients.
+    /// Starts accumulating a step's φ-gradients. (The sum is not cleared here: the first
+    /// gradient is written as `0 + g`, the bits of adding it to zeros, without a pass over a
+    /// zeroed φ-sized buffer.)
     public func beginStep() {
-        gradSum.zero()
         summed = 0
     }
 
     /// Adds one task's `∂L/∂φ` (call in task order).
     public func addTaskGradient(_ g: UnsafePointer<Float>) {
         let s = gradSum.pointer
-        FloatKernels.add(g, into: s, count: gradSum.count)
+        if summed == 0 {
+            FloatKernels.setSum(g, into: s, count: gradSum.count)
+        } else {
+            FloatKernels.add(g, into: s, count: gradSum.count)
+        }
         summed += 1
     }
 
     /// Lets `body` add one task's gradient directly into the running sum (it must add exactly
     /// what `addTaskGradient` would: see `Hypernet.backward(accumulate:)`); call in task order.
     public func accumulateTaskGradient<R>(_ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+        if summed == 0 { gradSum.zero() }
         defer { summed += 1 }
         return try body(gradSum.pointer)
     }
 
+    /// Lets `body` write the sum of `tasks` task gradients at once (it must write exactly what
+    /// adding them in task order would: see `Hypernet.writeGradientSum`); replaces any sum.
+    public func setGradientSum(tasks: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {
+        precondition(tasks > 0, "setGradientSum: \(tasks) tasks")
+        body(gradSum.pointer)
+        summed = tasks
+    }
+
     /// `true` when the running gradient sum is finite.
-    public var gradientSumIsFinite: Bool { gradSum.allFinite }
+    public var gradientSumIsFinite: Bool { summed == 0 || gradSum.allFinite }
 
     /// Number of task gradients added since `beginStep()`.
     public var pendingGradients: Int { summed }
 
-    /// φ step on the mean of the added task gradients.
-    public func applyPhiStep() {
+    /// φ step on the mean of the added task gradients; returns `true` when φ is finite after it.
+    @discardableResult
+    public func applyPhiStep() -> Bool {
         precondition(summed > 0, "applyPhiStep without gradients")
-        phiOptimizer.step(params: phi.pointer, grad: gradSum.constPointer, count: phi.count, gradScale: 1 / Float(summed))
+        let finite = phiOptimizer.step(params: phi.pointer, grad: gradSum.constPointer, count: phi.count, gradScale: 1 / Float(summed))
         phiVersion += 1
+        return finite
+    }
+
+    /// φ step on the mean of `tasks` task gradients whose sum `chunks` hands over in pieces:
+    /// `chunks` must call its argument with `(offset, count, values)` covering φ exactly once,
+    /// `values` holding the sum's elements (as `Hypernet.forEachGradientSumChunk` does). Gives
+    /// the bits of `applyPhiStep()` on the same sum without storing it; the added-gradient sum
+    /// is left untouched. Returns `true` when φ is finite after the step.
+    @discardableResult
+    public func applyPhiStep(tasks: Int, chunks: ((_ offset: Int, _ count: Int, _ values: UnsafePointer<Float>) -> Void) -> Void) -> Bool {
+        precondition(tasks > 0, "applyPhiStep without gradients")
+        let update = phiOptimizer.beginUpdate(gradScale: 1 / Float(tasks))
+        var finite = true
+        var covered = 0
+        chunks { offset, count, values in
+            precondition(offset == covered, "applyPhiStep: chunk at \(offset), expected \(covered)")
+            if !phiOptimizer.apply(update, params: phi.pointer, grad: values, offset: offset, count: count) { finite = false }
+            covered += count
+        }
+        precondition(covered == phi.count, "applyPhiStep: chunks covered \(covered) of \(phi.count)")
+        phiVersion += 1
+        return finite
     }
 
     /// λ̂ step on `∂L_valid/∂λ̂`.

@@ -36,6 +36,8 @@ public final class HyperTrainer {
     /// The hypernetwork input of the last training task (for its backward pass).
     private var lastInput: UnsafePointer<Float>?
     private var rows: [Int32] = []
+    /// Per-task factors of the step's φ-gradient (`trainTaskRecordingFactors`).
+    private let factors: PhiGradientFactors
 
     /// - Parameters:
     ///   - config: a configuration without `problems()`.
@@ -56,6 +58,7 @@ public final class HyperTrainer {
         regScratch = AlignedBuffer(count: 2 * regularizer.groupCount)
         input = HypernetInputMap(config: config, count: regularizer.groupCount)
         rows.reserveCapacity(maxBatch)
+        factors = PhiGradientFactors(for: hypernet, capacity: max(config.samplesPerStep, 1))
     }
 
     /// Initial φ and λ̂ of the run.
@@ -107,6 +110,45 @@ public final class HyperTrainer {
         let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda.constPointer, gradW: gradW,
                                           gradLambda: nil, scratch: regScratch.pointer)
         return pred + reg
+    }
+
+    /// Training task `task` at `step` like `trainTask`, but its `∂L/∂φ` is only recorded (as
+    /// the factors it is made of, slot `task`) for `forEachPhiGradientSumChunk` /
+    /// `writePhiGradientSum` of this step. Returns `L_train`.
+    public func trainTaskRecordingFactors(
+        phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, step: UInt64, task: Int
+    ) -> Double {
+        let h = hyperparameterCount
+        sampler.lambda(step: step, task: task, lambdaHat: lambdaHat, into: lambda.pointer, count: h)
+        sampler.trainRows(step: step, task: task, count: data.train.count, into: &rows)
+        let x = hypernetInput(lambda.constPointer, center: lambdaHat)
+        hypernet.forward(phi: phi, lambda: x, w: w.pointer)
+        let g = factors.gradW(slot: task)
+        let pred = rows.withUnsafeBufferPointer {
+            mlp.loss(w: w.constPointer, data: data.train, rows: $0, loss: config.loss, grad: g)
+        }
+        let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda.constPointer, gradW: g,
+                                          gradLambda: nil, scratch: regScratch.pointer)
+        hypernet.backward(phi: phi, lambda: x, gradW: g, recordingInto: factors, slot: task)
+        return pred + reg
+    }
+
+    /// `true` when the sum of the recorded gradients of tasks `0..<tasks` is certainly finite
+    /// (`false`: not proven; write it with `writePhiGradientSum` and check it).
+    public func phiGradientSumIsCertainlyFinite(tasks: Int) -> Bool {
+        factors.sumIsCertainlyFinite(tasks: tasks)
+    }
+
+    /// The sum of the recorded gradients of tasks `0..<tasks`, in consecutive pieces
+    /// (`HyperState.applyPhiStep(tasks:chunks:)`); the bits of adding the tasks' `trainTask`
+    /// gradients in task order.
+    public func forEachPhiGradientSumChunk(tasks: Int, _ body: (_ offset: Int, _ count: Int, _ values: UnsafePointer<Float>) -> Void) {
+        hypernet.forEachGradientSumChunk(factors, tasks: tasks, body)
+    }
+
+    /// Writes the sum of the recorded gradients of tasks `0..<tasks` into `gradPhi`.
+    public func writePhiGradientSum(tasks: Int, into gradPhi: UnsafeMutablePointer<Float>) {
+        hypernet.writeGradientSum(factors, tasks: tasks, into: gradPhi)
     }
 
     /// Validation task at `step`: writes `∂/∂λ̂ L_valid(φ(λ̂))` on the step's validation

@@ -58,20 +58,25 @@ public final class LocalRun {
         let plan = StepPlan(step: t, config: trainer.config)
         var trainLoss: Double? = nil
         var validLoss: Double? = nil
+        // Each task's φ-gradient is kept as its factors; the φ step rebuilds their sum piece by
+        // piece (the bits of adding the written gradients in task order, which is what the
+        // coordinator does) instead of accumulating it in a φ-sized buffer.
+        var sumIsStored = false
         if plan.trainTasks > 0 {
             state.beginStep()
             var total = 0.0
             for k in 0..<plan.trainTasks {
-                // Accumulating in place gives the bits of writing each task's gradient and
-                // adding them in task order, which is what the coordinator does.
-                let loss = state.accumulateTaskGradient { sum in
-                    trainer.trainTask(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
-                                      step: t, task: k, gradPhi: sum, accumulate: true)
-                }
+                let loss = trainer.trainTaskRecordingFactors(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
+                                                             step: t, task: k)
                 guard loss.isFinite else { throw .nonFinite(step: t, what: "training loss (task \(k))") }
                 total += loss
             }
-            guard state.gradientSumIsFinite else { throw .nonFinite(step: t, what: "training gradient") }
+            if !trainer.phiGradientSumIsCertainlyFinite(tasks: plan.trainTasks) {
+                // Not proven finite from the factors: write the sum and check every element.
+                state.setGradientSum(tasks: plan.trainTasks) { trainer.writePhiGradientSum(tasks: plan.trainTasks, into: $0) }
+                sumIsStored = true
+                guard state.gradientSumIsFinite else { throw .nonFinite(step: t, what: "training gradient") }
+            }
             trainLoss = total / Double(plan.trainTasks)
         }
         if plan.validate {
@@ -80,11 +85,20 @@ public final class LocalRun {
             guard v.isFinite, lambdaGrad.allFinite else { throw .nonFinite(step: t, what: "hypergradient") }
             validLoss = v
         }
-        if plan.trainTasks > 0 { state.applyPhiStep() }
+        var phiFinite = true
+        if plan.trainTasks > 0 {
+            if sumIsStored {
+                phiFinite = state.applyPhiStep()
+            } else {
+                phiFinite = state.applyPhiStep(tasks: plan.trainTasks) { trainer.forEachPhiGradientSumChunk(tasks: plan.trainTasks, $0) }
+            }
+        }
         if plan.validate { state.applyLambdaStep(lambdaGrad.constPointer) }
         // A finite gradient times a huge step can still overflow; the run cannot continue
         // from such a state (and checkpoints refuse to store it, so the last good one stays).
-        guard state.parametersAreFinite else { throw .nonFinite(step: t, what: "parameters after the update") }
+        // φ's check happened as the update wrote it; without a φ step, check φ here.
+        let parametersFinite = plan.trainTasks > 0 ? phiFinite && state.lambdaHat.allFinite : state.parametersAreFinite
+        guard parametersFinite else { throw .nonFinite(step: t, what: "parameters after the update") }
         state.endStep()
         return (trainLoss, validLoss)
     }

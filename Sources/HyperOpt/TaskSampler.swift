@@ -32,8 +32,18 @@ public struct TaskSampler: Sendable {
         switch config.algorithm {
         case .joint:
             let sigma = config.sigma
-            // Eight normals at a time (the same numbers as calling `nextNormal()` in turn).
+            // Sixteen, then eight normals at a time (the same numbers as calling `nextNormal()` in turn).
             var i = 0
+            while i + 16 <= h {
+                let (a, b, c, d) = rng.nextNormals16()
+                for j in 0..<4 {
+                    lambda[i + 2 * j] = Float(Double(lambdaHat[i + 2 * j]) + sigma * a[j])
+                    lambda[i + 2 * j + 1] = Float(Double(lambdaHat[i + 2 * j + 1]) + sigma * b[j])
+                    lambda[i + 8 + 2 * j] = Float(Double(lambdaHat[i + 8 + 2 * j]) + sigma * c[j])
+                    lambda[i + 8 + 2 * j + 1] = Float(Double(lambdaHat[i + 8 + 2 * j + 1]) + sigma * d[j])
+                }
+                i += 16
+            }
             while i + 8 <= h {
                 let (a, b) = rng.nextNormals8()
                 for j in 0..<4 {

@@ -11,15 +11,19 @@ public enum FloatKernels {
 
     /// One Adam update with the bias correction folded into `alpha` and `epsHat`:
     /// `g = grad·gradScale; m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²; p −= α·m/(√v + ε̂)`.
+    /// Returns `true` when every updated parameter is finite (`p·0` summed as in
+    /// `Vec.allFinite`, on the values as they are stored).
+    @discardableResult
     public static func adam(
         params: UnsafeMutablePointer<Float>, grad: UnsafePointer<Float>,
         m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
         gradScale: Float, beta1: Float, beta2: Float, alpha: Float, epsHat: Float
-    ) {
+    ) -> Bool {
         let s = SIMD8<Float>(repeating: gradScale)
         let b1 = SIMD8<Float>(repeating: beta1), c1 = SIMD8<Float>(repeating: 1 - beta1)
         let b2 = SIMD8<Float>(repeating: beta2), c2 = SIMD8<Float>(repeating: 1 - beta2)
         let a = SIMD8<Float>(repeating: alpha), e = SIMD8<Float>(repeating: epsHat)
+        var finite = SIMD8<Float>.zero
         var i = 0
         while i + 8 <= count {
             let g = load(grad + i) * s
@@ -27,18 +31,35 @@ public enum FloatKernels {
             let vi = b2 * load(v + i) + c2 * (g * g)
             store(mi, m + i)
             store(vi, v + i)
-            store(load(params + i) - a * mi / (vi.squareRoot() + e), params + i)
+            let p = load(params + i) - a * mi / (SIMDSquareRoot.of(vi) + e)
+            store(p, params + i)
+            finite += p * 0
             i += 8
         }
+        var tail: Float = 0
         while i < count {
             let g = grad[i] * gradScale
             let mi = beta1 * m[i] + (1 - beta1) * g
             let vi = beta2 * v[i] + (1 - beta2) * (g * g)
             m[i] = mi
             v[i] = vi
-            params[i] = params[i] - alpha * mi / (vi.squareRoot() + epsHat)
+            let p = params[i] - alpha * mi / (vi.squareRoot() + epsHat)
+            params[i] = p
+            tail += p * 0
             i += 1
         }
+        return finite.sum() == 0 && tail == 0
+    }
+
+    /// `dst[i] = 0 + src[i]`: the bits of adding `src` into a zeroed `dst`.
+    public static func setSum(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) {
+        let zero = SIMD8<Float>.zero
+        var i = 0
+        while i + 8 <= count {
+            store(zero + load(src + i), dst + i)
+            i += 8
+        }
+        while i < count { dst[i] = 0 + src[i]; i += 1 }
     }
 
     /// `dst[i] += src[i]`.

@@ -121,6 +121,54 @@ public struct Philox: RandomNumberGenerator, Sendable {
             key1 &+= 0xBB67_AE85
         }
         c0 &+= 4
+        return Self.boxMuller(x0, x1, x2, x3)
+    }
+
+    /// The next sixteen normals, exactly what two calls of `nextNormals8()` (sixteen of
+    /// `nextNormal()`) would return: `(first, second)` of blocks c0 … c0+3, then of c0+4 … c0+7.
+    /// The eight Philox blocks run in the eight 32-bit lanes of one AVX2 register: each
+    /// round's 32×32→64-bit products are formed for the even and the odd lanes separately
+    /// (`vpmuludq`) and split back into high and low words.
+    public mutating func nextNormals16() -> (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>, SIMD4<Double>) {
+        guard used == 4, spareNormal == nil else {
+            let (a, b) = nextNormals8()
+            let (c, d) = nextNormals8()
+            return (a, b, c, d)
+        }
+        var x0 = SIMD8<UInt32>(repeating: c0) &+ SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7)
+        var x1 = SIMD8<UInt32>(repeating: c1), x2 = SIMD8<UInt32>(repeating: c2), x3 = SIMD8<UInt32>(repeating: c3)
+        var key0 = SIMD8<UInt32>(repeating: k0), key1 = SIMD8<UInt32>(repeating: k1)
+        for _ in 0..<10 {
+            let (hi0, lo0) = Self.mulhilo8(0xD251_1F53, x0)
+            let (hi1, lo1) = Self.mulhilo8(0xCD9E_8D57, x2)
+            let n0 = hi1 ^ x1 ^ key0
+            let n2 = hi0 ^ x3 ^ key1
+            x0 = n0; x1 = lo1; x2 = n2; x3 = lo0
+            key0 &+= SIMD8(repeating: 0x9E37_79B9)
+            key1 &+= SIMD8(repeating: 0xBB67_AE85)
+        }
+        c0 &+= 8
+        let (a, b) = Self.boxMuller(x0.lowHalf, x1.lowHalf, x2.lowHalf, x3.lowHalf)
+        let (c, d) = Self.boxMuller(x0.highHalf, x1.highHalf, x2.highHalf, x3.highHalf)
+        return (a, b, c, d)
+    }
+
+    /// `mulhilo` of `m` (below 2³²) and each lane of `x`.
+    @inline(__always)
+    private static func mulhilo8(_ m: UInt64, _ x: SIMD8<UInt32>) -> (hi: SIMD8<UInt32>, lo: SIMD8<UInt32>) {
+        let w = unsafeBitCast(x, to: SIMD4<UInt64>.self)
+        let even = (w & 0xffff_ffff) &* m          // lanes 0, 2, 4, 6 (the low words)
+        let odd = (w &>> 32) &* m                   // lanes 1, 3, 5, 7
+        let lo = (even & 0xffff_ffff) | (odd &<< 32)
+        let hi = (even &>> 32) | (odd & 0xffff_ffff_0000_0000)
+        return (unsafeBitCast(hi, to: SIMD8<UInt32>.self), unsafeBitCast(lo, to: SIMD8<UInt32>.self))
+    }
+
+    /// Box–Muller on four Philox blocks' outputs (one pair of normals per block), as
+    /// `nextNormal()` computes it.
+    @inline(__always)
+    private static func boxMuller(_ x0: SIMD4<UInt32>, _ x1: SIMD4<UInt32>, _ x2: SIMD4<UInt32>, _ x3: SIMD4<UInt32>)
+        -> (first: SIMD4<Double>, second: SIMD4<Double>) {
         // nextUnit() twice per block: (w0 << 32 | w1) >> 11 and (w2 << 32 | w3) >> 11, below 2⁵³,
         // so the conversions are exact.
         let v1 = SIMD4<UInt64>(truncatingIfNeeded: x0) &<< 21 | SIMD4<UInt64>(truncatingIfNeeded: x1 &>> 11)
@@ -128,7 +176,7 @@ public struct Philox: RandomNumberGenerator, Sendable {
         var u1 = Self.exactDouble(v1) * 0x1p-53
         let u2 = Self.exactDouble(v2) * 0x1p-53
         u1.replace(with: 1e-300, where: u1 .< 1e-300)
-        let r = (-2 * DeterministicMath.log(u1)).squareRoot()
+        let r = SIMDSquareRoot.of(-2 * DeterministicMath.log(u1))
         let (sine, cosine) = DeterministicMath.sinCosTurns(u2)
         return (r * cosine, r * sine)
     }
@@ -141,6 +189,14 @@ public struct Philox: RandomNumberGenerator, Sendable {
         let hi = unsafeBitCast((v &>> 26) | magic, to: SIMD4<Double>.self) - 0x1p52
         let lo = unsafeBitCast((v & 0x3ff_ffff) | magic, to: SIMD4<Double>.self) - 0x1p52
         return hi * 0x1p26 + lo
+    }
+
+    /// Moves the block counter `n` blocks ahead, dropping any buffered words or spare normal
+    /// (tests: reaching the counter's wrap-around).
+    mutating func skipBlocks(_ n: UInt32) {
+        c0 &+= n
+        used = 4
+        spareNormal = nil
     }
 
     /// A uniform integer in `0..<n` (Lemire's unbiased method via the standard library).

@@ -148,6 +148,20 @@ extension FloatKernels {
     ) {
         precondition(n <= 16, "narrowRowDots: \(n) columns")
         if n == 0 { y.update(repeating: 0, count: m); return }
+        if n == 10 {
+            // The factorized:10 hypernetwork's width, unrolled with x in registers.
+            let x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4]
+            let x5 = x[5], x6 = x[6], x7 = x[7], x8 = x[8], x9 = x[9]
+            for i in 0..<m {
+                let row = a + i &* 10
+                var s = row[0] * x0
+                s = s + row[1] * x1; s = s + row[2] * x2; s = s + row[3] * x3; s = s + row[4] * x4
+                s = s + row[5] * x5; s = s + row[6] * x6; s = s + row[7] * x7; s = s + row[8] * x8
+                s = s + row[9] * x9
+                y[i] = s
+            }
+            return
+        }
         var xs = SIMD16<Float>.zero
         for j in 0..<n { xs[j] = x[j] }
         for i in 0..<m {

@@ -17,6 +17,9 @@ public struct Examples<T: BLASScalar>: Sendable {
     public let values: [T]
     /// Class label of each example, `0..<classes`.
     public let labels: [UInt8]
+    /// `true` when every row's columns are strictly ascending (nonzero order is column
+    /// order), which lets the input layer visit a group of rows column by column.
+    public let columnsAscend: Bool
 
     /// Wraps CSR arrays; checks their consistency.
     public init(inputSize: Int, rowStart: [Int32], colIndex: [Int32], values: [T], labels: [UInt8]) {
@@ -30,6 +33,12 @@ public struct Examples<T: BLASScalar>: Sendable {
         self.colIndex = colIndex
         self.values = values
         self.labels = labels
+        var ascending = true
+        for r in 0..<labels.count {
+            let a = Int(rowStart[r]), b = Int(rowStart[r + 1])
+            if a < b { for p in (a + 1)..<b where colIndex[p] <= colIndex[p - 1] { ascending = false } }
+        }
+        columnsAscend = ascending
     }
 
     /// Builds examples from dense rows (tests and small problems).

@@ -65,10 +65,10 @@ public final class Hypernet<T: BLASScalar> {
     /// Length of `φ`.
     public let parameterCount: Int
 
-    private let hiddenCount: Int
-    private let z: AlignedBuffer<T>     // hidden pre-activation
-    private let h: AlignedBuffer<T>     // hidden activation
-    private let gz: AlignedBuffer<T>    // ∂/∂z
+    let hiddenCount: Int
+    let z: AlignedBuffer<T>     // hidden pre-activation
+    let h: AlignedBuffer<T>     // hidden activation
+    let gz: AlignedBuffer<T>    // ∂/∂z
 
     /// - Parameters:
     ///   - kind: the form.

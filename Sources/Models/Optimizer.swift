@@ -1,4 +1,5 @@
 import Linalg
+import Foundation
 
 /// Which update rule.
 public enum OptimizerKind: String, Sendable, Codable, CaseIterable {
@@ -46,41 +47,70 @@ public final class Optimizer<T: BLASScalar> {
         self.v.load(v)
     }
 
-    /// `params ← update(params, grad·gradScale)`.
-    public func step(params: UnsafeMutablePointer<T>, grad: UnsafePointer<T>, count: Int, gradScale: T = 1) {
+    /// The constants of one update (Adam's bias correction at its step count), from
+    /// `beginUpdate`; apply it to every parameter exactly once, in any pieces, with `apply`.
+    public struct Update {
+        let gradScale: T
+        let learningRate: T
+        let alpha: T
+        let epsHat: T
+    }
+
+    /// Starts one update: advances the step count and fixes the update's constants.
+    public func beginUpdate(gradScale: T = 1) -> Update {
         stepCount += 1
         let lr = T(learningRate)
+        guard kind == .adam else { return Update(gradScale: gradScale, learningRate: lr, alpha: 0, epsHat: 0) }
+        let eps = T(epsilon)
+        let c1 = T(1 - pow(beta1, Double(stepCount)))
+        let c2 = T(1 - pow(beta2, Double(stepCount)))
+        // Bias-corrected step size folded into one scalar: α·√(1−β₂ᵗ)/(1−β₁ᵗ).
+        let alpha = lr * c2.squareRoot() / c1
+        let epsHat = eps * c2.squareRoot()
+        return Update(gradScale: gradScale, learningRate: lr, alpha: alpha, epsHat: epsHat)
+    }
+
+    /// Applies `u` to `params[offset ..< offset + count]` with `grad` holding those elements'
+    /// gradients (`grad[0]` is element `offset`). Returns `true` when the updated parameters
+    /// are finite (checked as they are written, so no second pass is needed).
+    @discardableResult
+    public func apply(_ u: Update, params: UnsafeMutablePointer<T>, grad: UnsafePointer<T>, offset: Int, count: Int) -> Bool {
+        let p = params + offset
         switch kind {
         case .sgd:
-            for i in 0..<count { params[i] -= lr * (grad[i] * gradScale) }
+            let lr = u.learningRate, gradScale = u.gradScale
+            for i in 0..<count { p[i] -= lr * (grad[i] * gradScale) }
+            return Vec.allFinite(count, UnsafePointer(p))
         case .adam:
-            precondition(count == m.count, "Optimizer.step: \(count) params, state for \(m.count)")
-            let b1 = T(beta1), b2 = T(beta2), eps = T(epsilon)
-            let c1 = T(1 - pow(beta1, Double(stepCount)))
-            let c2 = T(1 - pow(beta2, Double(stepCount)))
-            // Bias-corrected step size folded into one scalar: α·√(1−β₂ᵗ)/(1−β₁ᵗ).
-            let alpha = lr * c2.squareRoot() / c1
-            let epsHat = eps * c2.squareRoot()
+            precondition(offset >= 0 && offset + count <= m.count, "Optimizer.apply: \(offset)+\(count) params, state for \(m.count)")
+            let b1 = T(beta1), b2 = T(beta2)
+            let alpha = u.alpha, epsHat = u.epsHat, gradScale = u.gradScale
             if T.self == Float.self {
-                FloatKernels.adam(params: UnsafeMutableRawPointer(params).assumingMemoryBound(to: Float.self),
-                                  grad: UnsafeRawPointer(grad).assumingMemoryBound(to: Float.self),
-                                  m: UnsafeMutableRawPointer(m.pointer).assumingMemoryBound(to: Float.self),
-                                  v: UnsafeMutableRawPointer(v.pointer).assumingMemoryBound(to: Float.self),
-                                  count: count, gradScale: Float(gradScale), beta1: Float(b1), beta2: Float(b2),
-                                  alpha: Float(alpha), epsHat: Float(epsHat))
-                return
+                return FloatKernels.adam(params: UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self),
+                                         grad: UnsafeRawPointer(grad).assumingMemoryBound(to: Float.self),
+                                         m: UnsafeMutableRawPointer(m.pointer + offset).assumingMemoryBound(to: Float.self),
+                                         v: UnsafeMutableRawPointer(v.pointer + offset).assumingMemoryBound(to: Float.self),
+                                         count: count, gradScale: Float(gradScale), beta1: Float(b1), beta2: Float(b2),
+                                         alpha: Float(alpha), epsHat: Float(epsHat))
             }
-            let mp = m.pointer, vp = v.pointer
+            let mp = m.pointer + offset, vp = v.pointer + offset
             for i in 0..<count {
                 let g = grad[i] * gradScale
                 let mi = b1 * mp[i] + (1 - b1) * g
                 let vi = b2 * vp[i] + (1 - b2) * g * g
                 mp[i] = mi
                 vp[i] = vi
-                params[i] -= alpha * mi / (vi.squareRoot() + epsHat)
+                p[i] -= alpha * mi / (vi.squareRoot() + epsHat)
             }
+            return Vec.allFinite(count, UnsafePointer(p))
         }
     }
-}
 
-import Foundation
+    /// `params ← update(params, grad·gradScale)`; returns `true` when the new parameters are finite.
+    @discardableResult
+    public func step(params: UnsafeMutablePointer<T>, grad: UnsafePointer<T>, count: Int, gradScale: T = 1) -> Bool {
+        if kind == .adam { precondition(count == m.count, "Optimizer.step: \(count) params, state for \(m.count)") }
+        let u = beginUpdate(gradScale: gradScale)
+        return apply(u, params: params, grad: grad, offset: 0, count: count)
+    }
+}

@@ -90,7 +90,10 @@ public struct Regularizer: Sendable {
         var value = 0.0
         switch norm {
         case .squared:
-            if let gradW {
+            if let gradW, scope == .perWeight {
+                // Group i is weight i: the same loop without the group lookup (vectorizes).
+                for i in 0..<parameterCount { gradW[i] += 2 * coef[i] * w[i] }
+            } else if let gradW {
                 groupOf.withUnsafeBufferPointer { groups in
                     for i in 0..<parameterCount {
                         let k = Int(groups[i])

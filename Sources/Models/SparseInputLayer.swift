@@ -9,10 +9,13 @@ import Linalg
 final class SparseInputLayer<T: BLASScalar> {
     private let padded: PaddedRows
     private let rowScratch: AlignedBuffer<Float>
+    /// Column-grouped kernels' workspace (`Float` layers 97…104 wide).
+    private let groups: ColumnGroups?
 
     init(inputs: Int, width: Int) {
         padded = PaddedRows(rows: T.self == Float.self ? inputs : 0, width: width)
         rowScratch = AlignedBuffer(count: padded.stride)
+        groups = T.self == Float.self && padded.stride == 104 ? ColumnGroups(inputs: inputs) : nil
     }
 
     /// Forward pass into `out` (`rows.count × width`).
@@ -24,6 +27,15 @@ final class SparseInputLayer<T: BLASScalar> {
             data.colIndex.withUnsafeBufferPointer { cols in
                 data.values.withUnsafeBufferPointer { vals in
                     if T.self == Float.self, let vb = vals.baseAddress {
+                        if let groups, data.columnsAscend {
+                            Self.forwardGrouped(starts: starts.baseAddress!, cols: cols.baseAddress!,
+                                                vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
+                                                rows: rows, weights: UnsafeRawPointer(weights).assumingMemoryBound(to: Float.self),
+                                                bias: UnsafeRawPointer(bias).assumingMemoryBound(to: Float.self), width: width,
+                                                out: UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self),
+                                                groups: groups)
+                            return
+                        }
                         padded.load(UnsafeRawPointer(weights).assumingMemoryBound(to: Float.self))
                         Self.forwardFloat(starts: starts.baseAddress!, cols: cols.baseAddress!,
                                           vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
@@ -55,6 +67,15 @@ final class SparseInputLayer<T: BLASScalar> {
             data.colIndex.withUnsafeBufferPointer { cols in
                 data.values.withUnsafeBufferPointer { vals in
                     if T.self == Float.self, let vb = vals.baseAddress {
+                        if let groups, data.columnsAscend {
+                            let g = UnsafeMutableRawPointer(gradWeights).assumingMemoryBound(to: Float.self)
+                            g.update(repeating: 0, count: data.inputSize * width)
+                            Self.backwardGrouped(starts: starts.baseAddress!, cols: cols.baseAddress!,
+                                                 vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
+                                                 rows: rows, dOut: UnsafeRawPointer(dOut).assumingMemoryBound(to: Float.self),
+                                                 width: width, grad: g, groups: groups)
+                            return
+                        }
                         padded.buffer.zero()
                         Self.backwardFloat(starts: starts.baseAddress!, cols: cols.baseAddress!,
                                            vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),

@@ -48,6 +48,29 @@ import Foundation
         }
     }
 
+    @Test("nextNormals16 returns exactly the next sixteen nextNormal() values, from any position",
+          arguments: [0, 1, 2, 3, 5, 8, 13])
+    func normals16MatchScalar(skip: Int) {
+        for seed: UInt64 in [0, 1, 42, 0xDEAD_BEEF_0123_4567] {
+            // A counter near 2³² checks the lanes' wrap-around (c0 + lane).
+            for start in [0, 0xFFFF_FFFA] {
+                var a = Philox(seed: seed, step: 7, task: 3, stream: 2)
+                for _ in 0..<start / 2 where start < 100 { _ = a.nextNormal() }
+                if start > 100 { a.skipBlocks(UInt32(start)) }
+                var b = a
+                for _ in 0..<skip { _ = a.nextNormal(); _ = b.nextNormal() }
+                for _ in 0..<200 {
+                    let (x, y, z, w) = a.nextNormals16()
+                    let got = [x[0], y[0], x[1], y[1], x[2], y[2], x[3], y[3], z[0], w[0], z[1], w[1], z[2], w[2], z[3], w[3]]
+                    let want = (0..<16).map { _ in b.nextNormal() }
+                    #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "seed \(seed) start \(start) skip \(skip)")
+                }
+                #expect(a.nextNormal().bitPattern == b.nextNormal().bitPattern)
+                #expect(a.next() == b.next())
+            }
+        }
+    }
+
     @Test("narrowRowDots equals a left-to-right loop of multiplies and adds", arguments: [1, 2, 7, 10, 16])
     func narrowRowDots(cols: Int) {
         var rng = Philox(seed: 12, step: UInt64(cols), task: 0, stream: 0)

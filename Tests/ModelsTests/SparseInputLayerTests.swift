@@ -94,4 +94,43 @@ import Linalg
         }
         #expect(grad == small)
     }
+    @Test("the column-grouped kernels (100-wide) stay bit-identical when some rows' columns are not ascending")
+    func unsortedRowsFallBack() {
+        let inputs = 60, width = 100
+        let (sorted, rows) = Self.batch(inputs: inputs, rows: 90, seed: 7)
+        // Reverse the nonzeros of every fifth example: nonzero order is then not column order.
+        var cols = sorted.colIndex, vals = sorted.values
+        for r in stride(from: 0, to: sorted.count, by: 5) {
+            let a = Int(sorted.rowStart[r]), b = Int(sorted.rowStart[r + 1])
+            cols[a..<b].reverse(); vals[a..<b].reverse()
+        }
+        let data = Examples<Float>(inputSize: inputs, rowStart: sorted.rowStart, colIndex: cols, values: vals, labels: sorted.labels)
+        let w = Self.normals(inputs * width, seed: 4), b = Self.normals(width, seed: 5)
+        let dOut = Self.normals(rows.count * width, seed: 6)
+        let layer = SparseInputLayer<Float>(inputs: inputs, width: width)
+        var out = [Float](repeating: .nan, count: rows.count * width)
+        var grad = [Float](repeating: .nan, count: inputs * width)
+        rows.withUnsafeBufferPointer { r in
+            layer.forward(data: data, rows: r, weights: w, bias: b, width: width, out: &out)
+            layer.backward(data: data, rows: r, dOut: dOut, width: width, gradWeights: &grad)
+        }
+        var reference = [Float](repeating: 0, count: inputs * width)
+        for (n, row) in rows.enumerated() {
+            let r = Int(row)
+            for c in 0..<width {
+                var acc: Float = 0
+                for p in Int(data.rowStart[r])..<Int(data.rowStart[r + 1]) {
+                    acc = acc.addingProduct(data.values[p], w[Int(data.colIndex[p]) * width + c])
+                }
+                #expect(out[n * width + c].bitPattern == (b[c] + acc).bitPattern, "row \(n) column \(c)")
+            }
+            for p in Int(data.rowStart[r])..<Int(data.rowStart[r + 1]) {
+                let j = Int(data.colIndex[p])
+                for c in 0..<width {
+                    reference[j * width + c] = reference[j * width + c].addingProduct(data.values[p], dOut[n * width + c])
+                }
+            }
+        }
+        #expect(grad.map(\.bitPattern) == reference.map(\.bitPattern))
+    }
 }
