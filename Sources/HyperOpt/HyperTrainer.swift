@@ -118,19 +118,10 @@ public final class HyperTrainer {
     public func trainTaskRecordingFactors(
         phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, step: UInt64, task: Int
     ) -> Double {
-        let h = hyperparameterCount
-        sampler.lambda(step: step, task: task, lambdaHat: lambdaHat, into: lambda.pointer, count: h)
-        sampler.trainRows(step: step, task: task, count: data.train.count, into: &rows)
-        let x = hypernetInput(lambda.constPointer, center: lambdaHat)
-        hypernet.forward(phi: phi, lambda: x, w: w.pointer)
         let g = factors.gradW(slot: task)
-        let pred = rows.withUnsafeBufferPointer {
-            mlp.loss(w: w.constPointer, data: data.train, rows: $0, loss: config.loss, grad: g)
-        }
-        let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda.constPointer, gradW: g,
-                                          gradLambda: nil, scratch: regScratch.pointer)
-        hypernet.backward(phi: phi, lambda: x, gradW: g, recordingInto: factors, slot: task)
-        return pred + reg
+        let loss = trainTask(phi: phi, lambdaHat: lambdaHat, step: step, task: task, gradW: g)
+        hypernet.backward(phi: phi, lambda: lastInput!, gradW: g, recordingInto: factors, slot: task)
+        return loss
     }
 
     /// `true` when the sum of the recorded gradients of tasks `0..<tasks` is certainly finite
