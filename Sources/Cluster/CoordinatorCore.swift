@@ -128,6 +128,8 @@ public final class CoordinatorCore {
 
     // Async state.
     private var asyncIssued: UInt64 = 0
+    /// φ version of the last validation task handed out in async mode.
+    private var asyncValidIssuedAt: UInt64?
     private var asyncRecentTrain: [Double] = []
 
     /// `true` once the first sync round (or, in async mode, the first task) has been handed out
@@ -407,7 +409,12 @@ public final class CoordinatorCore {
             return .trainTask(TrainTask(step: asyncIssued, taskIndex: 0, leaseID: lease, tasksPerStep: 1,
                                         phi: phiIfNeeded(&p), lambdaHat: currentLambdaHat()))
         case (.async, .validator):
-            guard StepPlan(step: state.step, config: config).validate, p.leases.isEmpty else { return nil }
+            // At most one validation task per φ version, as Algorithm 3 alternates one φ step
+            // and one λ̂ step: a validator faster than the trainers would otherwise move λ̂
+            // many times against the same φ.
+            guard StepPlan(step: state.step, config: config).validate, p.leases.isEmpty,
+                  asyncValidIssuedAt.map({ $0 < state.phiVersion }) ?? true else { return nil }
+            asyncValidIssuedAt = state.phiVersion
             let lease = newLease(.valid, peer: key, step: state.step)
             p.leases.insert(lease)
             return .validTask(ValidTask(step: state.step, leaseID: lease, phi: phiIfNeeded(&p), lambdaHat: currentLambdaHat()))
@@ -600,9 +607,13 @@ public final class CoordinatorCore {
             counters.hypergradientsApplied += 1
             actions += completeRoundIfReady(now: now)
         case .async:
-            let staleness = state.phiVersion - lease.phiVersion
+            // A hypergradient is stale when λ̂ has moved on since its task (another validator's
+            // step), not when φ has: a validation pass takes longer than a training task, and
+            // measured in φ versions nearly every hypergradient would be refused (λ̂ would
+            // barely move, e.g. 56 of 383 accepted on the fig4 setting with one trainer).
+            let staleness = state.lambdaVersion - lease.lambdaVersion
             guard staleness <= maxStaleness else {
-                return refuse(.stale, "computed from φ version \(lease.phiVersion), now \(state.phiVersion)")
+                return refuse(.stale, "computed from λ̂ version \(lease.lambdaVersion), now \(state.lambdaVersion)")
             }
             hypergradient.load(g.gradLambda)
             state.applyLambdaStep(hypergradient.constPointer)

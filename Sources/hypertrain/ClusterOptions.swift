@@ -8,7 +8,7 @@ extension ClusterMode: ExpressibleByArgument {}
 struct ClusterRunOptions: ParsableArguments {
     @Option(help: "sync (bit-identical to one process) or async (stale gradients rejected).")
     var mode: ClusterMode = .sync
-    @Option(name: .customLong("max-staleness"), help: "Async mode: reject results computed from φ more than N versions old.")
+    @Option(name: .customLong("max-staleness"), help: "Async mode: reject gradients computed from φ more than N versions old, and hypergradients from λ̂ more than N versions old.")
     var maxStaleness: UInt64 = 4
     @Option(help: "Checkpoint file (written atomically every --checkpoint-every steps, at the end and on SIGINT/SIGTERM).")
     var checkpoint: String?

@@ -546,6 +546,34 @@ import Cluster
         #expect(h.core.state.snapshot() == before)
     }
 
+    @Test("async mode: a hypergradient is stale by λ̂ versions, not φ versions; one validation task per φ version")
+    func asyncValidatorPacing() throws {
+        let h = CoreHarness(mode: .async, maxStaleness: 1, steps: 20)
+        var t = try h.register(1, .trainer)
+        var v = try h.register(2, .validator)
+        let vt = try #require(CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id))
+        // The trainer takes three φ steps while the validation task is out.
+        var phi: [Float] = []
+        for _ in 0..<3 {
+            let task = try #require(CoreHarness.trainTask(in: h.core.handle(peer: t.id, frames: t.frames(.workRequest), now: h.t0), to: t.id))
+            if !task.phi.isEmpty { phi = task.phi }
+            #expect(CoreHarness.acked(h.core.handle(peer: t.id, frames: t.frames(.gradient(h.gradient(for: task, phi: phi))), now: h.t0), to: t.id))
+        }
+        #expect(h.core.state.phiVersion == 3)
+        // φ moved 3 versions (> maxStaleness) but λ̂ did not: the hypergradient is applied.
+        let r = h.core.handle(peer: v.id, frames: v.frames(.hypergradient(h.hypergradient(for: vt, phi: vt.phi))), now: h.t0)
+        #expect(CoreHarness.acked(r, to: v.id), "\(CoreHarness.error(in: r, to: v.id)?.message ?? "")")
+        #expect(h.core.counters.hypergradientsApplied == 1)
+        // The validator's next request gets a task for the new φ version; after answering it,
+        // the one after that waits until φ moves again.
+        let vt2 = try #require(CoreHarness.validTask(in: r, to: v.id) ?? CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id))
+        #expect(CoreHarness.acked(h.core.handle(peer: v.id, frames: v.frames(.hypergradient(h.hypergradient(for: vt2, phi: h.core.state.phi.array))), now: h.t0), to: v.id))
+        #expect(CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id) == nil)
+        let task = try #require(CoreHarness.trainTask(in: h.core.handle(peer: t.id, frames: t.frames(.workRequest), now: h.t0), to: t.id))
+        let after = h.core.handle(peer: t.id, frames: t.frames(.gradient(h.gradient(for: task, phi: h.core.state.phi.array))), now: h.t0)
+        #expect(CoreHarness.validTask(in: after, to: v.id) != nil, "a new φ version releases the parked validator")
+    }
+
     @Test("the run aborts instead of spinning when a step keeps getting non-finite gradients")
     func divergenceIsFatal() throws {
         let h = CoreHarness()
