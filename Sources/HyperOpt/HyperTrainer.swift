@@ -121,7 +121,7 @@ public final class HyperTrainer {
         let h = hyperparameterCount
         sampler.lambda(step: step, task: task, lambdaHat: lambdaHat, into: lambda.pointer, count: h)
         sampler.trainRows(step: step, task: task, count: data.train.count, into: &rows)
-        let x = hypernetInput(lambda.constPointer, center: lambdaHat)
+        let x = input.map(lambda.constPointer, center: lambdaHat)
         hypernet.forward(phi: phi, lambda: x, w: w.pointer)
         let g = factors.gradW(slot: task)
         let pred = rows.withUnsafeBufferPointer {
