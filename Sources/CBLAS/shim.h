@@ -1,4 +1,5 @@
 #include <cblas.h>
+#include <stdint.h>
 #include <lapacke.h>
 #if defined(__x86_64__)
 #include <xmmintrin.h>
@@ -17,4 +18,156 @@ static inline void hypertrain_sqrt4d(const double *x, double *y) { _mm256_storeu
 #else
 static inline void hypertrain_sqrt8f(const float *x, float *y) { for (int i = 0; i < 8; i++) y[i] = __builtin_sqrtf(x[i]); }
 static inline void hypertrain_sqrt4d(const double *x, double *y) { for (int i = 0; i < 4; i++) y[i] = __builtin_sqrt(x[i]); }
+#endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+/// 1 when the CPU (and the OS) supports AVX-512F; the caller checks once and caches it.
+static inline int hypertrain_has_avx512f(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+}
+#define HYPERTRAIN_AVX512 __attribute__((target("avx512f,avx512vl,fma")))
+
+/// One `mr` × (16·`nv`) tile of `C` for `hypertrain_sgemm_avx512` (`mr`, `nv` constants at every
+/// call, so the accumulators live in zmm registers). Each element: its start value (`C` or +0),
+/// then one fused multiply-add per `k` in order — the operations of FloatGemm's Swift tiles.
+#define HYPERTRAIN_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define HYPERTRAIN_DECLARE(R) __m512 p##R = _mm512_setzero_ps(), q##R = _mm512_setzero_ps();
+#define HYPERTRAIN_LOAD(R) if (R < mr && accumulate) { \
+        p##R = _mm512_maskz_loadu_ps(m0, c + R * ldc); \
+        if (nv == 2) q##R = _mm512_maskz_loadu_ps(m1, c + R * ldc + 16); }
+#define HYPERTRAIN_FMA(R) if (R < mr) { const __m512 x = _mm512_set1_ps(a[R * rowStep]); \
+        p##R = _mm512_fmadd_ps(x, b0, p##R); if (nv == 2) q##R = _mm512_fmadd_ps(x, b1, q##R); }
+#define HYPERTRAIN_STORE(R) if (R < mr) { _mm512_mask_storeu_ps(c + R * ldc, m0, p##R); \
+        if (nv == 2) _mm512_mask_storeu_ps(c + R * ldc + 16, m1, q##R); }
+static inline __attribute__((always_inline)) HYPERTRAIN_AVX512 void hypertrain_sgemm_avx512_tile(
+    const int mr, const int nv, const float *a, long rowStep, long kStep, long k,
+    const float *b, long ldb, float *c, long ldc, __mmask16 m0, __mmask16 m1, int accumulate)
+{
+    // Written out row by row (macros): the clang inside swiftc does not unroll loops here, and
+    // the accumulators must be separate variables to stay in registers.
+    HYPERTRAIN_ROWS12(HYPERTRAIN_DECLARE)
+    HYPERTRAIN_ROWS12(HYPERTRAIN_LOAD)
+    for (long kk = 0; kk < k; kk++) {
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
+        const __m512 b1 = nv == 2 ? _mm512_maskz_loadu_ps(m1, b + 16) : _mm512_setzero_ps();
+        HYPERTRAIN_ROWS12(HYPERTRAIN_FMA)
+        a += kStep;
+        b += ldb;
+    }
+    HYPERTRAIN_ROWS12(HYPERTRAIN_STORE)
+}
+#undef HYPERTRAIN_DECLARE
+#undef HYPERTRAIN_LOAD
+#undef HYPERTRAIN_FMA
+#undef HYPERTRAIN_STORE
+
+#define HYPERTRAIN_SGEMM_TILE(MR) \
+    case MR: if (nv == 2) hypertrain_sgemm_avx512_tile(MR, 2, a, rowStep, kStep, k, b, ldb, c, ldc, m0, m1, accumulate); \
+             else hypertrain_sgemm_avx512_tile(MR, 1, a, rowStep, kStep, k, b, ldb, c, ldc, m0, m1, accumulate); break;
+
+/// FloatGemm's product with AVX-512 tiles of 12 rows × 32 columns (partial tiles masked):
+/// `C ← (accumulate ? C : 0) + op(A)·B`, row-major, `op(A)` read as `a[i·rowStep + k·kStep]`.
+/// Call only when `hypertrain_has_avx512f()`.
+static inline HYPERTRAIN_AVX512 void hypertrain_sgemm_avx512(
+    long m, long n, long k, const float *a0, long rowStep, long kStep,
+    const float *b0, long ldb, float *c0, long ldc, int accumulate)
+{
+    for (long j0 = 0; j0 < n; j0 += 32) {
+        const long width = n - j0 < 32 ? n - j0 : 32;
+        const int nv = width > 16 ? 2 : 1;
+        const __mmask16 m0 = width >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1);
+        const __mmask16 m1 = width >= 32 ? (__mmask16)0xFFFF : (width > 16 ? (__mmask16)((1u << (width - 16)) - 1) : 0);
+        const float *b = b0 + j0;
+        for (long i0 = 0; i0 < m; i0 += 12) {
+            const int mr = m - i0 < 12 ? (int)(m - i0) : 12;
+            const float *a = a0 + i0 * rowStep;
+            float *c = c0 + i0 * ldc + j0;
+            switch (mr) {
+                HYPERTRAIN_SGEMM_TILE(12) HYPERTRAIN_SGEMM_TILE(11) HYPERTRAIN_SGEMM_TILE(10)
+                HYPERTRAIN_SGEMM_TILE(9) HYPERTRAIN_SGEMM_TILE(8) HYPERTRAIN_SGEMM_TILE(7)
+                HYPERTRAIN_SGEMM_TILE(6) HYPERTRAIN_SGEMM_TILE(5) HYPERTRAIN_SGEMM_TILE(4)
+                HYPERTRAIN_SGEMM_TILE(3) HYPERTRAIN_SGEMM_TILE(2) HYPERTRAIN_SGEMM_TILE(1)
+                default: break;
+            }
+        }
+    }
+}
+#undef HYPERTRAIN_SGEMM_TILE
+
+/// The column-grouped sparse input layer's forward scatter for rows 97…104 wide (`z` holds up
+/// to 32 output rows, `stride` floats apart): for each input column `j` in order with `mask[j] ≠ 0`,
+/// its weight row (seven zmm registers, the last masked) is added with one fused multiply-add
+/// per lane into each row `q` of the mask in ascending bit order, times `value[q·inputs + j]`.
+static inline HYPERTRAIN_AVX512 void hypertrain_grouped_forward_avx512(
+    long inputs, const uint32_t *mask, const float *value, const float *weights, long width, float *z, long stride)
+{
+    const __mmask16 t = (__mmask16)((1u << (width - 96)) - 1);
+    for (long j = 0; j < inputs; j++) {
+        uint32_t bits = mask[j];
+        if (bits == 0) continue;
+        const float *w = weights + j * width;
+        const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16), w2 = _mm512_loadu_ps(w + 32);
+        const __m512 w3 = _mm512_loadu_ps(w + 48), w4 = _mm512_loadu_ps(w + 64), w5 = _mm512_loadu_ps(w + 80);
+        const __m512 w6 = _mm512_maskz_loadu_ps(t, w + 96);
+        const float *v = value + j;
+        while (bits != 0) {
+            const long q = __builtin_ctz(bits);
+            bits &= bits - 1;
+            const __m512 x = _mm512_set1_ps(v[q * inputs]);
+            float *o = z + q * stride;
+            _mm512_storeu_ps(o, _mm512_fmadd_ps(x, w0, _mm512_loadu_ps(o)));
+            _mm512_storeu_ps(o + 16, _mm512_fmadd_ps(x, w1, _mm512_loadu_ps(o + 16)));
+            _mm512_storeu_ps(o + 32, _mm512_fmadd_ps(x, w2, _mm512_loadu_ps(o + 32)));
+            _mm512_storeu_ps(o + 48, _mm512_fmadd_ps(x, w3, _mm512_loadu_ps(o + 48)));
+            _mm512_storeu_ps(o + 64, _mm512_fmadd_ps(x, w4, _mm512_loadu_ps(o + 64)));
+            _mm512_storeu_ps(o + 80, _mm512_fmadd_ps(x, w5, _mm512_loadu_ps(o + 80)));
+            _mm512_mask_storeu_ps(o + 96, t, _mm512_fmadd_ps(x, w6, _mm512_maskz_loadu_ps(t, o + 96)));
+        }
+    }
+}
+
+/// The column-grouped backward for rows 97…104 wide (`d` holds up to 32 rows of ∂Z, `stride`
+/// floats apart): for each input column `j` with `mask[j] ≠ 0`, its gradient row (`width` floats) is
+/// loaded into seven zmm registers, receives one fused multiply-add per lane for each row `q`
+/// of the mask in ascending bit order (`value[q·inputs + j] · d[q, :]`), and is stored.
+static inline HYPERTRAIN_AVX512 void hypertrain_grouped_backward_avx512(
+    long inputs, const uint32_t *mask, const float *value, const float *d, long stride, long width, float *grad)
+{
+    const __mmask16 t = (__mmask16)((1u << (width - 96)) - 1);
+    for (long j = 0; j < inputs; j++) {
+        uint32_t bits = mask[j];
+        if (bits == 0) continue;
+        float *g = grad + j * width;
+        __m512 a0 = _mm512_loadu_ps(g), a1 = _mm512_loadu_ps(g + 16), a2 = _mm512_loadu_ps(g + 32);
+        __m512 a3 = _mm512_loadu_ps(g + 48), a4 = _mm512_loadu_ps(g + 64), a5 = _mm512_loadu_ps(g + 80);
+        __m512 a6 = _mm512_maskz_loadu_ps(t, g + 96);
+        const float *v = value + j;
+        while (bits != 0) {
+            const long q = __builtin_ctz(bits);
+            bits &= bits - 1;
+            const __m512 x = _mm512_set1_ps(v[q * inputs]);
+            const float *r = d + q * stride;
+            a0 = _mm512_fmadd_ps(x, _mm512_loadu_ps(r), a0);
+            a1 = _mm512_fmadd_ps(x, _mm512_loadu_ps(r + 16), a1);
+            a2 = _mm512_fmadd_ps(x, _mm512_loadu_ps(r + 32), a2);
+            a3 = _mm512_fmadd_ps(x, _mm512_loadu_ps(r + 48), a3);
+            a4 = _mm512_fmadd_ps(x, _mm512_loadu_ps(r + 64), a4);
+            a5 = _mm512_fmadd_ps(x, _mm512_loadu_ps(r + 80), a5);
+            a6 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(t, r + 96), a6);
+        }
+        _mm512_storeu_ps(g, a0); _mm512_storeu_ps(g + 16, a1); _mm512_storeu_ps(g + 32, a2);
+        _mm512_storeu_ps(g + 48, a3); _mm512_storeu_ps(g + 64, a4); _mm512_storeu_ps(g + 80, a5);
+        _mm512_mask_storeu_ps(g + 96, t, a6);
+    }
+}
+#else
+static inline int hypertrain_has_avx512f(void) { return 0; }
+static inline void hypertrain_sgemm_avx512(
+    long m, long n, long k, const float *a0, long rowStep, long kStep,
+    const float *b0, long ldb, float *c0, long ldc, int accumulate) {}
+static inline void hypertrain_grouped_forward_avx512(
+    long inputs, const uint32_t *mask, const float *value, const float *weights, long width, float *z, long stride) {}
+static inline void hypertrain_grouped_backward_avx512(
+    long inputs, const uint32_t *mask, const float *value, const float *d, long stride, long width, float *grad) {}
 #endif

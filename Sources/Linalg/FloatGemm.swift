@@ -1,3 +1,5 @@
+private import CBLAS
+
 /// A small single-threaded `Float` matrix product for the dense hidden layers
 /// (e.g. 1,000 × 100 × 100): AVX2/FMA register tiles of 6 rows × 16 columns.
 ///
@@ -5,8 +7,13 @@
 /// depends on the kernel it detects at run time (Debian's 0.3.21 falls back to SSE3 on CPUs it
 /// does not know unless `OPENBLAS_CORETYPE` is set). This kernel's bits do not depend on the
 /// host either: every element of `C` is its start value followed by fused multiply-adds over
-/// `k = 0, 1, …` in order, whatever the tiling.
+/// `k = 0, 1, …` in order, whatever the tiling — and whatever the instruction set: on CPUs
+/// with AVX-512F the product runs in C (`hypertrain_sgemm_avx512` in the CBLAS shim, 12 × 32
+/// tiles in zmm registers), whose lanes perform the same fused multiply-adds in the same order.
 public enum FloatGemm {
+    /// Whether the AVX-512 tiles are used (checked once).
+    static let usesAVX512: Bool = AVX512Kernels.isAvailable
+
     /// Scratch floats `multiply` needs for inner dimension `k` (a zero-padded 16-column panel).
     public static func workspaceCount(k: Int) -> Int { max(k, 1) * 16 }
 
@@ -19,6 +26,31 @@ public enum FloatGemm {
         accumulate: Bool, workspace: UnsafeMutablePointer<Float>
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "FloatGemm: m=\(m) n=\(n) k=\(k)")
+        if m == 0 || n == 0 { return }
+        if usesAVX512 {
+            multiplyAVX512(transA: transA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+                           accumulate: accumulate)
+        } else {
+            multiplyPortable(transA: transA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+                             accumulate: accumulate, workspace: workspace)
+        }
+    }
+
+    /// `multiply` with the AVX-512 tiles (only on a CPU with AVX-512F: `usesAVX512`).
+    static func multiplyAVX512(
+        transA: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+    ) {
+        precondition(usesAVX512, "FloatGemm: AVX-512F not available")
+        hypertrain_sgemm_avx512(m, n, k, a, transA ? 1 : lda, transA ? lda : 1, b, ldb, c, ldc, accumulate ? 1 : 0)
+    }
+
+    /// `multiply` with the AVX2 tiles written in Swift (any x86-64-v3 CPU).
+    static func multiplyPortable(
+        transA: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+        accumulate: Bool, workspace: UnsafeMutablePointer<Float>
+    ) {
         if m == 0 || n == 0 { return }
         let rowStep = transA ? 1 : lda      // between rows of op(A)
         let kStep = transA ? lda : 1        // along k

@@ -13,7 +13,8 @@ final class ColumnGroups {
     /// `value[q·inputs + j]`: row `q`'s value in column `j` (meaningful where the bit is set;
     /// row-major, so recording a row writes ascending addresses).
     let value: UnsafeMutablePointer<Float>
-    /// The group's output rows (forward) or output gradients (backward), 104 lanes each.
+    /// The group's output rows (forward) or output gradients (backward), 104 lanes each
+    /// (112 apart on the AVX-512 path: zmm rows on cache-line boundaries).
     let block: AlignedBuffer<Float>
 
     init(inputs: Int) {
@@ -21,7 +22,7 @@ final class ColumnGroups {
         mask = .allocate(capacity: max(inputs, 1))
         value = .allocate(capacity: Self.rows * max(inputs, 1))
         value.initialize(repeating: 0, count: Self.rows * max(inputs, 1))
-        block = AlignedBuffer(count: Self.rows * 104)
+        block = AlignedBuffer(count: Self.rows * 112)
     }
 
     deinit {
@@ -72,9 +73,9 @@ extension SparseInputLayer {
     static func forwardGrouped(
         starts: UnsafePointer<Int32>, cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>,
         rows: UnsafeBufferPointer<Int32>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-        width: Int, out: UnsafeMutablePointer<Float>, groups g: ColumnGroups
+        width: Int, out: UnsafeMutablePointer<Float>, groups g: ColumnGroups, avx512: Bool
     ) {
-        let stride = 104, last = g.inputs - 1
+        let stride = avx512 ? 112 : 104, last = g.inputs - 1
         var n0 = 0
         while n0 < rows.count {
             let count = min(ColumnGroups.rows, rows.count - n0)
@@ -82,6 +83,10 @@ extension SparseInputLayer {
             g.gather(starts: starts, cols: cols, vals: vals, rows: rows, from: n0, count: count)
             let z = g.block.pointer
             z.update(repeating: 0, count: count * stride)
+            if avx512 {
+                AVX512Kernels.groupedForward(inputs: g.inputs, mask: g.mask, value: g.value, weights: weights,
+                                             width: width, z: z, stride: stride)
+            } else {
             for j in 0..<g.inputs {
                 var bits = g.mask[j]
                 if bits == 0 { continue }
@@ -104,6 +109,7 @@ extension SparseInputLayer {
                     store(load(o + 96).addingProduct(v, w12), o + 96)
                 }
             }
+            }
             for q in 0..<count {
                 let o = out + (n0 + q) &* width, zq = z + q &* stride
                 for c in 0..<width { o[c] = bias[c] + zq[c] }
@@ -118,9 +124,9 @@ extension SparseInputLayer {
     static func backwardGrouped(
         starts: UnsafePointer<Int32>, cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>,
         rows: UnsafeBufferPointer<Int32>, dOut: UnsafePointer<Float>, width: Int,
-        grad: UnsafeMutablePointer<Float>, groups g: ColumnGroups
+        grad: UnsafeMutablePointer<Float>, groups g: ColumnGroups, avx512: Bool
     ) {
-        let stride = 104, last = g.inputs - 1
+        let stride = avx512 ? 112 : 104, last = g.inputs - 1
         var n0 = 0
         while n0 < rows.count {
             let count = min(ColumnGroups.rows, rows.count - n0)
@@ -131,6 +137,11 @@ extension SparseInputLayer {
                 let dq = d + q &* stride
                 dq.update(from: dOut + (n0 + q) &* width, count: width)
                 for c in width..<stride { dq[c] = 0 }
+            }
+            if avx512 {
+                AVX512Kernels.groupedBackward(inputs: g.inputs, mask: g.mask, value: g.value, d: UnsafePointer(d),
+                                              stride: stride, width: width, grad: grad)
+                continue
             }
             for j in 0..<g.inputs {
                 var bits = g.mask[j]

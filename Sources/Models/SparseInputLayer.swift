@@ -11,6 +11,9 @@ final class SparseInputLayer<T: BLASScalar> {
     private let rowScratch: AlignedBuffer<Float>
     /// Column-grouped kernels' workspace (`Float` layers 97…104 wide).
     private let groups: ColumnGroups?
+    /// Whether the column-grouped kernels run their AVX-512 version (C, the same bits); tests
+    /// turn it off to compare with the AVX2 Swift loops.
+    var usesAVX512 = AVX512Kernels.isAvailable
 
     init(inputs: Int, width: Int) {
         padded = PaddedRows(rows: T.self == Float.self ? inputs : 0, width: width)
@@ -33,7 +36,7 @@ final class SparseInputLayer<T: BLASScalar> {
                                                 rows: rows, weights: UnsafeRawPointer(weights).assumingMemoryBound(to: Float.self),
                                                 bias: UnsafeRawPointer(bias).assumingMemoryBound(to: Float.self), width: width,
                                                 out: UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self),
-                                                groups: groups)
+                                                groups: groups, avx512: usesAVX512)
                             return
                         }
                         padded.load(UnsafeRawPointer(weights).assumingMemoryBound(to: Float.self))
@@ -73,7 +76,7 @@ final class SparseInputLayer<T: BLASScalar> {
                             Self.backwardGrouped(starts: starts.baseAddress!, cols: cols.baseAddress!,
                                                  vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
                                                  rows: rows, dOut: UnsafeRawPointer(dOut).assumingMemoryBound(to: Float.self),
-                                                 width: width, grad: g, groups: groups)
+                                                 width: width, grad: g, groups: groups, avx512: usesAVX512)
                             return
                         }
                         padded.buffer.zero()

@@ -39,6 +39,30 @@ import Testing
         }
     }
 
+    @Test("the AVX-512 tiles give the bits of the Swift AVX2 tiles (odd sizes, both layouts)",
+          arguments: [(1, 1, 1), (11, 15, 7), (12, 16, 2), (13, 17, 9), (25, 31, 33), (23, 32, 1000), (37, 33, 31),
+                      (100, 100, 1000), (1001, 100, 100), (1000, 10, 100), (49, 65, 0), (3, 97, 5)])
+    func avx512MatchesPortable(m: Int, n: Int, k: Int) throws {
+        guard FloatGemm.usesAVX512 else { return }   // nothing to compare on this CPU
+        for transA in [false, true] {
+            for accumulate in [false, true] {
+                let lda = (transA ? m : k) + 5, ldb = n + 3, ldc = n + 2
+                let a = Self.values((transA ? k : m) * lda, seed: 11)
+                let b = Self.values(max(k, 1) * ldb, seed: 12)
+                let c0 = Self.values(m * ldc, seed: 13)
+                var want = c0, got = c0
+                var work = [Float](repeating: .nan, count: FloatGemm.workspaceCount(k: k))
+                FloatGemm.multiplyPortable(transA: transA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                                           c: &want, ldc: ldc, accumulate: accumulate, workspace: &work)
+                FloatGemm.multiplyAVX512(transA: transA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                                         c: &got, ldc: ldc, accumulate: accumulate)
+                // Bit patterns (not ==, which would let −0 equal +0); includes C's padding columns.
+                #expect(got.map(\.bitPattern) == want.map(\.bitPattern),
+                        "m=\(m) n=\(n) k=\(k) transA=\(transA) accumulate=\(accumulate)")
+            }
+        }
+    }
+
     @Test("transpose")
     func transpose() {
         let a = Self.values(7 * 5, seed: 4)

@@ -133,4 +133,32 @@ import Linalg
         }
         #expect(grad.map(\.bitPattern) == reference.map(\.bitPattern))
     }
+    @Test("the AVX-512 column-grouped kernels give the bits of the AVX2 Swift ones",
+          arguments: [97, 98, 100, 103, 104])
+    func avx512MatchesPortable(width: Int) {
+        guard AVX512Kernels.isAvailable else { return }   // nothing to compare on this CPU
+        let inputs = 70
+        for batchRows in [1, 31, 45, 96] {
+            let (data, rows) = Self.batch(inputs: inputs, rows: batchRows, seed: UInt64(width * 1000 + batchRows))
+            let w = Self.normals(inputs * width, seed: 8), b = Self.normals(width, seed: 9)
+            let dOut = Self.normals(rows.count * width, seed: 10)
+            let portable = SparseInputLayer<Float>(inputs: inputs, width: width)
+            portable.usesAVX512 = false
+            let avx512 = SparseInputLayer<Float>(inputs: inputs, width: width)
+            #expect(avx512.usesAVX512)
+            var outs: [[UInt32]] = [], grads: [[UInt32]] = []
+            for layer in [portable, avx512] {
+                var out = [Float](repeating: .nan, count: rows.count * width)
+                var grad = [Float](repeating: .nan, count: inputs * width)
+                rows.withUnsafeBufferPointer { r in
+                    layer.forward(data: data, rows: r, weights: w, bias: b, width: width, out: &out)
+                    layer.backward(data: data, rows: r, dOut: dOut, width: width, gradWeights: &grad)
+                }
+                outs.append(out.map(\.bitPattern)); grads.append(grad.map(\.bitPattern))
+            }
+            #expect(outs[0] == outs[1], "forward, width \(width), \(batchRows) rows")
+            #expect(grads[0] == grads[1], "backward, width \(width), \(batchRows) rows")
+        }
+    }
 }
+
