@@ -409,11 +409,13 @@ public final class CoordinatorCore {
             return .trainTask(TrainTask(step: asyncIssued, taskIndex: 0, leaseID: lease, tasksPerStep: 1,
                                         phi: phiIfNeeded(&p), lambdaHat: currentLambdaHat()))
         case (.async, .validator):
-            // At most one validation task per φ version, as Algorithm 3 alternates one φ step
-            // and one λ̂ step: a validator faster than the trainers would otherwise move λ̂
-            // many times against the same φ.
-            guard StepPlan(step: state.step, config: config).validate, p.leases.isEmpty,
-                  asyncValidIssuedAt.map({ $0 < state.phiVersion }) ?? true else { return nil }
+            // While φ trains, at most one validation task per φ version, as Algorithm 3
+            // alternates one φ step and one λ̂ step: a validator faster than the trainers would
+            // otherwise move λ̂ many times against the same φ. (Phase 2 of the global
+            // algorithm has only λ̂ steps.)
+            let plan = StepPlan(step: state.step, config: config)
+            guard plan.validate, p.leases.isEmpty,
+                  plan.trainTasks == 0 || asyncValidIssuedAt.map({ $0 < state.phiVersion }) ?? true else { return nil }
             asyncValidIssuedAt = state.phiVersion
             let lease = newLease(.valid, peer: key, step: state.step)
             p.leases.insert(lease)

@@ -574,6 +574,25 @@ import Cluster
         #expect(CoreHarness.validTask(in: after, to: v.id) != nil, "a new φ version releases the parked validator")
     }
 
+    @Test("async mode, phase 2 of the global algorithm (no φ steps): the validator keeps getting tasks")
+    func asyncPhaseTwoValidates() throws {
+        let h = CoreHarness(mode: .async, steps: 4) { c in
+            c.algorithm = .globalBestResponse
+            c.hypernet = .mlp(hidden: 4)
+            c.phase1Steps = 0
+        }
+        var v = try h.register(1, .validator)
+        var phi = h.core.state.phi.array
+        for step in 0..<4 {
+            let vt = try #require(CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id),
+                                  "no validation task at λ̂ step \(step)")
+            if !vt.phi.isEmpty { phi = vt.phi }
+            #expect(CoreHarness.acked(h.core.handle(peer: v.id, frames: v.frames(.hypergradient(h.hypergradient(for: vt, phi: phi))), now: h.t0), to: v.id))
+        }
+        #expect(h.core.counters.hypergradientsApplied == 4)
+        #expect(h.core.isFinished)
+    }
+
     @Test("the run aborts instead of spinning when a step keeps getting non-finite gradients")
     func divergenceIsFatal() throws {
         let h = CoreHarness()
