@@ -82,9 +82,7 @@ public final class WorkerNode {
             defer { socket.close() }
             // A DEALER with no live connection cannot take a message: the send times out
             // (wouldBlock) instead of blocking, and we keep waiting for the coordinator.
-            try? send(socket, .hello(Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName,
-                                           pid: UInt32(getpid()), softwareVersion: "hypertrain 0.1", previousWorkerID: workerID,
-                                           acceptsWeightTasks: options.role == .validator)))
+            try? send(socket, hello())
             var lastHeard = ProgressLine_now()
             lastSent = lastHeard
             var registered = false
@@ -101,9 +99,7 @@ public final class WorkerNode {
                     if !registered && now - lastHello > interval {
                         // No Welcome yet: the coordinator may not be up (or refuses our key); say Hello again.
                         if !everConnected && options.giveUpAfter > 0 && now - startedWaiting > options.giveUpAfter { return .gaveUp }
-                        try send(socket, .hello(Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName,
-                                                      pid: UInt32(getpid()), softwareVersion: "hypertrain 0.1", previousWorkerID: workerID,
-                                           acceptsWeightTasks: options.role == .validator)))
+                        try send(socket, hello())
                         lastHello = now
                         lastSent = now
                         continue
@@ -222,6 +218,13 @@ public final class WorkerNode {
               }
             }
         }
+    }
+
+    /// Our Hello (a validator takes weight tasks: w = φ(λ̂) in, ∂L_valid/∂w out).
+    private func hello() -> Message.Body {
+        .hello(Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName, pid: UInt32(getpid()),
+                     softwareVersion: "hypertrain 0.1", previousWorkerID: workerID,
+                     acceptsWeightTasks: options.role == .validator))
     }
 
     private func connectSocket(_ context: ZMQContext) throws -> Socket {
