@@ -121,6 +121,8 @@ public final class CoordinatorCore {
     private var phiArray: (version: UInt64, values: [Float])?
     private var lambdaArray: (version: UInt64, values: [Float])?
     private var weightsArray: (versions: (UInt64, UInt64), values: [Float])?
+    /// Where `currentWeights` computes w (aligned like every workspace) before copying it out.
+    private let weightsScratch: AlignedBuffer<Float>
     private var trainLosses: [Double] = []
     private var hypergradient: AlignedBuffer<Float>
     private var validLoss: Double? = nil
@@ -164,6 +166,7 @@ public final class CoordinatorCore {
         plan = StepPlan(step: state.step, config: config)
         hypergradient = AlignedBuffer(count: h)
         expander = TaskGradientExpander(config: config)
+        weightsScratch = AlignedBuffer(count: expander.weightCount)
         startRound()
     }
 
@@ -438,9 +441,8 @@ public final class CoordinatorCore {
     private func currentWeights() -> [Float] {
         let versions = (state.phiVersion, state.lambdaVersion)
         if let w = weightsArray, w.versions == versions { return w.values }
-        let w = AlignedBuffer<Float>(count: expander.weightCount)
-        expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, into: w.pointer)
-        weightsArray = (versions, w.array)
+        expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, into: weightsScratch.pointer)
+        weightsArray = (versions, weightsScratch.array)
         return weightsArray!.values
     }
 

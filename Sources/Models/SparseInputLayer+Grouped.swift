@@ -87,28 +87,28 @@ extension SparseInputLayer {
                 AVX512Kernels.groupedForward(inputs: g.inputs, mask: g.mask, value: g.value, weights: weights,
                                              width: width, z: z, stride: stride)
             } else {
-            for j in 0..<g.inputs {
-                var bits = g.mask[j]
-                if bits == 0 { continue }
-                let values = g.value + j
-                let w = weights + j &* width
-                let w0 = load(w), w1 = load(w + 8), w2 = load(w + 16), w3 = load(w + 24), w4 = load(w + 32)
-                let w5 = load(w + 40), w6 = load(w + 48), w7 = load(w + 56), w8 = load(w + 64), w9 = load(w + 72)
-                let w10 = load(w + 80), w11 = load(w + 88), w12 = tail(w + 96, width - 96, last: j == last)
-                while bits != 0 {
-                    let q = bits.trailingZeroBitCount
-                    bits &= bits &- 1
-                    let v = SIMD8<Float>(repeating: values[q &* g.inputs])
-                    let o = z + q &* stride
-                    store(load(o).addingProduct(v, w0), o); store(load(o + 8).addingProduct(v, w1), o + 8)
-                    store(load(o + 16).addingProduct(v, w2), o + 16); store(load(o + 24).addingProduct(v, w3), o + 24)
-                    store(load(o + 32).addingProduct(v, w4), o + 32); store(load(o + 40).addingProduct(v, w5), o + 40)
-                    store(load(o + 48).addingProduct(v, w6), o + 48); store(load(o + 56).addingProduct(v, w7), o + 56)
-                    store(load(o + 64).addingProduct(v, w8), o + 64); store(load(o + 72).addingProduct(v, w9), o + 72)
-                    store(load(o + 80).addingProduct(v, w10), o + 80); store(load(o + 88).addingProduct(v, w11), o + 88)
-                    store(load(o + 96).addingProduct(v, w12), o + 96)
+                for j in 0..<g.inputs {
+                    var bits = g.mask[j]
+                    if bits == 0 { continue }
+                    let values = g.value + j
+                    let w = weights + j &* width
+                    let w0 = load(w), w1 = load(w + 8), w2 = load(w + 16), w3 = load(w + 24), w4 = load(w + 32)
+                    let w5 = load(w + 40), w6 = load(w + 48), w7 = load(w + 56), w8 = load(w + 64), w9 = load(w + 72)
+                    let w10 = load(w + 80), w11 = load(w + 88), w12 = tail(w + 96, width - 96, last: j == last)
+                    while bits != 0 {
+                        let q = bits.trailingZeroBitCount
+                        bits &= bits &- 1
+                        let v = SIMD8<Float>(repeating: values[q &* g.inputs])
+                        let o = z + q &* stride
+                        store(load(o).addingProduct(v, w0), o); store(load(o + 8).addingProduct(v, w1), o + 8)
+                        store(load(o + 16).addingProduct(v, w2), o + 16); store(load(o + 24).addingProduct(v, w3), o + 24)
+                        store(load(o + 32).addingProduct(v, w4), o + 32); store(load(o + 40).addingProduct(v, w5), o + 40)
+                        store(load(o + 48).addingProduct(v, w6), o + 48); store(load(o + 56).addingProduct(v, w7), o + 56)
+                        store(load(o + 64).addingProduct(v, w8), o + 64); store(load(o + 72).addingProduct(v, w9), o + 72)
+                        store(load(o + 80).addingProduct(v, w10), o + 80); store(load(o + 88).addingProduct(v, w11), o + 88)
+                        store(load(o + 96).addingProduct(v, w12), o + 96)
+                    }
                 }
-            }
             }
             for q in 0..<count {
                 let o = out + (n0 + q) &* width, zq = z + q &* stride

@@ -17,6 +17,40 @@ import Linalg
         return (Examples<Float>(dense: dense, labels: labels), picks)
     }
 
+    /// `b[c] + Σ_p fma(x_p, W[col_p, c])` per output, nonzeros in stored order: the
+    /// reference the kernels must match.
+    private static func referenceForward(data: Examples<Float>, rows: [Int32], weights w: [Float], bias b: [Float],
+                                         width: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: rows.count * width)
+        for (n, row) in rows.enumerated() {
+            let r = Int(row)
+            for c in 0..<width {
+                var acc: Float = 0
+                for p in Int(data.rowStart[r])..<Int(data.rowStart[r + 1]) {
+                    acc = acc.addingProduct(data.values[p], w[Int(data.colIndex[p]) * width + c])
+                }
+                out[n * width + c] = b[c] + acc
+            }
+        }
+        return out
+    }
+
+    /// `∂W[j, :] = Σ_n fma(x_nj, ∂Z[n, :])` in batch order: the backward reference.
+    private static func referenceBackward(data: Examples<Float>, rows: [Int32], dOut: [Float], inputs: Int,
+                                          width: Int) -> [Float] {
+        var grad = [Float](repeating: 0, count: inputs * width)
+        for (n, row) in rows.enumerated() {
+            let r = Int(row)
+            for p in Int(data.rowStart[r])..<Int(data.rowStart[r + 1]) {
+                let j = Int(data.colIndex[p])
+                for c in 0..<width {
+                    grad[j * width + c] = grad[j * width + c].addingProduct(data.values[p], dOut[n * width + c])
+                }
+            }
+        }
+        return grad
+    }
+
     private static func normals(_ n: Int, seed: UInt64) -> [Float] {
         var rng = Philox(seed: seed, step: 1, task: 0, stream: 0)
         return (0..<n).map { _ in Float(rng.nextNormal()) }
@@ -36,14 +70,10 @@ import Linalg
         rows.withUnsafeBufferPointer { r in
             layer.forward(data: data, rows: r, weights: w, bias: b, width: width, out: &out)
         }
-        for (n, row) in rows.enumerated() {
-            let r = Int(row)
+        let reference = Self.referenceForward(data: data, rows: rows, weights: w, bias: b, width: width)
+        for n in rows.indices {
             for c in 0..<width {
-                var acc: Float = 0
-                for p in Int(data.rowStart[r])..<Int(data.rowStart[r + 1]) {
-                    acc = acc.addingProduct(data.values[p], w[Int(data.colIndex[p]) * width + c])
-                }
-                let want = b[c] + acc
+                let want = reference[n * width + c]
                 if exact {
                     #expect(out[n * width + c] == want, "row \(n) column \(c)")
                 } else {
@@ -60,16 +90,7 @@ import Linalg
         let (data, rows) = Self.batch(inputs: inputs, rows: 40, seed: UInt64(width) + 100)
         let dOut = Self.normals(rows.count * width, seed: 3)
         let layer = SparseInputLayer<Float>(inputs: inputs, width: width)
-        var reference = [Float](repeating: 0, count: inputs * width)
-        for (n, row) in rows.enumerated() {
-            let r = Int(row)
-            for p in Int(data.rowStart[r])..<Int(data.rowStart[r + 1]) {
-                let j = Int(data.colIndex[p])
-                for c in 0..<width {
-                    reference[j * width + c] = reference[j * width + c].addingProduct(data.values[p], dOut[n * width + c])
-                }
-            }
-        }
+        let reference = Self.referenceBackward(data: data, rows: rows, dOut: dOut, inputs: inputs, width: width)
         // Twice: the second call reuses (and must fully overwrite) the workspaces.
         for _ in 0..<2 {
             var grad = [Float](repeating: .nan, count: inputs * width)
@@ -80,14 +101,7 @@ import Linalg
         }
         // A smaller batch after a larger one (buffers sized for the larger).
         let few = Array(rows.prefix(5))
-        var small = [Float](repeating: 0, count: inputs * width)
-        for (n, row) in few.enumerated() {
-            let r = Int(row)
-            for p in Int(data.rowStart[r])..<Int(data.rowStart[r + 1]) {
-                let j = Int(data.colIndex[p])
-                for c in 0..<width { small[j * width + c] = small[j * width + c].addingProduct(data.values[p], dOut[n * width + c]) }
-            }
-        }
+        let small = Self.referenceBackward(data: data, rows: few, dOut: dOut, inputs: inputs, width: width)
         var grad = [Float](repeating: .nan, count: inputs * width)
         few.withUnsafeBufferPointer { r in
             layer.backward(data: data, rows: r, dOut: dOut, width: width, gradWeights: &grad)
@@ -114,23 +128,9 @@ import Linalg
             layer.forward(data: data, rows: r, weights: w, bias: b, width: width, out: &out)
             layer.backward(data: data, rows: r, dOut: dOut, width: width, gradWeights: &grad)
         }
-        var reference = [Float](repeating: 0, count: inputs * width)
-        for (n, row) in rows.enumerated() {
-            let r = Int(row)
-            for c in 0..<width {
-                var acc: Float = 0
-                for p in Int(data.rowStart[r])..<Int(data.rowStart[r + 1]) {
-                    acc = acc.addingProduct(data.values[p], w[Int(data.colIndex[p]) * width + c])
-                }
-                #expect(out[n * width + c].bitPattern == (b[c] + acc).bitPattern, "row \(n) column \(c)")
-            }
-            for p in Int(data.rowStart[r])..<Int(data.rowStart[r + 1]) {
-                let j = Int(data.colIndex[p])
-                for c in 0..<width {
-                    reference[j * width + c] = reference[j * width + c].addingProduct(data.values[p], dOut[n * width + c])
-                }
-            }
-        }
+        let forward = Self.referenceForward(data: data, rows: rows, weights: w, bias: b, width: width)
+        #expect(out.map(\.bitPattern) == forward.map(\.bitPattern))
+        let reference = Self.referenceBackward(data: data, rows: rows, dOut: dOut, inputs: inputs, width: width)
         #expect(grad.map(\.bitPattern) == reference.map(\.bitPattern))
     }
     @Test("the AVX-512 column-grouped kernels give the bits of the AVX2 Swift ones",
