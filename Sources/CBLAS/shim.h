@@ -161,6 +161,99 @@ static inline HYPERTRAIN_AVX512 void hypertrain_grouped_backward_avx512(
         _mm512_mask_storeu_ps(g + 96, t, a6);
     }
 }
+/// The sparse input layer's forward pass for rows 9…16 wide, `weights` padded to 16 floats per
+/// input column (one zmm): `out[n, c] = bias[c] + (E + O)` for `c < width`, where `E` is the
+/// fused multiply-add chain from +0 over the row's nonzeros at even offsets from its start and
+/// `O` the chain over the odd offsets, each in nonzero order — the operations of the AVX2 Swift
+/// loop (`block16`). Four rows run interleaved (eight independent chains) to hide the FMA
+/// latency; the next four rows' nonzeros are prefetched.
+#define HYPERTRAIN_S16_STEP(I) \
+        e##I = _mm512_fmadd_ps(_mm512_set1_ps(vals[p##I + k]), _mm512_load_ps(weights + 16 * (long)cols[p##I + k]), e##I); \
+        o##I = _mm512_fmadd_ps(_mm512_set1_ps(vals[p##I + k + 1]), _mm512_load_ps(weights + 16 * (long)cols[p##I + k + 1]), o##I);
+static inline __attribute__((always_inline)) HYPERTRAIN_AVX512 __m512 hypertrain_sparse16_finish(
+    const int32_t *cols, const float *vals, const float *weights, long p, long k, long len, __m512 e, __m512 o)
+{
+    for (; k + 1 < len; k += 2) {
+        e = _mm512_fmadd_ps(_mm512_set1_ps(vals[p + k]), _mm512_load_ps(weights + 16 * (long)cols[p + k]), e);
+        o = _mm512_fmadd_ps(_mm512_set1_ps(vals[p + k + 1]), _mm512_load_ps(weights + 16 * (long)cols[p + k + 1]), o);
+    }
+    if (k < len) e = _mm512_fmadd_ps(_mm512_set1_ps(vals[p + k]), _mm512_load_ps(weights + 16 * (long)cols[p + k]), e);
+    return _mm512_add_ps(e, o);
+}
+static inline HYPERTRAIN_AVX512 void hypertrain_sparse16_forward_avx512(
+    const int32_t *starts, const int32_t *cols, const float *vals, const int32_t *rows, long count,
+    const float *weights, const float *bias, long width, float *out)
+{
+    const __mmask16 m = (__mmask16)((1u << width) - 1);
+    const __m512 b = _mm512_maskz_loadu_ps(m, bias);
+    long n = 0;
+    for (; n + 4 <= count; n += 4) {
+        const long p0 = starts[rows[n]], p1 = starts[rows[n + 1]], p2 = starts[rows[n + 2]], p3 = starts[rows[n + 3]];
+        const long l0 = starts[rows[n] + 1] - p0, l1 = starts[rows[n + 1] + 1] - p1;
+        const long l2 = starts[rows[n + 2] + 1] - p2, l3 = starts[rows[n + 3] + 1] - p3;
+        for (long i = n + 4; i < n + 8 && i < count; i++) {
+            const long q = starts[rows[i]];
+            _mm_prefetch((const char *)(cols + q), _MM_HINT_T0);
+            _mm_prefetch((const char *)(vals + q), _MM_HINT_T0);
+        }
+        long common = l0 < l1 ? l0 : l1;
+        if (l2 < common) common = l2;
+        if (l3 < common) common = l3;
+        common &= ~1L;
+        __m512 e0 = _mm512_setzero_ps(), o0 = e0, e1 = e0, o1 = e0, e2 = e0, o2 = e0, e3 = e0, o3 = e0;
+        long k = 0;
+        for (; k < common; k += 2) {
+            HYPERTRAIN_S16_STEP(0) HYPERTRAIN_S16_STEP(1) HYPERTRAIN_S16_STEP(2) HYPERTRAIN_S16_STEP(3)
+        }
+        const __m512 z0 = hypertrain_sparse16_finish(cols, vals, weights, p0, k, l0, e0, o0);
+        const __m512 z1 = hypertrain_sparse16_finish(cols, vals, weights, p1, k, l1, e1, o1);
+        const __m512 z2 = hypertrain_sparse16_finish(cols, vals, weights, p2, k, l2, e2, o2);
+        const __m512 z3 = hypertrain_sparse16_finish(cols, vals, weights, p3, k, l3, e3, o3);
+        _mm512_mask_storeu_ps(out + n * width, m, _mm512_add_ps(b, z0));
+        _mm512_mask_storeu_ps(out + (n + 1) * width, m, _mm512_add_ps(b, z1));
+        _mm512_mask_storeu_ps(out + (n + 2) * width, m, _mm512_add_ps(b, z2));
+        _mm512_mask_storeu_ps(out + (n + 3) * width, m, _mm512_add_ps(b, z3));
+    }
+    for (; n < count; n++) {
+        const long p = starts[rows[n]], len = starts[rows[n] + 1] - p;
+        const __m512 z = hypertrain_sparse16_finish(cols, vals, weights, p, 0, len, _mm512_setzero_ps(), _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(out + n * width, m, _mm512_add_ps(b, z));
+    }
+}
+#undef HYPERTRAIN_S16_STEP
+
+/// The sparse input layer's backward pass for rows 9…16 wide into `grad` (16 floats per input
+/// column, zeroed by the caller): for each row `n` in batch order and each of its nonzeros in
+/// order, `grad[col_p, :] = fma(x_p, ∂Z[n, :], grad[col_p, :])` (lanes ≥ `width` of ∂Z read as
+/// 0) — the AVX2 Swift loop's operations, the next row's nonzeros prefetched.
+static inline HYPERTRAIN_AVX512 void hypertrain_sparse16_backward_avx512(
+    const int32_t *starts, const int32_t *cols, const float *vals, const int32_t *rows, long count,
+    const float *dOut, long width, float *grad)
+{
+    const __mmask16 m = (__mmask16)((1u << width) - 1);
+    for (long n = 0; n < count; n++) {
+        const long p0 = starts[rows[n]], p1 = starts[rows[n] + 1];
+        if (n + 2 < count) {
+            const long q = starts[rows[n + 2]];
+            _mm_prefetch((const char *)(cols + q), _MM_HINT_T0);
+            _mm_prefetch((const char *)(vals + q), _MM_HINT_T0);
+        }
+        const __m512 d = _mm512_maskz_loadu_ps(m, dOut + n * width);
+        long p = p0;
+        for (; p + 4 <= p1; p += 4) {
+            float *g0 = grad + 16 * (long)cols[p], *g1 = grad + 16 * (long)cols[p + 1];
+            float *g2 = grad + 16 * (long)cols[p + 2], *g3 = grad + 16 * (long)cols[p + 3];
+            _mm512_store_ps(g0, _mm512_fmadd_ps(_mm512_set1_ps(vals[p]), d, _mm512_load_ps(g0)));
+            _mm512_store_ps(g1, _mm512_fmadd_ps(_mm512_set1_ps(vals[p + 1]), d, _mm512_load_ps(g1)));
+            _mm512_store_ps(g2, _mm512_fmadd_ps(_mm512_set1_ps(vals[p + 2]), d, _mm512_load_ps(g2)));
+            _mm512_store_ps(g3, _mm512_fmadd_ps(_mm512_set1_ps(vals[p + 3]), d, _mm512_load_ps(g3)));
+        }
+        for (; p < p1; p++) {
+            float *g = grad + 16 * (long)cols[p];
+            _mm512_store_ps(g, _mm512_fmadd_ps(_mm512_set1_ps(vals[p]), d, _mm512_load_ps(g)));
+        }
+    }
+}
 #else
 static inline int hypertrain_has_avx512f(void) { return 0; }
 static inline void hypertrain_sgemm_avx512(
@@ -170,4 +263,10 @@ static inline void hypertrain_grouped_forward_avx512(
     long inputs, const uint32_t *mask, const float *value, const float *weights, long width, float *z, long stride) {}
 static inline void hypertrain_grouped_backward_avx512(
     long inputs, const uint32_t *mask, const float *value, const float *d, long stride, long width, float *grad) {}
+static inline void hypertrain_sparse16_forward_avx512(
+    const int32_t *starts, const int32_t *cols, const float *vals, const int32_t *rows, long count,
+    const float *weights, const float *bias, long width, float *out) {}
+static inline void hypertrain_sparse16_backward_avx512(
+    const int32_t *starts, const int32_t *cols, const float *vals, const int32_t *rows, long count,
+    const float *dOut, long width, float *grad) {}
 #endif

@@ -31,4 +31,32 @@ public enum AVX512Kernels {
         precondition(isAvailable && (97...104).contains(width), "AVX512Kernels.groupedBackward: width \(width)")
         hypertrain_grouped_backward_avx512(inputs, mask, value, d, stride, width, grad)
     }
+
+    /// The sparse input layer's forward pass for rows 9…16 wide (`weights`: 16 floats per input
+    /// column, 64-byte aligned): `out[n, c] = bias[c] + (E + O)` for `c < width`, where `E` and
+    /// `O` are the fused multiply-add chains from +0 over the nonzeros of example `rows[n]` at even
+    /// and at odd offsets from the row's start, in nonzero order.
+    public static func sparse16Forward(
+        starts: UnsafePointer<Int32>, cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>,
+        rows: UnsafeBufferPointer<Int32>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        width: Int, out: UnsafeMutablePointer<Float>
+    ) {
+        precondition(isAvailable && (9...16).contains(width), "AVX512Kernels.sparse16Forward: width \(width)")
+        precondition(Int(bitPattern: weights) % 64 == 0, "AVX512Kernels.sparse16Forward: unaligned weights")
+        guard let r = rows.baseAddress else { return }
+        hypertrain_sparse16_forward_avx512(starts, cols, vals, r, rows.count, weights, bias, width, out)
+    }
+
+    /// The sparse input layer's backward pass for rows 9…16 wide into `grad` (16 floats per input
+    /// column, 64-byte aligned, zeroed by the caller): for each example `rows[n]` in batch order and
+    /// each of its nonzeros `p` in order, `grad[col_p, :] = fma(x_p, ∂Z[n, :], grad[col_p, :])`.
+    public static func sparse16Backward(
+        starts: UnsafePointer<Int32>, cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>,
+        rows: UnsafeBufferPointer<Int32>, dOut: UnsafePointer<Float>, width: Int, grad: UnsafeMutablePointer<Float>
+    ) {
+        precondition(isAvailable && (9...16).contains(width), "AVX512Kernels.sparse16Backward: width \(width)")
+        precondition(Int(bitPattern: grad) % 64 == 0, "AVX512Kernels.sparse16Backward: unaligned gradient")
+        guard let r = rows.baseAddress else { return }
+        hypertrain_sparse16_backward_avx512(starts, cols, vals, r, rows.count, dOut, width, grad)
+    }
 }

@@ -11,8 +11,8 @@ final class SparseInputLayer<T: BLASScalar> {
     private let rowScratch: AlignedBuffer<Float>
     /// Column-grouped kernels' workspace (`Float` layers 97…104 wide).
     private let groups: ColumnGroups?
-    /// Whether the column-grouped kernels run their AVX-512 version (C, the same bits); tests
-    /// turn it off to compare with the AVX2 Swift loops.
+    /// Whether the column-grouped kernels (97…104 wide) and the 9…16-wide kernels run their
+    /// AVX-512 version (C, the same bits); tests turn it off to compare with the AVX2 Swift loops.
     var usesAVX512 = AVX512Kernels.isAvailable
 
     init(inputs: Int, width: Int) {
@@ -40,6 +40,14 @@ final class SparseInputLayer<T: BLASScalar> {
                             return
                         }
                         padded.load(UnsafeRawPointer(weights).assumingMemoryBound(to: Float.self))
+                        if padded.stride == 16 && usesAVX512 {
+                            AVX512Kernels.sparse16Forward(starts: starts.baseAddress!, cols: cols.baseAddress!,
+                                                          vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
+                                                          rows: rows, weights: padded.buffer.constPointer,
+                                                          bias: UnsafeRawPointer(bias).assumingMemoryBound(to: Float.self),
+                                                          width: width, out: UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self))
+                            return
+                        }
                         Self.forwardFloat(starts: starts.baseAddress!, cols: cols.baseAddress!,
                                           vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
                                           rows: rows, weights: padded.buffer.constPointer, stride: padded.stride,
@@ -80,11 +88,18 @@ final class SparseInputLayer<T: BLASScalar> {
                             return
                         }
                         padded.buffer.zero()
-                        Self.backwardFloat(starts: starts.baseAddress!, cols: cols.baseAddress!,
-                                           vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
-                                           rows: rows, dOut: UnsafeRawPointer(dOut).assumingMemoryBound(to: Float.self),
-                                           width: width, grad: padded.buffer.pointer, stride: padded.stride,
-                                           rowScratch: rowScratch.pointer)
+                        if padded.stride == 16 && usesAVX512 {
+                            AVX512Kernels.sparse16Backward(starts: starts.baseAddress!, cols: cols.baseAddress!,
+                                                           vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
+                                                           rows: rows, dOut: UnsafeRawPointer(dOut).assumingMemoryBound(to: Float.self),
+                                                           width: width, grad: padded.buffer.pointer)
+                        } else {
+                            Self.backwardFloat(starts: starts.baseAddress!, cols: cols.baseAddress!,
+                                               vals: UnsafeRawPointer(vb).assumingMemoryBound(to: Float.self),
+                                               rows: rows, dOut: UnsafeRawPointer(dOut).assumingMemoryBound(to: Float.self),
+                                               width: width, grad: padded.buffer.pointer, stride: padded.stride,
+                                               rowScratch: rowScratch.pointer)
+                        }
                         padded.unload(into: UnsafeMutableRawPointer(gradWeights).assumingMemoryBound(to: Float.self))
                         return
                     }

@@ -133,12 +133,12 @@ import Linalg
         let reference = Self.referenceBackward(data: data, rows: rows, dOut: dOut, inputs: inputs, width: width)
         #expect(grad.map(\.bitPattern) == reference.map(\.bitPattern))
     }
-    @Test("the AVX-512 column-grouped kernels give the bits of the AVX2 Swift ones",
-          arguments: [97, 98, 100, 103, 104])
+    @Test("the AVX-512 kernels (column-grouped 97…104 wide, row-interleaved 9…16 wide) give the bits of the AVX2 Swift ones",
+          arguments: [9, 10, 13, 16, 97, 98, 100, 103, 104])
     func avx512MatchesPortable(width: Int) {
         guard AVX512Kernels.isAvailable else { return }   // nothing to compare on this CPU
         let inputs = 70
-        for batchRows in [1, 31, 45, 96] {
+        for batchRows in [1, 3, 4, 7, 31, 45, 96] {
             let (data, rows) = Self.batch(inputs: inputs, rows: batchRows, seed: UInt64(width * 1000 + batchRows))
             let w = Self.normals(inputs * width, seed: 8), b = Self.normals(width, seed: 9)
             let dOut = Self.normals(rows.count * width, seed: 10)
