@@ -166,10 +166,22 @@ static inline HYPERTRAIN_AVX512 void hypertrain_grouped_backward_avx512(
 /// fused multiply-add chain from +0 over the row's nonzeros at even offsets from its start and
 /// `O` the chain over the odd offsets, each in nonzero order — the operations of the AVX2 Swift
 /// loop (`block16`). Four rows run interleaved (eight independent chains) to hide the FMA
-/// latency; the next four rows' nonzeros are prefetched.
+/// latency; the nonzeros of the rows two blocks ahead are prefetched.
 #define HYPERTRAIN_S16_STEP(I) \
         e##I = _mm512_fmadd_ps(_mm512_set1_ps(vals[p##I + k]), _mm512_load_ps(weights + 16 * (long)cols[p##I + k]), e##I); \
         o##I = _mm512_fmadd_ps(_mm512_set1_ps(vals[p##I + k + 1]), _mm512_load_ps(weights + 16 * (long)cols[p##I + k + 1]), o##I);
+/// Prefetches all of example `r`'s nonzeros (column indices and values) into L1: a row is
+/// ≈ 150 nonzeros, streams too short for the hardware prefetcher to ramp up on (measured: the
+/// kernels below went from ≈ 2 to ≈ 1.3 ns per nonzero on a 50,000-example set).
+static inline __attribute__((always_inline)) void hypertrain_prefetch_row(
+    const int32_t *starts, const int32_t *cols, const float *vals, int32_t r)
+{
+    const long end = starts[r + 1];
+    for (long x = starts[r]; x < end + 16; x += 16) {
+        _mm_prefetch((const char *)(cols + x), _MM_HINT_T0);
+        _mm_prefetch((const char *)(vals + x), _MM_HINT_T0);
+    }
+}
 static inline __attribute__((always_inline)) HYPERTRAIN_AVX512 __m512 hypertrain_sparse16_finish(
     const int32_t *cols, const float *vals, const float *weights, long p, long k, long len, __m512 e, __m512 o)
 {
@@ -191,11 +203,7 @@ static inline HYPERTRAIN_AVX512 void hypertrain_sparse16_forward_avx512(
         const long p0 = starts[rows[n]], p1 = starts[rows[n + 1]], p2 = starts[rows[n + 2]], p3 = starts[rows[n + 3]];
         const long l0 = starts[rows[n] + 1] - p0, l1 = starts[rows[n + 1] + 1] - p1;
         const long l2 = starts[rows[n + 2] + 1] - p2, l3 = starts[rows[n + 3] + 1] - p3;
-        for (long i = n + 4; i < n + 8 && i < count; i++) {
-            const long q = starts[rows[i]];
-            _mm_prefetch((const char *)(cols + q), _MM_HINT_T0);
-            _mm_prefetch((const char *)(vals + q), _MM_HINT_T0);
-        }
+        for (long i = n + 8; i < n + 12 && i < count; i++) hypertrain_prefetch_row(starts, cols, vals, rows[i]);
         long common = l0 < l1 ? l0 : l1;
         if (l2 < common) common = l2;
         if (l3 < common) common = l3;
@@ -233,11 +241,7 @@ static inline HYPERTRAIN_AVX512 void hypertrain_sparse16_backward_avx512(
     const __mmask16 m = (__mmask16)((1u << width) - 1);
     for (long n = 0; n < count; n++) {
         const long p0 = starts[rows[n]], p1 = starts[rows[n] + 1];
-        if (n + 2 < count) {
-            const long q = starts[rows[n + 2]];
-            _mm_prefetch((const char *)(cols + q), _MM_HINT_T0);
-            _mm_prefetch((const char *)(vals + q), _MM_HINT_T0);
-        }
+        if (n + 2 < count) hypertrain_prefetch_row(starts, cols, vals, rows[n + 2]);
         const __m512 d = _mm512_maskz_loadu_ps(m, dOut + n * width);
         long p = p0;
         for (; p + 4 <= p1; p += 4) {
