@@ -113,6 +113,11 @@ public final class Coordinator {
         let server = try RouterServer(bind: options.bind, curve: options.curve,
                                       maxMessageBytes: Int64(max(config.phiCount, 1) * 4 * 2 + (16 << 20)), log: log)
         defer { server.close() }
+        // Tasks go on the wire as they are made (the first trainer starts while the others'
+        // weights are computed).
+        core.taskSink = { action in
+            if case .send(let peer, let message) = action { server.send(message, to: peer) }
+        }
         let bound = server.endpoints
         log("listening on \(bound.joined(separator: ", ")) (\(options.curve == nil ? "plain" : "CURVE"), \(options.mode.rawValue) mode, step \(state.step)/\(config.steps))")
         options.onReady(bound)

@@ -48,7 +48,8 @@ public final class CoordinatorCore {
         var lastSent: Double
         var lastSequence: UInt64 = 0
         var cachedPhiVersion: UInt64? = nil
-        /// A validator that takes w = φ(λ̂) instead of φ (Hello.acceptsWeightTasks).
+        /// A peer that takes weights instead of φ (Hello.acceptsWeightTasks): a validator
+        /// w = φ(λ̂), a trainer (sync mode) each task's λ and w = φ(λ).
         var weightTasks = false
         /// Work requests not yet answered with a task (a worker keeps up to `maxCredits`
         /// outstanding so the next task is already queued while it computes).
@@ -100,10 +101,13 @@ public final class CoordinatorCore {
     private var validUnassigned = false
     /// Which of the step's training tasks have an accepted gradient.
     private var trainReceived: [Bool] = []
-    /// Accepted gradients that arrived before an earlier task's, waiting to be added in task
-    /// order (the element-wise add does not depend on alignment).
-    private var pendingGradients: [Int: PendingGradient] = [:]
-    /// An accepted training gradient waiting for its turn in the sum.
+    /// The step's accepted training gradients, by task. ∂L/∂w replies are also recorded as
+    /// factors the moment they arrive (`TaskGradientExpander.record`): when every task's reply
+    /// is of that form, the φ step streams their sum chunk by chunk into Adam (the bits of
+    /// adding them in task order, without a φ-sized sum); otherwise the gradients are added in
+    /// task order when the step completes.
+    private var receivedGradients: [Int: PendingGradient] = [:]
+    /// An accepted training gradient.
     private enum PendingGradient {
         /// `∂L/∂φ` as sent.
         case phi([Float])
@@ -112,17 +116,27 @@ public final class CoordinatorCore {
     }
     /// Expands `∂L/∂w` replies (sync mode) into `∂L/∂φ`, exactly as the trainer would.
     private let expander: TaskGradientExpander
-    /// Tasks `0..<gradientsAdded` are in the state's running sum: each gradient is added as
-    /// soon as every earlier task's is, so the sum is built while the rest are computed and
-    /// the round's end only applies the steps.
-    private var gradientsAdded = 0
     /// φ and λ̂ as arrays for the tasks of their current versions, made once per version and
     /// shared by every task message (the transport sends them without copying).
     private var phiArray: (version: UInt64, values: [Float])?
     private var lambdaArray: (version: UInt64, values: [Float])?
     private var weightsArray: (versions: (UInt64, UInt64), values: [Float])?
-    /// Where `currentWeights` computes w (aligned like every workspace) before copying it out.
+    /// Where `currentWeights` and `trainWeights` compute w (aligned like every workspace)
+    /// before copying it out.
     private let weightsScratch: AlignedBuffer<Float>
+    /// Where `trainWeights` samples a task's λ.
+    private let lambdaScratch: AlignedBuffer<Float>
+    /// The λ̂-independent part of sync training tasks' λ (`TaskSampler.lambdaNoise`), by step
+    /// and task: drawn for the next step once this one is handed out, while the peers compute,
+    /// so a weight task's λ is only `λ̂ + noise` when the step starts.
+    private var noiseCache: [NoiseKey: AlignedBuffer<Double>] = [:]
+    private var spareNoise: [AlignedBuffer<Double>] = []
+    private struct NoiseKey: Hashable { let step: UInt64; let task: Int }
+
+    /// When set, each task is handed to this closure (the I/O loop sends it) the moment it is
+    /// made, instead of being returned with the other actions: the first trainer's task is then
+    /// on the wire while the next tasks' weights are computed. Nil (tests): tasks are returned.
+    public var taskSink: ((CoordinatorAction) -> Void)?
     private var trainLosses: [Double] = []
     private var hypergradient: AlignedBuffer<Float>
     private var validLoss: Double? = nil
@@ -167,6 +181,7 @@ public final class CoordinatorCore {
         hypergradient = AlignedBuffer(count: h)
         expander = TaskGradientExpander(config: config)
         weightsScratch = AlignedBuffer(count: expander.weightCount)
+        lambdaScratch = AlignedBuffer(count: h)
         startRound()
     }
 
@@ -293,7 +308,7 @@ public final class CoordinatorCore {
         let id = "\(prefix)-\(nextWorkerNumber)"
         nextWorkerNumber += 1
         peers[peer] = Peer(routingID: peer, workerID: id, role: hello.role, lastHeard: now, lastSent: now,
-                           weightTasks: hello.role == .validator && hello.acceptsWeightTasks)
+                           weightTasks: hello.acceptsWeightTasks)
         counters.registrations += 1
         actions.append(.log("registered \(id) (host \(hello.hostname.prefix(64)), pid \(hello.pid))"))
         actions.append(send(peer, .welcome(Welcome(workerID: id, spec: spec, heartbeatIntervalMs: UInt32(heartbeatInterval * 1000),
@@ -333,11 +348,11 @@ public final class CoordinatorCore {
         unassignedTrain = Array(0..<plan.trainTasks)
         validUnassigned = plan.validate
         trainReceived = Array(repeating: false, count: plan.trainTasks)
-        pendingGradients = [:]
-        gradientsAdded = 0
+        receivedGradients = [:]
         trainLosses = Array(repeating: 0, count: plan.trainTasks)
         validLoss = nil
         if plan.trainTasks > 0 { state.beginStep() }
+        for key in noiseCache.keys where key.step < state.step { spareNoise.append(noiseCache.removeValue(forKey: key)!) }
         // Leases of the previous step are void.
         for (id, lease) in leases where lease.step < state.step {
             leases.removeValue(forKey: id)
@@ -359,6 +374,7 @@ public final class CoordinatorCore {
     private func dispatch(now: Double) -> [CoordinatorAction] {
         guard !isFinished else { return [] }
         var actions: [CoordinatorAction] = []
+        var issued = false
         var assigned = true
         let order = peers.keys.sorted { a, b in
             let (va, vb) = (peers[a]!.role == .validator, peers[b]!.role == .validator)
@@ -371,13 +387,16 @@ public final class CoordinatorCore {
                 p.credits -= 1
                 p.lastSent = now
                 peers[key] = p
-                actions.append(send(key, task, recordSend: false))
+                let action = send(key, task, recordSend: false)
+                if let taskSink { taskSink(action) } else { actions.append(action) }
+                issued = true
                 assigned = true
             }
         }
-        if !firstRoundIssued && !actions.isEmpty {
+        if !firstRoundIssued && issued {
             firstRoundIssued = mode == .async || (unassignedTrain.isEmpty && !validUnassigned)
         }
+        if issued && mode == .sync && unassignedTrain.isEmpty && !validUnassigned { drawNoiseAhead() }
         return actions
     }
 
@@ -389,6 +408,13 @@ public final class CoordinatorCore {
             let k = unassignedTrain.removeFirst()
             let lease = newLease(.train(task: k), peer: key)
             p.leases.insert(lease)
+            if p.weightTasks {
+                // The task's λ and w = φ(λ) (D + H values) instead of φ: the trainer runs only the
+                // elementary model, and we run the hypernetwork both ways.
+                let (lambda, weights) = trainWeights(task: k)
+                return .trainTask(TrainTask(step: state.step, taskIndex: UInt32(k), leaseID: lease, tasksPerStep: UInt32(plan.trainTasks),
+                                            phi: [], lambdaHat: [], acceptsWeightGradient: true, weights: weights, lambda: lambda))
+            }
             // The round's φ stays put until every gradient is in, so the trainer may send the
             // much smaller ∂L/∂w and we run the hypernetwork's backward pass here.
             return .trainTask(TrainTask(step: state.step, taskIndex: UInt32(k), leaseID: lease, tasksPerStep: UInt32(plan.trainTasks),
@@ -444,6 +470,35 @@ public final class CoordinatorCore {
         expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, into: weightsScratch.pointer)
         weightsArray = (versions, weightsScratch.array)
         return weightsArray!.values
+    }
+
+    /// Sync training task `task` of this step as a weight task: its λ sample (what (seed, step,
+    /// task) gives at λ̂) and w = φ(λ), both computed in aligned workspaces as a trainer would.
+    private func trainWeights(task: Int) -> (lambda: [Float], weights: [Float]) {
+        sampler.lambda(noise: noise(step: state.step, task: task), lambdaHat: state.lambdaHat.constPointer,
+                       into: lambdaScratch.pointer, count: h)
+        expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, lambda: lambdaScratch.constPointer,
+                         into: weightsScratch.pointer)
+        return (lambdaScratch.array, weightsScratch.array)
+    }
+
+    /// The λ̂-independent part of the λ of sync task `task` at `step`, drawn once.
+    private func noise(step: UInt64, task: Int) -> UnsafePointer<Double> {
+        let key = NoiseKey(step: step, task: task)
+        if let b = noiseCache[key] { return b.constPointer }
+        let b = spareNoise.popLast() ?? AlignedBuffer<Double>(count: h)
+        sampler.lambdaNoise(step: step, task: task, into: b.pointer, count: h)
+        noiseCache[key] = b
+        return b.constPointer
+    }
+
+    /// Draws the next step's noise for weight-task trainers (the current step is handed out;
+    /// its peers are computing).
+    private func drawNoiseAhead() {
+        guard peers.values.contains(where: { $0.role == .trainer && $0.weightTasks }) else { return }
+        let next = state.step + 1
+        guard next < UInt64(config.steps) else { return }
+        for k in 0..<StepPlan(step: next, config: config).trainTasks { _ = noise(step: next, task: k) }
     }
 
     /// λ̂ of the current version as an array (one copy per version).
@@ -521,11 +576,15 @@ public final class CoordinatorCore {
             guard !trainReceived[k] else { reject(.duplicate); return actions }
             trainReceived[k] = true
             trainLosses[k] = g.trainLoss
-            pendingGradients[k] = weightForm ? .weights(gradW: g.gradW, lambda: g.lambdas) : .phi(g.gradPhi)
-            while let next = pendingGradients.removeValue(forKey: gradientsAdded) {
-                add(next)
-                gradientsAdded += 1
+            if weightForm {
+                g.gradW.withUnsafeBufferPointer { gw in
+                    g.lambdas.withUnsafeBufferPointer { l in
+                        expander.record(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
+                                        lambda: l.baseAddress!, gradW: gw.baseAddress!, slot: k)
+                    }
+                }
             }
+            receivedGradients[k] = weightForm ? .weights(gradW: g.gradW, lambda: g.lambdas) : .phi(g.gradPhi)
             counters.gradientsApplied += 1
             actions += completeRoundIfReady(now: now)
         case .async:
@@ -636,16 +695,17 @@ public final class CoordinatorCore {
     }
 
     private func completeRoundIfReady(now: Double) -> [CoordinatorAction] {
-        guard gradientsAdded == plan.trainTasks, !plan.validate || validLoss != nil else { return [] }
-        // Exactly LocalRun.step's order of operations: the sum was begun in startRound() and
-        // the gradients added in task order as they came in.
+        guard receivedGradients.count == plan.trainTasks, !plan.validate || validLoss != nil else { return [] }
+        // Exactly LocalRun.step's order of operations: the task gradients summed in task order
+        // from zero (the sum was begun in startRound()), then the φ step, then the λ̂ step.
         var train: Double? = nil
         if plan.trainTasks > 0 {
             train = trainLosses.reduce(0, +) / Double(plan.trainTasks)
         }
-        if plan.trainTasks > 0 { state.applyPhiStep() }
+        let phiFinite = plan.trainTasks > 0 ? applyPhiStep() : true
         if plan.validate { state.applyLambdaStep(hypergradient.constPointer) }
-        guard state.parametersAreFinite else {
+        // φ's finiteness was checked as the update wrote it; without a φ step, check φ here.
+        guard plan.trainTasks > 0 ? phiFinite && state.lambdaHat.allFinite : state.parametersAreFinite else {
             fatalError = "step \(state.step): φ or λ̂ overflowed after the update (step size too large); the last checkpoint holds the last good state"
             return []
         }
@@ -654,6 +714,23 @@ public final class CoordinatorCore {
                                 validBatchLoss: plan.validate ? validLoss : nil, evaluation: nil)
         startRound()
         return [.stepCompleted(report)]
+    }
+
+    /// The φ step on the mean of the step's task gradients; `true` when φ is finite after it.
+    private func applyPhiStep() -> Bool {
+        let tasks = plan.trainTasks
+        let recorded = receivedGradients.values.allSatisfy { if case .weights = $0 { true } else { false } }
+        if recorded && expander.recordedSumIsCertainlyFinite(tasks: tasks) {
+            return state.applyPhiStep(tasks: tasks) { expander.forEachRecordedSumChunk(tasks: tasks, $0) }
+        }
+        if recorded {
+            // Not proven finite from the factors: write the sum (Adam's finiteness report then
+            // catches an overflow, as for any sum).
+            state.setGradientSum(tasks: tasks) { expander.writeRecordedSum(tasks: tasks, into: $0) }
+        } else {
+            for k in 0..<tasks { add(receivedGradients[k]!) }
+        }
+        return state.applyPhiStep()
     }
 
     private func checkFailures() {

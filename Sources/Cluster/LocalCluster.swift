@@ -16,11 +16,13 @@ public final class LocalCluster {
     ///   - trainers: number of training workers.
     ///   - validators: number of validation workers (1 normally).
     ///   - dataDirectory: MNIST directory for the children.
+    ///   - busyWaitMicroseconds: the children's `--busy-wait-us`.
     public init(executable: String, endpoint: String, trainers: Int, validators: Int = 1, dataDirectory: String,
-                log: @escaping (String) -> Void) {
+                busyWaitMicroseconds: Int = 0, log: @escaping (String) -> Void) {
         self.executable = executable
         self.log = log
-        let common = ["--connect", endpoint, "--data", dataDirectory, "--parent-pid", String(getpid()), "--insecure"]
+        let common = ["--connect", endpoint, "--data", dataDirectory, "--parent-pid", String(getpid()), "--insecure",
+                      "--busy-wait-us", String(busyWaitMicroseconds)]
         arguments = Array(repeating: ["worker"] + common, count: trainers)
             + Array(repeating: ["validator"] + common, count: validators)
     }

@@ -22,6 +22,10 @@ public final class WorkerNode {
         public var parentPID: Int32?
         /// Give up after this many seconds without a coordinator (0: never).
         public var giveUpAfter: Double = 0
+        /// Microseconds a receive keeps checking for the next message before sleeping
+        /// (`Socket.spinBeforeBlocking`); 0: sleep at once. Local mode sets it: the next task
+        /// then starts without waiting for an idle CPU to be woken.
+        public var busyWaitMicroseconds = 0
         /// Log lines go here.
         public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("worker: " + $0 + "\n").utf8)) }
 
@@ -60,6 +64,8 @@ public final class WorkerNode {
     private var grad: AlignedBuffer<Float>?
     private var gradW: AlignedBuffer<Float>?
     private var weights: AlignedBuffer<Float>?
+    /// A weight task's λ sample.
+    private var taskLambda: AlignedBuffer<Float>?
     /// Tasks completed.
     public private(set) var tasksDone = 0
 
@@ -133,6 +139,21 @@ public final class WorkerNode {
                     options.log("registered as \(workerID)")
                     // Two requests outstanding: the next task is queued while this one computes.
                     try send(socket, .workRequest)
+                    try send(socket, .workRequest)
+                case .trainTask(let t) where !t.weights.isEmpty:
+                    // A weight task: λ and w = φ(λ) were computed by the coordinator; answer ∂L/∂w.
+                    guard registered, let trainer, let gradW, let weights, let taskLambda,
+                          t.weights.count == weights.count, t.lambda.count == taskLambda.count else {
+                        options.log("weight task of the wrong size; re-registering"); break sessionLoop
+                    }
+                    weights.load(t.weights)
+                    taskLambda.load(t.lambda)
+                    let loss = trainer.trainTask(weights: weights.constPointer, lambda: taskLambda.constPointer, step: t.step,
+                                                 task: Int(t.taskIndex), gradW: gradW.pointer)
+                    tasksDone += 1
+                    try send(socket, .gradient(Gradient(step: t.step, taskIndex: t.taskIndex, leaseID: t.leaseID, trainLoss: loss,
+                                                        gradPhi: [], gradW: gradW.array, lambdas: t.lambda, indices: trainer.lastRows)),
+                             phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
                     try send(socket, .workRequest)
                 case .trainTask(let t):
                     guard registered, let trainer, loadParameters(phi: t.phi, version: message.phiVersion, lambdaHat: t.lambdaHat) else {
@@ -224,7 +245,7 @@ public final class WorkerNode {
     private func hello() -> Message.Body {
         .hello(Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName, pid: UInt32(getpid()),
                      softwareVersion: "hypertrain 0.1", previousWorkerID: workerID,
-                     acceptsWeightTasks: options.role == .validator))
+                     acceptsWeightTasks: options.role == .validator || options.role == .trainer))
     }
 
     private func connectSocket(_ context: ZMQContext) throws -> Socket {
@@ -234,6 +255,7 @@ public final class WorkerNode {
         try s.set(.reconnectIntervalMax(milliseconds: 2000))
         try s.set(.sendTimeout(milliseconds: 1000))
         if let c = options.curve { try s.set(.curveClient(keyPair: c.keyPair, serverPublicKey: c.serverPublicKey)) }
+        s.spinBeforeBlocking = .microseconds(options.busyWaitMicroseconds)
         try s.connect(options.connect)
         return s
     }
@@ -261,6 +283,7 @@ public final class WorkerNode {
         grad = AlignedBuffer(count: t.phiCount)
         gradW = AlignedBuffer(count: t.weightCount)
         weights = AlignedBuffer(count: t.weightCount)
+        taskLambda = AlignedBuffer(count: t.hyperparameterCount)
     }
 
     /// Installs a task's φ (or checks the cached one) and λ̂; false when unusable.

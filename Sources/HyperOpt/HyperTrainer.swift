@@ -104,11 +104,28 @@ public final class HyperTrainer {
         let x = input.map(lambda.constPointer, center: lambdaHat)
         lastInput = x
         hypernet.forward(phi: phi, lambda: x, w: w.pointer)
+        return modelGradient(weights: w.constPointer, lambda: lambda.constPointer, gradW: gradW)
+    }
+
+    /// Training task `task` at `step` given its weights `w = φ(λ)` and λ sample instead of φ
+    /// (a weight task: the coordinator ran the hypernetwork): samples the minibatch and writes
+    /// `∂/∂w L_train(w, λ)` into `gradW` — the bits of the φ form's `gradW` when `weights` and
+    /// `lambda` are that form's (both 64-byte aligned, as every workspace). Returns `L_train`;
+    /// `lastRows` tells which rows were used.
+    public func trainTask(
+        weights: UnsafePointer<Float>, lambda: UnsafePointer<Float>, step: UInt64, task: Int,
+        gradW: UnsafeMutablePointer<Float>
+    ) -> Double {
+        sampler.trainRows(step: step, task: task, count: data.train.count, into: &rows)
+        return modelGradient(weights: weights, lambda: lambda, gradW: gradW)
+    }
+
+    /// `L_train(w, λ)` on the rows in `rows`, its `∂/∂w` into `gradW`.
+    private func modelGradient(weights: UnsafePointer<Float>, lambda: UnsafePointer<Float>, gradW: UnsafeMutablePointer<Float>) -> Double {
         let pred = rows.withUnsafeBufferPointer {
-            mlp.loss(w: w.constPointer, data: data.train, rows: $0, loss: config.loss, grad: gradW)
+            mlp.loss(w: weights, data: data.train, rows: $0, loss: config.loss, grad: gradW)
         }
-        let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda.constPointer, gradW: gradW,
-                                          gradLambda: nil, scratch: regScratch.pointer)
+        let reg = regularizer.addGradient(w: weights, lambda: lambda, gradW: gradW, gradLambda: nil, scratch: regScratch.pointer)
         return pred + reg
     }
 

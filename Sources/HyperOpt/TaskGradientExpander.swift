@@ -20,6 +20,8 @@ public final class TaskGradientExpander {
     public let hyperparameterCount: Int
     private let hypernet: Hypernet<Float>
     private let input: HypernetInputMap
+    /// The step's recorded task gradients (`record`).
+    private let factors: PhiGradientFactors
 
     /// - Parameter config: the run configuration.
     public init(config: ExperimentConfig) {
@@ -29,6 +31,34 @@ public final class TaskGradientExpander {
         hyperparameterCount = h
         hypernet = Hypernet(kind: config.hypernet, inputCount: h, outputCount: shape.parameterCount)
         input = HypernetInputMap(config: config, count: h)
+        factors = PhiGradientFactors(for: hypernet, capacity: max(config.samplesPerStep, 1))
+    }
+
+    /// Records the `∂L/∂φ` of the step's task `slot` as its factors (slots in any order, φ
+    /// and λ̂ unchanged until the step's sum is used): `forEachRecordedSumChunk` and
+    /// `writeRecordedSum` then give the bits of `accumulate` for the tasks in order from zero,
+    /// without a φ-sized sum (what `LocalRun` does with the trainer's own factors).
+    public func record(
+        phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, lambda: UnsafePointer<Float>,
+        gradW: UnsafePointer<Float>, slot: Int
+    ) {
+        let x = input.map(lambda, center: lambdaHat)
+        hypernet.prepareBackward(phi: phi, lambda: x)
+        hypernet.backward(phi: phi, lambda: x, gradW: gradW, recordingInto: factors, slot: slot)
+    }
+
+    /// `true` when the sum of recorded slots `0..<tasks` is certainly finite (false: not proven;
+    /// write it with `writeRecordedSum` and check it).
+    public func recordedSumIsCertainlyFinite(tasks: Int) -> Bool { factors.sumIsCertainlyFinite(tasks: tasks) }
+
+    /// The sum of recorded slots `0..<tasks` in consecutive pieces (`HyperState.applyPhiStep(tasks:chunks:)`).
+    public func forEachRecordedSumChunk(tasks: Int, _ body: (_ offset: Int, _ count: Int, _ values: UnsafePointer<Float>) -> Void) {
+        hypernet.forEachGradientSumChunk(factors, tasks: tasks, body)
+    }
+
+    /// Writes the sum of recorded slots `0..<tasks` into `sum` (`|φ|` values).
+    public func writeRecordedSum(tasks: Int, into sum: UnsafeMutablePointer<Float>) {
+        hypernet.writeGradientSum(factors, tasks: tasks, into: sum)
     }
 
     /// Adds the task's `∂L/∂φ` to `sum` (`|φ|` values).
@@ -45,6 +75,15 @@ public final class TaskGradientExpander {
         let x = input.map(lambda, center: lambdaHat)
         hypernet.prepareBackward(phi: phi, lambda: x)
         hypernet.backward(phi: phi, lambda: x, gradW: gradW, gradPhi: sum, gradLambda: nil, accumulate: true)
+    }
+
+    /// A training task's weights `w = φ(λ)` for its λ sample (`D` values into `w`): the bits of
+    /// the trainer's own forward pass.
+    public func weights(
+        phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, lambda: UnsafePointer<Float>,
+        into w: UnsafeMutablePointer<Float>
+    ) {
+        hypernet.forward(phi: phi, lambda: input.map(lambda, center: lambdaHat), w: w)
     }
 
     /// The validation task's weights `w = φ(λ̂)` (`D` values into `w`).

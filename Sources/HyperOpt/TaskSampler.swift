@@ -31,36 +31,66 @@ public struct TaskSampler: Sendable {
         var rng = Philox(seed: config.seed, step: step, task: UInt32(task), stream: RandomStream.lambdaSample.rawValue)
         switch config.algorithm {
         case .joint:
-            let sigma = config.sigma
-            // Sixteen, then eight normals at a time (the same numbers as calling `nextNormal()` in turn).
-            var i = 0
-            while i + 16 <= h {
-                let (a, b, c, d) = rng.nextNormals16()
-                for j in 0..<4 {
-                    lambda[i + 2 * j] = Float(Double(lambdaHat[i + 2 * j]) + sigma * a[j])
-                    lambda[i + 2 * j + 1] = Float(Double(lambdaHat[i + 2 * j + 1]) + sigma * b[j])
-                    lambda[i + 8 + 2 * j] = Float(Double(lambdaHat[i + 8 + 2 * j]) + sigma * c[j])
-                    lambda[i + 8 + 2 * j + 1] = Float(Double(lambdaHat[i + 8 + 2 * j + 1]) + sigma * d[j])
-                }
-                i += 16
-            }
-            while i + 8 <= h {
-                let (a, b) = rng.nextNormals8()
-                for j in 0..<4 {
-                    lambda[i + 2 * j] = Float(Double(lambdaHat[i + 2 * j]) + sigma * a[j])
-                    lambda[i + 2 * j + 1] = Float(Double(lambdaHat[i + 2 * j + 1]) + sigma * b[j])
-                }
-                i += 8
-            }
-            while i < h { lambda[i] = Float(Double(lambdaHat[i]) + sigma * rng.nextNormal()); i += 1 }
+            Self.forEachScaledNormal(&rng, count: h, sigma: config.sigma) { i, s in lambda[i] = Float(Double(lambdaHat[i]) + s) }
         case .simplifiedJoint:
             lambda.update(from: lambdaHat, count: h)
         case .globalBestResponse:
-            for i in 0..<h {
-                let x = config.priorMean + config.priorStd * rng.nextNormal()
-                lambda[i] = Float(min(max(x, config.priorMin), config.priorMax))
-            }
+            for i in 0..<h { lambda[i] = Float(priorSample(&rng)) }
         }
+    }
+
+    /// The part of task `task`'s λ at `step` that does not depend on λ̂ (`H` values into
+    /// `noise`): `σ·ε` (joint), the clipped prior sample (global), nothing (simplified). A
+    /// coordinator draws it ahead of the step; `lambda(noise:lambdaHat:into:count:)` then gives
+    /// the bits of `lambda(step:task:lambdaHat:into:count:)`.
+    public func lambdaNoise(step: UInt64, task: Int, into noise: UnsafeMutablePointer<Double>, count h: Int) {
+        var rng = Philox(seed: config.seed, step: step, task: UInt32(task), stream: RandomStream.lambdaSample.rawValue)
+        switch config.algorithm {
+        case .joint:
+            Self.forEachScaledNormal(&rng, count: h, sigma: config.sigma) { i, s in noise[i] = s }
+        case .simplifiedJoint:
+            break
+        case .globalBestResponse:
+            for i in 0..<h { noise[i] = priorSample(&rng) }
+        }
+    }
+
+    /// A task's λ from its `lambdaNoise` and λ̂ (`H` values into `lambda`).
+    public func lambda(noise: UnsafePointer<Double>, lambdaHat: UnsafePointer<Float>, into lambda: UnsafeMutablePointer<Float>, count h: Int) {
+        switch config.algorithm {
+        case .joint:
+            for i in 0..<h { lambda[i] = Float(Double(lambdaHat[i]) + noise[i]) }
+        case .simplifiedJoint:
+            lambda.update(from: lambdaHat, count: h)
+        case .globalBestResponse:
+            for i in 0..<h { lambda[i] = Float(noise[i]) }
+        }
+    }
+
+    /// One component from the prior, clipped to its range.
+    private func priorSample(_ rng: inout Philox) -> Double {
+        min(max(config.priorMean + config.priorStd * rng.nextNormal(), config.priorMin), config.priorMax)
+    }
+
+    /// `body(i, σ·z_i)` for the first `h` normals of `rng`, sixteen then eight at a time (the
+    /// same numbers as calling `nextNormal()` in turn).
+    @inline(__always)
+    private static func forEachScaledNormal(_ rng: inout Philox, count h: Int, sigma: Double, _ body: (Int, Double) -> Void) {
+        var i = 0
+        while i + 16 <= h {
+            let (a, b, c, d) = rng.nextNormals16()
+            for j in 0..<4 {
+                body(i + 2 * j, sigma * a[j]); body(i + 2 * j + 1, sigma * b[j])
+                body(i + 8 + 2 * j, sigma * c[j]); body(i + 8 + 2 * j + 1, sigma * d[j])
+            }
+            i += 16
+        }
+        while i + 8 <= h {
+            let (a, b) = rng.nextNormals8()
+            for j in 0..<4 { body(i + 2 * j, sigma * a[j]); body(i + 2 * j + 1, sigma * b[j]) }
+            i += 8
+        }
+        while i < h { body(i, sigma * rng.nextNormal()); i += 1 }
     }
 
     /// Shared minibatch rule.

@@ -53,6 +53,11 @@ public final class Socket {
     /// One heap-allocated zmq_msg_t reused by every receive: a pointer to a local zmq_msg_t
     /// is only valid for one call, and libzmq keeps interior pointers into it.
     private let message: UnsafeMutablePointer<zmq_msg_t>
+    /// How long a receive with a timeout keeps checking for a message (yielding the CPU between
+    /// checks) before it sleeps in `zmq_poll`. A sleeping process on an idle (virtual) CPU is
+    /// woken by an interrupt that can take a few hundred microseconds to land; a peer that
+    /// waits for the next task for less than this pays only the check. Zero: sleep at once.
+    public var spinBeforeBlocking: Duration = .zero
 
     /// Creates a socket of `kind` on `context`.
     public init(context: ZMQContext, kind: Kind) throws(TransportError) {
@@ -324,6 +329,13 @@ public final class Socket {
         let h = try open("zmq_poll")
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .milliseconds(Int64(max(timeoutMs, 0))))
+        if spinBeforeBlocking > .zero {
+            let spinEnd = min(clock.now.advanced(by: spinBeforeBlocking), deadline)
+            repeat {
+                if let frames = try receive(flags: ZMQ_DONTWAIT, eagainIsNil: true, take) { return frames }
+                sched_yield()
+            } while clock.now < spinEnd
+        }
         while true {
             if let frames = try receive(flags: ZMQ_DONTWAIT, eagainIsNil: true, take) { return frames }
             let remaining = clock.now.duration(to: deadline)

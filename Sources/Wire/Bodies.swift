@@ -24,7 +24,8 @@ public struct Hello: Sendable, Equatable {
     public var softwareVersion: String
     /// The id from a previous `Welcome` when re-registering, "" on first contact.
     public var previousWorkerID: String
-    /// A validator that can take `ValidTask.weights` instead of φ (and answer `gradW`).
+    /// A worker that can take weight tasks: a validator `ValidTask.weights` instead of φ, a
+    /// trainer `TrainTask.weights` and `TrainTask.lambda` instead of φ (both answer `gradW`).
     public var acceptsWeightTasks: Bool
 
     /// Creates a Hello.
@@ -74,18 +75,26 @@ public struct TrainTask: Sendable, Equatable {
     public var leaseID: UInt64
     /// How many tasks the step is split into.
     public var tasksPerStep: UInt32
-    /// Hypernetwork parameters φ (tensor "phi", float32).
+    /// Hypernetwork parameters φ (tensor "phi", float32); empty in a weight task.
     public var phi: [Float]
-    /// Current hyperparameters λ̂ (tensor "lambda_hat", float32).
+    /// Current hyperparameters λ̂ (tensor "lambda_hat", float32); empty in a weight task.
     public var lambdaHat: [Float]
     /// The trainer may reply with `Gradient.gradW` (∂L/∂w) instead of `gradPhi`: the
     /// coordinator still holds this φ and runs the hypernetwork's backward pass itself.
     public var acceptsWeightGradient: Bool
+    /// A weight task (to a trainer whose Hello accepts them, sync mode): the elementary weights
+    /// w = φ(λ) of the task's λ sample (tensor "w", float32, D), computed by the coordinator,
+    /// instead of φ; empty otherwise. The answer carries `Gradient.gradW`.
+    public var weights: [Float]
+    /// With `weights`: the task's λ sample (tensor "lambda", float32, H) — what (seed, step,
+    /// task) gives at λ̂ — for the regularizer; empty otherwise.
+    public var lambda: [Float]
 
     /// Creates a TrainTask.
     public init(
         step: UInt64, taskIndex: UInt32, leaseID: UInt64, tasksPerStep: UInt32 = 1,
-        phi: [Float], lambdaHat: [Float], acceptsWeightGradient: Bool = false
+        phi: [Float], lambdaHat: [Float], acceptsWeightGradient: Bool = false,
+        weights: [Float] = [], lambda: [Float] = []
     ) {
         self.step = step
         self.taskIndex = taskIndex
@@ -94,6 +103,8 @@ public struct TrainTask: Sendable, Equatable {
         self.phi = phi
         self.lambdaHat = lambdaHat
         self.acceptsWeightGradient = acceptsWeightGradient
+        self.weights = weights
+        self.lambda = lambda
     }
 }
 

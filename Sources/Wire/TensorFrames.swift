@@ -156,8 +156,12 @@ extension Message.Body {
     var tensors: [NamedTensor] {
         switch self {
         case .trainTask(let t):
-            [NamedTensor(name: "phi", payload: .float32(t.phi)),
-             NamedTensor(name: "lambda_hat", payload: .float32(t.lambdaHat))]
+            // "phi" (possibly empty: the cached φ) and "lambda_hat", or "w" and "lambda".
+            t.weights.isEmpty
+                ? [NamedTensor(name: "phi", payload: .float32(t.phi)),
+                   NamedTensor(name: "lambda_hat", payload: .float32(t.lambdaHat))]
+                : [NamedTensor(name: "w", payload: .float32(t.weights)),
+                   NamedTensor(name: "lambda", payload: .float32(t.lambda))]
         case .validTask(let t):
             // "phi" (possibly empty: the cached φ), or "w" when the weights are sent instead.
             (t.weights.isEmpty ? [NamedTensor(name: "phi", payload: .float32(t.phi))] : [])
@@ -187,7 +191,8 @@ extension Message.Body {
     var tensorSchema: [TensorSlot] {
         switch self {
         case .trainTask:
-            [TensorSlot(name: "phi", dtype: .float32), TensorSlot(name: "lambda_hat", dtype: .float32)]
+            [TensorSlot(name: "phi", dtype: .float32, optional: true), TensorSlot(name: "lambda_hat", dtype: .float32, optional: true),
+             TensorSlot(name: "w", dtype: .float32, optional: true), TensorSlot(name: "lambda", dtype: .float32, optional: true)]
         case .validTask:
             [TensorSlot(name: "phi", dtype: .float32, optional: true), TensorSlot(name: "lambda_hat", dtype: .float32),
              TensorSlot(name: "w", dtype: .float32, optional: true)]
@@ -218,8 +223,10 @@ extension Message.Body {
         }
         switch self {
         case .trainTask(var t):
-            t.phi = floats("phi")
-            t.lambdaHat = floats("lambda_hat")
+            t.phi = floats("phi", optional: true)
+            t.lambdaHat = floats("lambda_hat", optional: true)
+            t.weights = floats("w", optional: true)
+            t.lambda = floats("lambda", optional: true)
             self = .trainTask(t)
         case .validTask(var t):
             t.phi = floats("phi", optional: true)

@@ -98,6 +98,7 @@ public enum WireCodec {
         }
         // Bodies with alternative tensors: exactly one of each pair.
         let alternatives: (String, String)? = switch body {
+        case .trainTask: ("phi", "w")
         case .gradient: ("grad_phi", "grad_w")
         case .validTask: ("phi", "w")
         case .hypergradient: ("grad_lambda", "grad_w")
@@ -105,6 +106,11 @@ public enum WireCodec {
         }
         if let (usual, other) = alternatives, (payloads[usual] == nil) == (payloads[other] == nil) {
             throw payloads[usual] == nil ? .missingTensor(usual) : .unknownTensor("\(other) (beside \(usual))")
+        }
+        // A training task's companion of its form: λ̂ beside φ, the task's λ beside w.
+        if case .trainTask = body {
+            let companion = payloads["w"] == nil ? "lambda_hat" : "lambda"
+            guard payloads[companion] != nil else { throw .missingTensor(companion) }
         }
         body.attach(payloads)
 

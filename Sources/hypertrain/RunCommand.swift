@@ -26,8 +26,13 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Training worker processes (0: everything in this one process). With N ≥ 1 this process is the coordinator and starts N workers and a validator over ipc://.")
     var workers: Int = 0
 
+    @Option(name: .customLong("busy-wait-us"),
+            help: "With --workers ≥ 1: microseconds the worker processes keep checking for their next task before sleeping (0: sleep at once). A sleeping worker on an idle CPU is woken by an interrupt that can take a few hundred µs to land on a virtual machine, once per step.")
+    var busyWaitMicroseconds = 2_000
+
     func validate() throws {
         guard (0...64).contains(workers) else { throw ValidationError("--workers must be in 0...64") }
+        guard (0...1_000_000).contains(busyWaitMicroseconds) else { throw ValidationError("--busy-wait-us must be in 0...1000000") }
         if workers == 0 && (cluster.resume || cluster.mode != .sync) {
             throw ValidationError("--resume and --mode need --workers ≥ 1 (the single-process run writes a checkpoint only at the end)")
         }
@@ -60,7 +65,8 @@ struct RunCommand: ParsableCommand {
         let socketDir = FileManager.default.temporaryDirectory.path
         let endpoint = "ipc://\(socketDir)/hypertrain-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         let children = LocalCluster(executable: LocalCluster.currentExecutable, endpoint: endpoint, trainers: workers,
-                                    dataDirectory: dataDir, log: { Console.error("run: " + $0) })
+                                    dataDirectory: dataDir, busyWaitMicroseconds: busyWaitMicroseconds,
+                                    log: { Console.error("run: " + $0) })
         var options = Coordinator.Options(bind: [endpoint])
         cluster.apply(to: &options)
         options.reporter = output.reporterOptions

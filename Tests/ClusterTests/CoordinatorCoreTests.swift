@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import HyperOpt
+import Linalg
 import Models
 import Wire
 import Cluster
@@ -102,9 +103,21 @@ import Cluster
         ("factorized:3", .perWeight, false), ("factorized:3", .perWeight, true), ("mlp:4", .perLayer, false),
     ]
 
-    @Test("several steps driven through fake peers equal LocalRun bit for bit, trainers replying with ∂L/∂φ or ∂L/∂w and a weight-task validator (φ only re-sent when it changed)",
-          arguments: hypernetSettings.indices)
-    func manyStepsMatchLocalRun(setting: Int) throws {
+    /// How the two fake trainers of the bit-identity test work.
+    enum TrainerForms: CaseIterable, Sendable {
+        /// φ tasks; the first replies ∂L/∂w (the task allows it), the second ∂L/∂φ (a peer
+        /// that ignores the offer): every step's gradients are added in task order at its end.
+        case phiTasks
+        /// Both take weight tasks (λ and w = φ(λ) in, ∂L/∂w out), as ours do: the φ step
+        /// streams the recorded factors; tasks reach the I/O loop through `taskSink`.
+        case weightTasks
+        /// The first takes weight tasks, the second φ tasks and replies ∂L/∂φ (mixed steps).
+        case mixed
+    }
+
+    @Test("several steps driven through fake peers equal LocalRun bit for bit, trainers taking weight tasks or φ tasks and replying with ∂L/∂w or ∂L/∂φ, a weight-task validator (φ only re-sent when it changed)",
+          arguments: hypernetSettings.indices, TrainerForms.allCases)
+    func manyStepsMatchLocalRun(setting: Int, forms: TrainerForms) throws {
         let (kind, scope, centred) = Self.hypernetSettings[setting]
         let h = CoreHarness(steps: 6) { c in
             c.hypernet = HypernetKind(parsing: kind)!
@@ -113,16 +126,25 @@ import Cluster
         }
         // The validator takes weight tasks (w = φ(λ̂) in, ∂L/∂w out) as ours does; the
         // φ form of the validation task is covered by the single-step test above.
-        var peers = [try h.register(1, .trainer), try h.register(2, .trainer), try h.register(3, .validator, weightTasks: true)]
+        var peers = [try h.register(1, .trainer, weightTasks: forms != .phiTasks),
+                     try h.register(2, .trainer, weightTasks: forms == .weightTasks),
+                     try h.register(3, .validator, weightTasks: true)]
+        var sunk: [CoordinatorAction] = []
+        if forms == .weightTasks { h.core.taskSink = { sunk.append($0) } }
         var pending: [Int: Message.Body] = [:]
         var cachedPhi: [Int: [Float]] = [:]
-        func absorb(_ actions: [CoordinatorAction]) {
+        func absorb(_ returned: [CoordinatorAction]) {
+            let actions = sunk + returned
+            sunk = []
             for (i, p) in peers.enumerated() {
                 for m in CoreHarness.messages(in: actions, to: p.id) {
                     switch m.body {
+                    case .trainTask(let t) where !t.weights.isEmpty:
+                        #expect(forms != .phiTasks && (i == 0 || forms == .weightTasks) && t.phi.isEmpty)
+                        pending[i] = .gradient(h.gradient(forWeightTask: t))
                     case .trainTask(let t):
+                        #expect(i == 1 || forms == .phiTasks)
                         if !t.phi.isEmpty { cachedPhi[i] = t.phi }
-                        // The first trainer sends ∂L/∂w (the task allows it), the second ∂L/∂φ.
                         #expect(t.acceptsWeightGradient)
                         pending[i] = .gradient(h.gradient(for: t, phi: cachedPhi[i]!, weightForm: i == 0))
                     case .validTask(let t):
@@ -289,11 +311,12 @@ import Cluster
         #expect(h.core.state.snapshot() == before)
         #expect(h.core.counters.gradientsApplied == 0)
 
-        // Async tasks do not accept ∂L/∂w (φ may move before the reply arrives).
+        // Async tasks do not accept ∂L/∂w (φ may move before the reply arrives), and a trainer
+        // that takes weight tasks gets φ there too.
         let async = CoreHarness(mode: .async)
-        var b = try async.register(1, .trainer)
+        var b = try async.register(1, .trainer, weightTasks: true)
         let tb = try #require(CoreHarness.trainTask(in: async.core.handle(peer: b.id, frames: b.frames(.workRequest), now: async.t0), to: b.id))
-        #expect(!tb.acceptsWeightGradient)
+        #expect(!tb.acceptsWeightGradient && tb.weights.isEmpty && tb.phi.count == async.config.phiCount)
         let r = async.core.handle(peer: b.id, frames: b.frames(.gradient(async.gradient(for: tb, phi: tb.phi, weightForm: true))), now: async.t0)
         #expect(CoreHarness.error(in: r, to: b.id)?.code == .badTensor)
         #expect(async.core.counters.gradientsApplied == 0)
@@ -695,6 +718,19 @@ final class CoreHarness {
         }
         return Gradient(step: task.step, taskIndex: task.taskIndex, leaseID: task.leaseID, trainLoss: loss,
                         gradPhi: weightForm ? [] : grad, gradW: weightForm ? grad : [], lambdas: trainer.lastLambda, indices: trainer.lastRows)
+    }
+
+    /// An honest answer to a training weight task: `∂L/∂w` at the task's `w` and λ, computed
+    /// from 64-byte aligned copies as a worker does.
+    func gradient(forWeightTask task: TrainTask) -> Gradient {
+        let w = AlignedBuffer<Float>(count: trainer.weightCount), lambda = AlignedBuffer<Float>(count: config.hyperparameterCount)
+        let g = AlignedBuffer<Float>(count: trainer.weightCount)
+        w.load(task.weights)
+        lambda.load(task.lambda)
+        let loss = trainer.trainTask(weights: w.constPointer, lambda: lambda.constPointer, step: task.step,
+                                     task: Int(task.taskIndex), gradW: g.pointer)
+        return Gradient(step: task.step, taskIndex: task.taskIndex, leaseID: task.leaseID, trainLoss: loss,
+                        gradPhi: [], gradW: g.array, lambdas: task.lambda, indices: trainer.lastRows)
     }
 
     /// An honest answer to a weight task: `∂L_valid/∂w` at the task's `w`.

@@ -120,6 +120,30 @@ private func config(_ algorithm: Algorithm, batch: Int = 32, seed: UInt64 = 1) -
         #expect(lambdaSample(s, step: 3, task: 0, lambdaHat: lambdaHat) != lambdaSample(s, step: 3, task: 1, lambdaHat: lambdaHat))
     }
 
+    @Test("λ from noise drawn ahead (lambdaNoise, then lambda(noise:lambdaHat:)) is λ from (seed, step, task) bit for bit",
+          arguments: [Algorithm.joint, .simplifiedJoint, .globalBestResponse])
+    func noiseAheadIsTheSameSample(algorithm: Algorithm) {
+        var c = config(algorithm)
+        c.priorMin = -2; c.priorMax = 1
+        let s = TaskSampler(config: c)
+        // 7, 8, 16, 37 components: the 16-, 8- and 1-at-a-time paths of the normal generator.
+        for h in [7, 8, 16, 37] {
+            let lambdaHat: [Float] = (0..<h).map { -3.5 + 0.37 * Float($0) }
+            for (step, task) in [(UInt64(0), 0), (5, 1), (123_456, 3)] {
+                var noise = [Double](repeating: .nan, count: h)
+                noise.withUnsafeMutableBufferPointer { s.lambdaNoise(step: step, task: task, into: $0.baseAddress!, count: h) }
+                var fromNoise = [Float](repeating: .nan, count: h)
+                noise.withUnsafeBufferPointer { n in
+                    lambdaHat.withUnsafeBufferPointer { lh in
+                        fromNoise.withUnsafeMutableBufferPointer { s.lambda(noise: n.baseAddress!, lambdaHat: lh.baseAddress!, into: $0.baseAddress!, count: h) }
+                    }
+                }
+                let direct = lambdaSample(s, step: step, task: task, lambdaHat: lambdaHat)
+                #expect(fromNoise.map(\.bitPattern) == direct.map(\.bitPattern), "H \(h), step \(step), task \(task)")
+            }
+        }
+    }
+
     @Test("simplified-joint λ samples are λ̂ exactly, whatever σ is")
     func simplifiedSamples() {
         var c = config(.simplifiedJoint)

@@ -44,6 +44,29 @@ import Wire
         }
     }
 
+    @Test("a training weight task carries w and lambda in place of phi and lambda_hat; phi beside w, or a form without its companion, is refused")
+    func weightTrainTaskFrames() throws {
+        let t = TrainTask(step: 3, taskIndex: 1, leaseID: 5, tasksPerStep: 2, phi: [], lambdaHat: [], acceptsWeightGradient: true,
+                          weights: [7, 8, 9], lambda: [-3.25, -3.75])
+        let frames = WireCodec.encode(Message(body: .trainTask(t)))
+        try #require(frames.count == 3)
+        #expect(frames[1] == floatFrame([7, 8, 9]))
+        #expect(frames[2] == floatFrame([-3.25, -3.75]))
+        guard case .trainTask(let d) = try WireCodec.decode(frames).body else { Issue.record("not a train task"); return }
+        #expect(d == t)
+
+        let both = ProtoWriter.envelope(tensors: [("phi", 0, 1), ("lambda_hat", 0, 1), ("w", 0, 1), ("lambda", 0, 1)], bodyField: 13)
+        #expect(throws: WireError.unknownTensor("w (beside phi)")) {
+            try WireCodec.decode([both, floatFrame([1]), floatFrame([1]), floatFrame([1]), floatFrame([1])])
+        }
+        let wAlone = ProtoWriter.envelope(tensors: [("w", 0, 1)], bodyField: 13)
+        #expect(throws: WireError.missingTensor("lambda")) { try WireCodec.decode([wAlone, floatFrame([1])]) }
+        let phiAlone = ProtoWriter.envelope(tensors: [("phi", 0, 1)], bodyField: 13)
+        #expect(throws: WireError.missingTensor("lambda_hat")) { try WireCodec.decode([phiAlone, floatFrame([1])]) }
+        let neither = ProtoWriter.envelope(tensors: [("lambda_hat", 0, 1)], bodyField: 13)
+        #expect(throws: WireError.missingTensor("phi")) { try WireCodec.decode([neither, floatFrame([1])]) }
+    }
+
     @Test("a 165,000-float φ round-trips bit for bit, NaN payloads included")
     func largeTensorBitExact() throws {
         var message = Samples.trainTask(floats: 165_000)

@@ -29,7 +29,7 @@ private final class ForeignFrame: WireFrame {
         #expect(frames.map(\.bytes) == WireCodec.encode(message))
         #expect(frames.map(\.byteCount) == WireCodec.encode(message).map(\.count))
         if case .trainTask(let t) = message.body {
-            #expect(frames[1] == .float32(t.phi))
+            #expect(frames[1] == .float32(t.weights.isEmpty ? t.phi : t.weights))
         }
     }
 

@@ -220,8 +220,9 @@ struct  Hypertrain__V1__Hello
    */
   char *previous_worker_id;
   /*
-   * Validators: true when this validator can compute a ValidTask given the elementary weights
-   * w = φ(λ̂) (tensor "w") instead of φ, answering with "grad_w" (docs/protocol.md §5).
+   * True when this worker can compute a task given the elementary weights instead of φ
+   * (docs/protocol.md §4, §5): a validator a ValidTask with "w" = φ(λ̂), a trainer (sync mode) a
+   * TrainTask with "w" = φ(λ) and "lambda" = λ; both answer with "grad_w".
    */
   protobuf_c_boolean accepts_weight_tasks;
 };
@@ -339,7 +340,11 @@ struct  Hypertrain__V1__WorkRequest
 
 
 /*
- * Coordinator → trainer. Tensors: "phi" (float32, num_phi_params), "lambda_hat" (float32, H).
+ * Coordinator → trainer. Tensors: "phi" (float32, num_phi_params; empty: the cached φ of the
+ * header's version) and "lambda_hat" (float32, H) — or, in sync mode to a trainer whose Hello set
+ * accepts_weight_tasks, "w" (float32, D: the elementary weights φ(λ) of the task's λ sample,
+ * computed by the coordinator) and "lambda" (float32, H: that λ sample, for the regularizer) in
+ * their place; such a trainer answers with "grad_w" and echoes "lambda" in the Gradient.
  */
 struct  Hypertrain__V1__TrainTask
 {
