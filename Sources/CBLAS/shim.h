@@ -19,6 +19,34 @@ static inline void hypertrain_sqrt4d(const double *x, double *y) { _mm256_storeu
 static inline void hypertrain_sqrt8f(const float *x, float *y) { for (int i = 0; i < 8; i++) y[i] = __builtin_sqrtf(x[i]); }
 static inline void hypertrain_sqrt4d(const double *x, double *y) { for (int i = 0; i < 4; i++) y[i] = __builtin_sqrt(x[i]); }
 #endif
+/// The column-grouped sparse kernels' gather: records the nonzeros of example rows `rows[0 ..<
+/// count]` (`count` ≤ 32) by column — bit `q` of `mask[j]` set when row `q` has a nonzero in
+/// column `j`, `value[q·inputs + j]` its value (other entries untouched) — reading the rows'
+/// nonzeros two rows ahead into the cache (up to row `available − 1`, so the next group's first
+/// rows too): a row's ≈ 150 nonzeros are a stream too short for the hardware prefetcher.
+static inline void hypertrain_grouped_gather(
+    long inputs, const int32_t *starts, const int32_t *cols, const float *vals,
+    const int32_t *rows, long count, long available, uint32_t *mask, float *value)
+{
+    __builtin_memset(mask, 0, (unsigned long)inputs * sizeof(uint32_t));
+    for (long q = 0; q < count; q++) {
+        if (q + 2 < available) {
+            const long a = rows[q + 2], end = starts[a + 1];
+            for (long x = starts[a]; x < end + 16; x += 16) {
+                __builtin_prefetch(cols + x);
+                __builtin_prefetch(vals + x);
+            }
+        }
+        const long r = rows[q];
+        const uint32_t bit = 1u << q;
+        float *row = value + q * inputs;
+        for (long p = starts[r], end = starts[r + 1]; p < end; p++) {
+            const long c = cols[p];
+            mask[c] |= bit;
+            row[c] = vals[p];
+        }
+    }
+}
 #if defined(__x86_64__)
 #include <immintrin.h>
 /// 1 when the CPU (and the OS) supports AVX-512F; the caller checks once and caches it.

@@ -30,21 +30,13 @@ final class ColumnGroups {
         value.deallocate()
     }
 
-    /// Records the nonzeros of `rows[n0 ..< n0 + count]` (`count` ≤ 32) by column.
+    /// Records the nonzeros of `rows[n0 ..< n0 + count]` (`count` ≤ 32) by column (the rows
+    /// after them prefetched as it goes).
     @inline(__always)
     func gather(starts: UnsafePointer<Int32>, cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>,
                 rows: UnsafeBufferPointer<Int32>, from n0: Int, count: Int) {
-        mask.update(repeating: 0, count: inputs)
-        for q in 0..<count {
-            let r = Int(rows[n0 + q])
-            let bit = UInt32(1) << UInt32(q)
-            let row = value + q &* inputs
-            for p in Int(starts[r])..<Int(starts[r + 1]) {
-                let c = Int(cols[p])
-                mask[c] |= bit
-                row[c] = vals[p]
-            }
-        }
+        SparseGather.byColumn(inputs: inputs, starts: starts, cols: cols, vals: vals, rows: rows.baseAddress! + n0,
+                              count: count, available: rows.count - n0, mask: mask, value: value)
     }
 }
 
