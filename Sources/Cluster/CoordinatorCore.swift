@@ -562,10 +562,11 @@ public final class CoordinatorCore {
         }
         // Sync tasks were computed from the current λ̂, so their λ must be exactly what
         // (seed, step, task) gives; a peer with another config, build or libm is refused loudly
-        // rather than silently breaking bit-identity. (Async tasks may be from an older λ̂.)
+        // rather than silently breaking bit-identity. (Async tasks may be from an older λ̂.) A
+        // ∂L/∂w reply is checked in full: the hypernetwork's backward pass runs at that λ.
         if mode == .sync {
-            let m = min(h, Self.lambdaCheckLength)
-            guard expectedLambda(step: g.step, task: k, count: m)[...] == g.lambdas.prefix(m) else {
+            let m = weightForm ? h : min(h, Self.lambdaCheckLength)
+            guard expectedLambda(task: k, count: m)[...] == g.lambdas.prefix(m) else {
                 return refuse(.badTensor, "lambda samples differ from (seed, step, task)'s — peer runs another config or build")
             }
         }
@@ -739,17 +740,23 @@ public final class CoordinatorCore {
         }
     }
 
-    /// Components of λ re-derived to check a gradient: the first ones of the stream identify
-    /// a peer with another seed, config, generator or build as surely as all of them, at a
-    /// fixed cost (the full λ has up to D components).
+    /// Components of λ re-derived to check a ∂L/∂φ reply: the first ones of the stream
+    /// identify a peer with another seed, config, generator or build as surely as all of them,
+    /// at a fixed cost (the full λ has up to D components).
     static let lambdaCheckLength = 64
 
-    /// The first `count` components of the λ of sync task `task` at `step` (from the current λ̂;
-    /// a prefix of the stream is exactly the prefix of the full sample).
-    private func expectedLambda(step: UInt64, task: Int, count: Int) -> [Float] {
+    /// The first `count` components of the λ of sync task `task` of this step (from the current
+    /// λ̂; a prefix of the stream is exactly the prefix of the full sample). The whole λ comes
+    /// from the step's noise, drawn once.
+    private func expectedLambda(task: Int, count: Int) -> [Float] {
+        if count == h {
+            sampler.lambda(noise: noise(step: state.step, task: task), lambdaHat: state.lambdaHat.constPointer,
+                           into: lambdaScratch.pointer, count: h)
+            return lambdaScratch.array
+        }
         var out = [Float](repeating: 0, count: count)
         out.withUnsafeMutableBufferPointer { o in
-            sampler.lambda(step: step, task: task, lambdaHat: state.lambdaHat.constPointer, into: o.baseAddress!, count: count)
+            sampler.lambda(step: state.step, task: task, lambdaHat: state.lambdaHat.constPointer, into: o.baseAddress!, count: count)
         }
         return out
     }

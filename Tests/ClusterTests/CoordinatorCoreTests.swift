@@ -311,6 +311,20 @@ import Cluster
         #expect(h.core.state.snapshot() == before)
         #expect(h.core.counters.gradientsApplied == 0)
 
+        // A ∂L/∂w reply's λ is checked in full (the backward pass runs at it), not only the
+        // first components as for ∂L/∂φ: per-weight scope, H = 7,850, one component far out.
+        let wide = CoreHarness { $0.scope = .perWeight; $0.hypernet = .factorized(hidden: 3) }
+        var c = try wide.register(1, .trainer, weightTasks: true)
+        let tc = try #require(CoreHarness.trainTask(in: wide.core.handle(peer: c.id, frames: c.frames(.workRequest), now: wide.t0), to: c.id))
+        var off = wide.gradient(forWeightTask: tc)
+        #expect(off.lambdas.count == 7_850)
+        off.lambdas[5_000] += 0.5
+        let wideBefore = wide.core.state.snapshot()
+        let rc = wide.core.handle(peer: c.id, frames: c.frames(.gradient(off)), now: wide.t0)
+        #expect(CoreHarness.error(in: rc, to: c.id)?.code == .badTensor)
+        #expect(wide.core.state.snapshot() == wideBefore && wide.core.counters.gradientsApplied == 0)
+        #expect(CoreHarness.acked(wide.core.handle(peer: c.id, frames: c.frames(.gradient(wide.gradient(forWeightTask: tc))), now: wide.t0), to: c.id))
+
         // Async tasks do not accept ∂L/∂w (φ may move before the reply arrives), and a trainer
         // that takes weight tasks gets φ there too.
         let async = CoreHarness(mode: .async)
