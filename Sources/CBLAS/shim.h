@@ -19,24 +19,30 @@ static inline void hypertrain_sqrt4d(const double *x, double *y) { _mm256_storeu
 static inline void hypertrain_sqrt8f(const float *x, float *y) { for (int i = 0; i < 8; i++) y[i] = __builtin_sqrtf(x[i]); }
 static inline void hypertrain_sqrt4d(const double *x, double *y) { for (int i = 0; i < 4; i++) y[i] = __builtin_sqrt(x[i]); }
 #endif
+/// Prefetches all of example `r`'s nonzeros (column indices and values) into L1: a row is
+/// ≈ 150 nonzeros, streams too short for the hardware prefetcher to ramp up on (measured with
+/// scripts/bench/sparse_kernel_micro.c on a 50,000-example set: the forward kernel at 1.9–2.2 ns
+/// per nonzero with only each row's first line prefetched, 1.4–2.0 with whole rows).
+static inline __attribute__((always_inline)) void hypertrain_prefetch_row(
+    const int32_t *starts, const int32_t *cols, const float *vals, int32_t r)
+{
+    const long end = starts[r + 1];
+    for (long x = starts[r]; x < end + 16; x += 16) {
+        __builtin_prefetch(cols + x);   // prefetcht0
+        __builtin_prefetch(vals + x);
+    }
+}
 /// The column-grouped sparse kernels' gather: records the nonzeros of example rows `rows[0 ..<
 /// count]` (`count` ≤ 32) by column — bit `q` of `mask[j]` set when row `q` has a nonzero in
-/// column `j`, `value[q·inputs + j]` its value (other entries untouched) — reading the rows'
-/// nonzeros two rows ahead into the cache (up to row `available − 1`, so the next group's first
-/// rows too): a row's ≈ 150 nonzeros are a stream too short for the hardware prefetcher.
+/// column `j`, `value[q·inputs + j]` its value (other entries untouched) — prefetching rows two
+/// ahead (up to row `available − 1`, so the next group's first rows too).
 static inline void hypertrain_grouped_gather(
     long inputs, const int32_t *starts, const int32_t *cols, const float *vals,
     const int32_t *rows, long count, long available, uint32_t *mask, float *value)
 {
     __builtin_memset(mask, 0, (unsigned long)inputs * sizeof(uint32_t));
     for (long q = 0; q < count; q++) {
-        if (q + 2 < available) {
-            const long a = rows[q + 2], end = starts[a + 1];
-            for (long x = starts[a]; x < end + 16; x += 16) {
-                __builtin_prefetch(cols + x);
-                __builtin_prefetch(vals + x);
-            }
-        }
+        if (q + 2 < available) hypertrain_prefetch_row(starts, cols, vals, rows[q + 2]);
         const long r = rows[q];
         const uint32_t bit = 1u << q;
         float *row = value + q * inputs;
@@ -198,19 +204,6 @@ static inline HYPERTRAIN_AVX512 void hypertrain_grouped_backward_avx512(
 #define HYPERTRAIN_S16_STEP(I) \
         e##I = _mm512_fmadd_ps(_mm512_set1_ps(vals[p##I + k]), _mm512_load_ps(weights + 16 * (long)cols[p##I + k]), e##I); \
         o##I = _mm512_fmadd_ps(_mm512_set1_ps(vals[p##I + k + 1]), _mm512_load_ps(weights + 16 * (long)cols[p##I + k + 1]), o##I);
-/// Prefetches all of example `r`'s nonzeros (column indices and values) into L1: a row is
-/// ≈ 150 nonzeros, streams too short for the hardware prefetcher to ramp up on (measured with
-/// scripts/bench/sparse_kernel_micro.c on a 50,000-example set: the forward kernel at 1.9–2.2 ns
-/// per nonzero with only each row's first line prefetched, 1.4–2.0 with whole rows).
-static inline __attribute__((always_inline)) void hypertrain_prefetch_row(
-    const int32_t *starts, const int32_t *cols, const float *vals, int32_t r)
-{
-    const long end = starts[r + 1];
-    for (long x = starts[r]; x < end + 16; x += 16) {
-        _mm_prefetch((const char *)(cols + x), _MM_HINT_T0);
-        _mm_prefetch((const char *)(vals + x), _MM_HINT_T0);
-    }
-}
 static inline __attribute__((always_inline)) HYPERTRAIN_AVX512 __m512 hypertrain_sparse16_finish(
     const int32_t *cols, const float *vals, const float *weights, long p, long k, long len, __m512 e, __m512 o)
 {

@@ -99,8 +99,6 @@ public final class CoordinatorCore {
     private var plan: StepPlan
     private var unassignedTrain: [Int] = []
     private var validUnassigned = false
-    /// Which of the step's training tasks have an accepted gradient.
-    private var trainReceived: [Bool] = []
     /// The step's accepted training gradients, by task. ∂L/∂w replies are also recorded as
     /// factors the moment they arrive (`TaskGradientExpander.record`): when every task's reply
     /// is of that form, the φ step streams their sum chunk by chunk into Adam (the bits of
@@ -324,7 +322,7 @@ public final class CoordinatorCore {
             guard let lease = leases.removeValue(forKey: id) else { continue }
             guard mode == .sync, lease.step == state.step else { continue }
             switch lease.kind {
-            case .train(let k): if !trainReceived[k] { requeue(k); requeued += 1 }
+            case .train(let k): if receivedGradients[k] == nil { requeue(k); requeued += 1 }
             case .valid: if validLoss == nil { validUnassigned = true; requeued += 1 }
             }
         }
@@ -347,7 +345,6 @@ public final class CoordinatorCore {
         guard mode == .sync, !isFinished else { return }
         unassignedTrain = Array(0..<plan.trainTasks)
         validUnassigned = plan.validate
-        trainReceived = Array(repeating: false, count: plan.trainTasks)
         receivedGradients = [:]
         trainLosses = Array(repeating: 0, count: plan.trainTasks)
         validLoss = nil
@@ -574,8 +571,7 @@ public final class CoordinatorCore {
         var actions: [CoordinatorAction] = [send(peer, .ack(Ack(sequence: message.sequence)))]
         switch mode {
         case .sync:
-            guard !trainReceived[k] else { reject(.duplicate); return actions }
-            trainReceived[k] = true
+            guard receivedGradients[k] == nil else { reject(.duplicate); return actions }
             trainLosses[k] = g.trainLoss
             if weightForm {
                 g.gradW.withUnsafeBufferPointer { gw in

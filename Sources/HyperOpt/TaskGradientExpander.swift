@@ -88,7 +88,7 @@ public final class TaskGradientExpander {
 
     /// The validation task's weights `w = φ(λ̂)` (`D` values into `w`).
     public func weights(phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>) {
-        hypernet.forward(phi: phi, lambda: input.map(lambdaHat, center: lambdaHat), w: w)
+        weights(phi: phi, lambdaHat: lambdaHat, lambda: lambdaHat, into: w)
     }
 
     /// `∂L_valid/∂λ̂` (`H` values into `gradLambda`) from the validation task's `∂L_valid/∂w`
