@@ -83,6 +83,23 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
     /// times smaller; see `Hypernet.fanInParameters`).
     /// Optional so that configurations stored before it existed still decode.
     public var hypernetInit: HypernetInit? = nil
+    /// Which recipe resolved the unset settings (`Recipe`); informational: every setting the
+    /// recipe chose is stored in its own field. nil: a configuration from before recipes
+    /// (the paper's form).
+    public var recipe: Recipe? = nil
+    /// How the step sizes of φ and λ̂ change over the run (nil or `.constant`: they do not).
+    public var learningRateSchedule: LearningRateSchedule? = nil
+    /// Steps during which only φ trains and λ̂ stays at its initial value (nil or 0: none).
+    public var lambdaWarmupSteps: Int? = nil
+    /// The divergence guard (nil: off): watches the validation batch loss, rolls back to the
+    /// last good state and halves both step sizes when the run blows up.
+    public var divergenceGuard: DivergenceGuardSettings? = nil
+    /// Steps of an Algorithm 1 training from scratch at the final λ̂, run inside `run` after
+    /// hyper-training (nil or 0: none).
+    public var retrainSteps: Int? = nil
+    /// Which model is the run's answer (nil: `.hypernetwork`): fixed by the recipe, never
+    /// chosen by looking at the results.
+    public var answer: RunAnswer? = nil
 
     /// The defaults (see each property).
     public init() {}
@@ -125,6 +142,11 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
         if !(priorMin <= priorMax) || priorMin.isNaN || priorMax.isNaN { p.append("prior-min and prior-max must be numbers with min ≤ max") }
         if evalEvery < 0 { p.append("eval-every must be ≥ 0") }
         if let k = hypernet.hidden, !(1...100_000).contains(k) { p.append("hypernet hidden width must be in 1...100000, got \(k)") }
+        if let w = lambdaWarmupSteps, w < 0 { p.append("lambda-warmup-steps must be ≥ 0") }
+        if let r = retrainSteps, !(0...10_000_000).contains(r) { p.append("retrain-steps must be in 0...10000000") }
+        if answer == .retrained && (retrainSteps ?? 0) == 0 { p.append("the answer 'retrained' needs retrain-steps ≥ 1") }
+        if let g = divergenceGuard { p += g.problems() }
+        if let s = learningRateSchedule { p += s.problems() }
 
         return p
     }
@@ -151,4 +173,14 @@ public enum HypernetInput: String, Sendable, Codable, CaseIterable {
     /// makes every Adam step on the first hypernetwork layer add up coherently over all H
     /// inputs; a centred input of mean zero does not.
     case centred
+}
+
+
+/// Which model a run reports as its answer.
+public enum RunAnswer: String, Sendable, Codable, CaseIterable {
+    /// `w = φ(λ̂)`, the hypernetwork's best response at the final λ̂.
+    case hypernetwork
+    /// The elementary model trained from scratch at the final λ̂ (Algorithm 1, `retrainSteps`
+    /// steps, the same optimizer and step size as φ).
+    case retrained
 }
