@@ -142,15 +142,38 @@ def fig6(directory):
     return fig
 
 
+def best_so_far(xs, ys):
+    """Running minimum of ys (missing values skipped), as (x, y) lists."""
+    out_x, out_y, best = [], [], math.inf
+    for x, y in zip(xs, ys):
+        if y is None or not math.isfinite(y):
+            continue
+        best = min(best, y)
+        out_x.append(x)
+        out_y.append(best)
+    return out_x, out_y
+
+
 def fig7(directory):
     h = read(directory, "fig7_hypertraining")
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5))
     for ax, split in [(a, "valid"), (b, "test")]:
-        lows = []
-        ax.plot(*pairs(h["seconds"], h[f"{split}_loss"]), color="C0", label="hyper-training w = φ(λ), L(φ(λ̂))")
-        if os.path.exists(os.path.join(directory, "fig7_hypertraining_centred.csv")):
-            hc = read(directory, "fig7_hypertraining_centred")
-            ax.plot(*pairs(hc["seconds"], hc[f"{split}_loss"]), color="C3", label="hyper-training centred w = φ(λ − λ̂)")
+        # The answer at each time: the best validation evaluation so far (and, for the test
+        # panel, the test loss of that same evaluation); every raw evaluation faint.
+        xs, vs = pairs(h["seconds"], h["valid_loss"])
+        _, ts = pairs(h["seconds"], h["test_loss"])
+        ax.plot(xs, vs if split == "valid" else ts, color="C0", alpha=0.25, lw=0.8)
+        bx, by, best, at = [], [], math.inf, math.nan
+        for x, v, t in zip(xs, vs, ts):
+            if math.isfinite(v) and v < best:
+                best, at = v, t
+            if math.isfinite(best):
+                bx.append(x)
+                by.append(best if split == "valid" else at)
+        ax.step(bx, by, where="post", color="C0", lw=2, label="hyper-training, recipe (best so far; raw evaluations faint)")
+        if os.path.exists(os.path.join(directory, "fig7_hypertraining_paper.csv")):
+            hp = read(directory, "fig7_hypertraining_paper")
+            ax.plot(*pairs(hp["seconds"], hp[f"{split}_loss"]), color="C3", lw=1, label="hyper-training, paper's form w = φ(λ) (raw)")
         for k, name in [(1, "random"), (2, "bayes")]:
             path = os.path.join(directory, f"fig7_{name}.csv")
             if not os.path.exists(path):
@@ -158,15 +181,15 @@ def fig7(directory):
             s = read(directory, f"fig7_{name}")
             col = "best_valid_loss" if split == "valid" else "test_loss_at_best"
             label = {"random": "random search", "bayes": "Bayesian optimization"}[name]
-            ax.step(*pairs(s["finished_seconds"], s[col]), where="post", color=f"C{k}", label=f"{label} (best so far)")
+            ax.step(*pairs(s["finished_seconds"], s[col]), where="post", color=f"C{k}", lw=2, label=f"{label} (best so far)")
         ax.set_xlabel("wall time (s)")
         ax.set_ylabel(f"{'validation' if split == 'valid' else 'test'} loss (MSE)")
-        # The methods differ by a few percent near the best loss: zoom there (linear scale);
-        # the start of each curve is far above and is cut off.
-        ys = [y for line in ax.get_lines() for y in line.get_ydata() if math.isfinite(y)]
+        # Every method's curve must be visible: a log scale from the best value to the
+        # largest finite value any method reaches after its first evaluation.
+        ys = [y for line in ax.get_lines() for y in line.get_ydata()[1:] if math.isfinite(y) and y > 0]
         if ys:
-            lo = min(ys)
-            ax.set_ylim(lo * 0.98, lo * 1.4)
+            ax.set_yscale("log")
+            ax.set_ylim(min(ys) * 0.98, max(ys) * 1.05)
         ax.legend(fontsize=8)
     return fig
 

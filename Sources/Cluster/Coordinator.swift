@@ -98,6 +98,7 @@ public final class Coordinator {
             guard problems.isEmpty else { throw ClusterError.cannotResume(problems.joined(separator: "; ")) }
             guard ckpt.dataFingerprint == data.fingerprint else { throw ClusterError.cannotResume("the data splits differ from the checkpoint's") }
             state.restore(ckpt.snapshot)
+            state.restoreRollbacks(Int(min(ckpt.counters["guard_rollbacks"] ?? 0, 60)))
             priorWall = ckpt.wallSecondsSoFar
             log("resumed from \(path) at step \(state.step)")
         } else if options.resume {
@@ -137,7 +138,7 @@ public final class Coordinator {
             let c = core.counters
             let ckpt = Checkpoint(snapshot: state.snapshot(), config: config, dataFingerprint: data.fingerprint,
                                   counters: ["gradients_applied": c.gradientsApplied, "hypergradients_applied": c.hypergradientsApplied,
-                                             "tasks_reissued": c.tasksReissued],
+                                             "tasks_reissued": c.tasksReissued, "guard_rollbacks": UInt64(state.rollbacks)],
                                   wallSecondsSoFar: priorWall + reporter.elapsed)
             do { try ckpt.write(to: path); lastCheckpointStep = state.step } catch { log("checkpoint failed: \(error)") }
         }

@@ -139,6 +139,9 @@ public final class CoordinatorCore {
     private var hypergradient: AlignedBuffer<Float>
     private var validLoss: Double? = nil
     private var failuresThisStep = 0
+    /// The divergence guard (when the configuration asks for one): called where `LocalRun`
+    /// calls it, so its roll-backs happen at the same steps with the same bits.
+    private var divergenceGuard: DivergenceGuard?
 
     // Async state.
     private var asyncIssued: UInt64 = 0
@@ -180,6 +183,7 @@ public final class CoordinatorCore {
         expander = TaskGradientExpander(config: config)
         weightsScratch = AlignedBuffer(count: expander.weightCount)
         lambdaScratch = AlignedBuffer(count: h)
+        divergenceGuard = config.divergenceGuard.map { DivergenceGuard(settings: $0, state: state) }
         startRound()
     }
 
@@ -550,6 +554,7 @@ public final class CoordinatorCore {
         guard g.lambdas.count == h else { return refuse(.badTensor, "lambda has \(g.lambdas.count) values, expected \(h)") }
         guard g.gradPhi.allFinite, g.gradW.allFinite, g.lambdas.allFinite, g.trainLoss.isFinite else {
             _ = takeLease(g.leaseID, peer: peer)
+            if mode == .sync && divergenceGuard != nil { return refuse(.nonFinite, "non-finite gradient or loss") + abandonRound() }
             if mode == .sync { requeue(k); failuresThisStep += 1; checkFailures() }
             return refuse(.nonFinite, "non-finite gradient or loss")
         }
@@ -647,6 +652,7 @@ public final class CoordinatorCore {
         }
         guard g.gradLambda.allFinite, g.gradW.allFinite, g.validLoss.isFinite else {
             _ = takeLease(g.leaseID, peer: peer)
+            if mode == .sync && divergenceGuard != nil { return refuse(.nonFinite, "non-finite hypergradient or loss") + abandonRound() }
             if mode == .sync { validUnassigned = true; failuresThisStep += 1; checkFailures() }
             return refuse(.nonFinite, "non-finite hypergradient or loss")
         }
@@ -702,15 +708,54 @@ public final class CoordinatorCore {
         let phiFinite = plan.trainTasks > 0 ? applyPhiStep() : true
         if plan.validate { state.applyLambdaStep(hypergradient.constPointer) }
         // φ's finiteness was checked as the update wrote it; without a φ step, check φ here.
-        guard plan.trainTasks > 0 ? phiFinite && state.lambdaHat.allFinite : state.parametersAreFinite else {
+        let finite = plan.trainTasks > 0 ? phiFinite && state.lambdaHat.allFinite : state.parametersAreFinite
+        if divergenceGuard == nil && !finite {
             fatalError = "step \(state.step): φ or λ̂ overflowed after the update (step size too large); the last checkpoint holds the last good state"
             return []
         }
         state.endStep()
+        if !finite { return abandonedRoundActions() }
+        var actions: [CoordinatorAction] = []
+        if let watcher = divergenceGuard {
+            switch watcher.observe(state: state, validBatchLoss: plan.validate ? validLoss : nil, finite: true) {
+            case .fine: break
+            case .rolledBack(let why):
+                actions.append(.log(why))
+                train = nil
+                validLoss = nil
+            case .gaveUp(let why):
+                fatalError = why
+                return [.log(why)]
+            }
+        }
         let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: train,
                                 validBatchLoss: plan.validate ? validLoss : nil, evaluation: nil)
         startRound()
-        return [.stepCompleted(report)]
+        return actions + [.stepCompleted(report)]
+    }
+
+    /// Sync mode with the divergence guard: a non-finite result ends the step as `LocalRun`
+    /// ends it (the step counts, the guard rolls the state back) and the next round starts.
+    private func abandonRound() -> [CoordinatorAction] {
+        state.endStep()
+        return abandonedRoundActions()
+    }
+
+    /// After a step that ended with a non-finite value (the step already counted).
+    private func abandonedRoundActions() -> [CoordinatorAction] {
+        guard let watcher = divergenceGuard else { return [] }
+        var actions: [CoordinatorAction] = []
+        switch watcher.observe(state: state, validBatchLoss: nil, finite: false) {
+        case .fine: break
+        case .rolledBack(let why): actions.append(.log(why))
+        case .gaveUp(let why):
+            fatalError = why
+            return [.log(why)]
+        }
+        let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: nil,
+                                validBatchLoss: nil, evaluation: nil)
+        startRound()
+        return actions + [.stepCompleted(report)]
     }
 
     /// The φ step on the mean of the step's task gradients; `true` when φ is finite after it.

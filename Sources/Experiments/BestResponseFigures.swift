@@ -52,10 +52,12 @@ enum BestResponseFigures {
         c.phase1Steps = c.steps * 9 / 10
         c.lambdaInit = definitions == .authors ? 0 : -3.5
         c.lambdaLearningRate = 0.01
+        c = ctx.recipe.resolve(c, given: [.lambdaInit])
         var report = FigureReport(name: "fig3", title: "Fig. 3: global best-response (Algorithm 2, mlp:50 hypernetwork, 10 training points)")
         report.settings = [
             definitions.describe,
             "784-10 model, global L2, n_train \(c.nTrain), validation \(c.nValid), test \(c.nTest)",
+            "recipe \(c.recipe?.rawValue ?? "paper"): input \((c.hypernetInput ?? .raw).rawValue), init \((c.hypernetInit ?? .normal).rawValue), schedule \(c.learningRateSchedule?.description ?? "constant")",
             "Algorithm 2: \(c.phase1Steps) φ steps (Adam \(c.phiLearningRate), \(c.samplesPerStep) λ samples per step from \(c.priorMean) + \(c.priorStd)·N(0,1) clipped to [\(c.priorMin), \(c.priorMax)]), then \(c.steps - c.phase1Steps) λ̂ steps (Adam \(c.lambdaLearningRate)) from λ̂₀ = \(c.lambdaInit)",
         ]
         return try curveFigure(ctx, config: c, definitions: definitions, report: report)
@@ -67,10 +69,13 @@ enum BestResponseFigures {
         c.seed = ctx.seed
         definitions.apply(to: &c)
         c.steps = ctx.pick(smoke: 300, quick: 10_000, full: 100_000)
+        // λ̂₀ = −3.5 as in the paper, whatever the recipe.
+        c = ctx.recipe.resolve(c, given: [.lambdaInit])
         var report = FigureReport(name: "fig4", title: "Fig. 4: local best-response (Algorithm 3, linear hypernetwork, λ̂₀ = −3.5)")
         report.settings = [
             definitions.describe,
             "784-10 model, global L2, n_train \(c.nTrain), validation \(c.nValid), test \(c.nTest)",
+            "recipe \(c.recipe?.rawValue ?? "paper"): input \((c.hypernetInput ?? .raw).rawValue), init \((c.hypernetInit ?? .normal).rawValue), schedule \(c.learningRateSchedule?.description ?? "constant")",
             "Algorithm 3: \(c.steps) steps, σ = \(c.sigma), \(c.samplesPerStep) λ samples per step, φ Adam \(c.phiLearningRate), λ̂ Adam \(c.lambdaLearningRate), validation batch \(c.validBatchSize), λ̂₀ = \(c.lambdaInit)",
         ]
         return try curveFigure(ctx, config: c, definitions: definitions, report: report)
@@ -91,7 +96,9 @@ enum BestResponseFigures {
         var curve = CSVTable(columns: ["lambda", "hypernet_train_loss", "hypernet_valid_loss", "hypernet_test_loss"])
         var curveValid: [Double] = []
         for lambda in curveLambdas {
-            let e = trace.run.trainer.evaluate(phi: trace.run.state.phi.constPointer, lambda: [Float(lambda)])
+            // A centred hypernetwork is a function of λ − λ̂ (its final λ̂).
+            let e = trace.run.trainer.evaluate(phi: trace.run.state.phi.constPointer, lambda: [Float(lambda)],
+                                               center: trace.run.state.lambdaHat.constPointer)
             curveValid.append(e.validLoss)
             curve.append([.number(lambda), .number(e.trainLoss), .number(e.validLoss), .number(e.testLoss)])
         }
@@ -127,6 +134,8 @@ enum BestResponseFigures {
             ("lambda_star_cv_on_grid_edge", .bool(cvMin.onEdge)),
             ("cv_best_valid_loss", .double(cvMin.y)),
             ("lambda_star_hypernet_curve", .double(hyperMin.x)),
+            ("hypertraining_answer_valid_loss", .double(trace.final.validLoss)),
+            ("hypertraining_answer_test_loss", .double(trace.final.testLoss)),
             ("hypernet_valid_loss_at_lambda_hat", .double(trace.final.validLoss)),
             ("hypernet_test_loss_at_lambda_hat", .double(trace.final.testLoss)),
             ("retrained_valid_loss_at_lambda_hat", .double(retrain.evaluation.validLoss)),

@@ -66,3 +66,22 @@ extension CSVTable.Cell: ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral,
     public init(integerLiteral value: Int) { self = .integer(value) }
     public init(stringLiteral value: String) { self = .text(value) }
 }
+
+extension CSVTable {
+    /// The `secondsColumn` value of the first row whose `valueColumn` is a number at most
+    /// `target` (nil when no row gets there).
+    func firstSeconds(reaching target: Double, secondsColumn: String = "seconds", valueColumn: String = "valid_loss") -> Double? {
+        guard let si = columns.firstIndex(of: secondsColumn), let vi = columns.firstIndex(of: valueColumn) else { return nil }
+        func value(_ c: Cell) -> Double? {
+            switch c {
+            case .number(let x): x
+            case .integer(let n): Double(n)
+            default: nil
+            }
+        }
+        for row in rows {
+            if let v = value(row[vi]), v <= target, let s = value(row[si]) { return s }
+        }
+        return nil
+    }
+}

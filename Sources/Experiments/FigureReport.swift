@@ -1,3 +1,4 @@
+import HyperOpt
 import Foundation
 import Telemetry
 
@@ -27,6 +28,9 @@ public struct ExperimentContext: Sendable {
     public var executable: String
     /// Progress lines.
     public var log: @Sendable (String) -> Void
+    /// The recipe of the hyper-training runs (`.stable`: Hypertrain's default; the figures
+    /// that compare with the paper's form run that too, labelled "paper's form").
+    public var recipe: Recipe = .stable
 
     /// - Parameters: see the properties.
     public init(dataDirectory: String, outputDirectory: String, scale: ExperimentScale, seed: UInt64 = 1,

@@ -57,6 +57,11 @@ struct HyperTrainingTrace {
         return trace
     }
 
+    /// Training seconds at the first evaluation whose validation loss is at most `target`.
+    func secondsToReach(validLoss target: Double) -> Double? {
+        table.firstSeconds(reaching: target, secondsColumn: "seconds")
+    }
+
     private mutating func record(step: Int, seconds: Double, train: Double?, valid: Double?, evaluation: Evaluation?) {
         let lambda = run.state.lambdaHat.array.map(Double.init)
         let mean = lambda.reduce(0, +) / Double(max(lambda.count, 1))

@@ -11,8 +11,11 @@ public struct TrialOutcome: Sendable, Equatable, Codable {
     public let steps: Int
 }
 
-/// Algorithm 1: initialise `w ~ initScale·N(0,1)`, Adam on `L_train(w, λ)` for `steps`
-/// minibatch steps, report the full-split losses.
+/// Algorithm 1: initialise `w ~ initScale·N(0,1)` (or, when the configuration initialises the
+/// hypernetwork fan-in aware, the same He/LeCun initialisation that φ(λ̂) starts from), Adam
+/// on `L_train(w, λ)` for `steps` minibatch steps under the configuration's step-size
+/// schedule (stretched over the trial), report the full-split losses. A trial thus trains
+/// the same model with the same optimizer as the model inside hyper-training.
 public enum CrossValidation {
     /// Runs one trial. Minibatches come from `(config.seed, step, trialIndex)` streams.
     public static func trial(
@@ -34,13 +37,16 @@ public enum CrossValidation {
         precondition(lambda.count == reg.groupCount, "trial: λ has \(lambda.count) values, scope needs \(reg.groupCount)")
         let mlp = MLP<Float>(shape: shape, maxBatch: max(min(config.batchSize, data.train.count), 1000))
         var rng = Philox(seed: config.seed, step: 0, task: UInt32(trialIndex), stream: RandomStream.trial.rawValue)
-        let w = AlignedBuffer<Float>((0..<shape.parameterCount).map { _ in Float(config.initScale * rng.nextNormal()) })
+        let std: [Double] = config.hypernetInit == .fanIn
+            ? Hypernet<Float>.elementaryStd(shape) : Array(repeating: config.initScale, count: shape.parameterCount)
+        let w = AlignedBuffer<Float>(std.map { s in Float(s * rng.nextNormal()) })
         let g = AlignedBuffer<Float>(count: shape.parameterCount)
         let lam = AlignedBuffer<Float>(lambda)
         let scratch = AlignedBuffer<Float>(count: 2 * reg.groupCount)
         let opt = Optimizer<Float>(kind: .adam, count: shape.parameterCount, learningRate: learningRate)
         var rows: [Int32] = []
         for t in 0..<steps {
+            opt.learningRateScale = config.learningRateSchedule?.factor(step: UInt64(t), total: steps) ?? 1
             TaskSampler.rows(seed: config.seed, step: UInt64(t), task: trialIndex, stream: .trainBatch,
                              batch: config.batchSize, of: data.train.count, into: &rows)
             let l = rows.withUnsafeBufferPointer {

@@ -23,11 +23,18 @@ public final class HyperState {
     /// Number of λ̂ updates applied.
     public private(set) var lambdaVersion: UInt64 = 0
 
+    /// Times the divergence guard rolled the run back; each halves both step sizes.
+    public private(set) var rollbacks = 0
+
     private let gradSum: AlignedBuffer<Float>
     private var summed = 0
+    private let schedule: LearningRateSchedule?
+    private let totalSteps: Int
 
     /// Fresh state at the run's initial φ and λ̂.
     public init(config: ExperimentConfig, phi: [Float], lambdaHat: [Float]) {
+        schedule = config.learningRateSchedule
+        totalSteps = config.steps
         self.phi = AlignedBuffer(phi)
         self.lambdaHat = AlignedBuffer(lambdaHat)
         phiOptimizer = Optimizer(kind: config.phiOptimizer, count: phi.count, learningRate: config.phiLearningRate)
@@ -79,6 +86,7 @@ public final class HyperState {
     @discardableResult
     public func applyPhiStep() -> Bool {
         precondition(summed > 0, "applyPhiStep without gradients")
+        phiOptimizer.learningRateScale = stepSizeFactor
         let finite = phiOptimizer.step(params: phi.pointer, grad: gradSum.constPointer, count: phi.count, gradScale: 1 / Float(summed))
         phiVersion += 1
         return finite
@@ -92,6 +100,7 @@ public final class HyperState {
     @discardableResult
     public func applyPhiStep(tasks: Int, chunks: ((_ offset: Int, _ count: Int, _ values: UnsafePointer<Float>) -> Void) -> Void) -> Bool {
         precondition(tasks > 0, "applyPhiStep without gradients")
+        phiOptimizer.learningRateScale = stepSizeFactor
         let update = phiOptimizer.beginUpdate(gradScale: 1 / Float(tasks))
         var finite = true
         var covered = 0
@@ -107,12 +116,40 @@ public final class HyperState {
 
     /// λ̂ step on `∂L_valid/∂λ̂`.
     public func applyLambdaStep(_ g: UnsafePointer<Float>) {
+        lambdaOptimizer.learningRateScale = stepSizeFactor
         lambdaOptimizer.step(params: lambdaHat.pointer, grad: g, count: lambdaHat.count)
         lambdaVersion += 1
     }
 
     /// Marks the step done.
     public func endStep() { step += 1 }
+
+    /// What multiplies both configured step sizes at the current step: the schedule's factor
+    /// times ½ per roll-back of the divergence guard (exactly 1 without either).
+    public var stepSizeFactor: Double {
+        let scheduled = schedule?.factor(step: step, total: totalSteps) ?? 1
+        return rollbacks == 0 ? scheduled : scheduled * Double(sign: .plus, exponent: -rollbacks, significand: 1)
+    }
+
+    /// The divergence guard's roll-back: φ, λ̂ and both optimizers' state return to `s`, the
+    /// step count stays (the run goes on with new minibatches), both versions advance (so a
+    /// cluster's workers fetch the restored φ), and the step sizes are halved from now on.
+    public func rollBack(to s: Snapshot) {
+        precondition(problems(restoring: s).isEmpty, "HyperState.rollBack: \(problems(restoring: s))")
+        phi.load(s.phi)
+        lambdaHat.load(s.lambdaHat)
+        phiOptimizer.restore(stepCount: s.phiOptimizerSteps, m: s.phiM, v: s.phiV)
+        lambdaOptimizer.restore(stepCount: s.lambdaOptimizerSteps, m: s.lambdaM, v: s.lambdaV)
+        phiVersion += 1
+        lambdaVersion += 1
+        rollbacks += 1
+    }
+
+    /// Sets the roll-back count (a resumed run's, from its checkpoint).
+    public func restoreRollbacks(_ n: Int) {
+        precondition(n >= 0, "restoreRollbacks: \(n)")
+        rollbacks = n
+    }
 
     /// `true` when φ and λ̂ are finite (checked after updates: a finite gradient with a huge
     /// step size can still overflow).

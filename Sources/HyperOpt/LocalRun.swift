@@ -28,11 +28,15 @@ public struct StepReport: Sendable {
 public enum HyperTrainingError: Error, Sendable, CustomStringConvertible {
     /// A gradient or loss was NaN/Inf.
     case nonFinite(step: UInt64, what: String)
+    /// The divergence guard rolled back as often as it may and the run still diverges.
+    case diverged(String)
 
     public var description: String {
         switch self {
         case .nonFinite(let step, let what):
             "non-finite \(what) at step \(step): the run diverged (lower the step sizes or check λ̂'s range); state before the step is kept"
+        case .diverged(let why):
+            "the run diverged: \(why)"
         }
     }
 }
@@ -44,16 +48,41 @@ public final class LocalRun {
     /// The state (φ, λ̂, optimizers).
     public let state: HyperState
     private let lambdaGrad: AlignedBuffer<Float>
+    /// The divergence guard (when the configuration asks for one).
+    public private(set) var divergenceGuard: DivergenceGuard?
+    /// Where the guard's roll-backs are reported.
+    public var log: (String) -> Void = { _ in }
 
     /// A fresh run at the configuration's initial φ and λ̂.
     public init(config: ExperimentConfig, data: ExperimentData) {
         trainer = HyperTrainer(config: config, data: data)
         state = HyperState(config: config, phi: trainer.initialPhi(), lambdaHat: trainer.initialLambdaHat())
         lambdaGrad = AlignedBuffer(count: trainer.hyperparameterCount)
+        divergenceGuard = config.divergenceGuard.map { DivergenceGuard(settings: $0, state: state) }
     }
 
-    /// Runs one step; returns the mean train loss and the validation batch loss.
+    /// Runs one step; returns the mean train loss and the validation batch loss. With the
+    /// divergence guard, a step that diverges (or yields a non-finite value) rolls the state
+    /// back instead of failing, and returns no losses.
     public func step() throws(HyperTrainingError) -> (train: Double?, valid: Double?) {
+        guard let watcher = divergenceGuard else { return try unguardedStep() }
+        var result: (train: Double?, valid: Double?) = (nil, nil)
+        var finite = true
+        do {
+            result = try unguardedStep()
+        } catch {
+            // The step stopped before its end: count it, so the run goes on with new samples.
+            state.endStep()
+            finite = false
+        }
+        switch watcher.observe(state: state, validBatchLoss: result.valid, finite: finite) {
+        case .fine: return result
+        case .rolledBack(let why): log(why); return (nil, nil)
+        case .gaveUp(let why): throw .diverged(why)
+        }
+    }
+
+    private func unguardedStep() throws(HyperTrainingError) -> (train: Double?, valid: Double?) {
         let t = state.step
         let plan = StepPlan(step: t, config: trainer.config)
         var trainLoss: Double? = nil

@@ -1,8 +1,50 @@
+import Foundation
+
 /// A named set of defaults for the settings a user did not give.
 public enum Recipe: String, Sendable, Codable, CaseIterable {
     /// The paper's form: w = φ(λ), φ ~ 0.01·N(0,1), fixed σ, constant step sizes, no guard,
     /// the hypernetwork's answer. The presets' settings as they are.
     case paper
-    /// Hypertrain's default (EXPERIMENTS.md, "The default recipe").
+    /// Hypertrain's default (EXPERIMENTS.md, "The default recipe"): a local best-response
+    /// around λ̂ that stays stable on every preset without hand-tuning.
     case stable
+
+    /// The settings a recipe may choose, by the name of their `ExperimentConfig` property.
+    public enum Setting: String, Sendable, CaseIterable {
+        case hypernetInput, hypernetInit, sigma, phiLearningRate, lambdaInit, validBatchSize
+        case learningRateSchedule, lambdaWarmupSteps, divergenceGuard, retrainSteps, answer
+    }
+
+    /// `config` with this recipe's choices for every setting not in `given` (the ones the
+    /// user set). The choices may depend on the configuration's other settings (the number of
+    /// hyperparameters, the training set's size), so apply the recipe last.
+    public func resolve(_ config: ExperimentConfig, given: Set<Setting> = []) -> ExperimentConfig {
+        var c = config
+        c.recipe = self
+        guard self == .stable else { return c }
+        func choose(_ s: Setting, _ body: (inout ExperimentConfig) -> Void) {
+            if !given.contains(s) { body(&c) }
+        }
+        let h = Double(c.hyperparameterCount)
+        // A mean-zero input: Adam's steps on the first layer do not add up over H inputs of
+        // one sign (EXPERIMENTS.md, fig5-bottom and fig7).
+        choose(.hypernetInput) { $0.hypernetInput = .centred }
+        // φ(λ̂) starts as a normally initialised network, whatever H.
+        choose(.hypernetInit) { $0.hypernetInit = .fanIn }
+        // ‖λ − λ̂‖ ≈ 0.5 whatever H: the offset the hypernetwork sees keeps one scale.
+        choose(.sigma) { $0.sigma = 0.5 / h.squareRoot() }
+        // The elementary model's step size inside φ; its noise floor sets L(φ(λ̂)).
+        choose(.phiLearningRate) { $0.phiLearningRate = 3e-4 }
+        // A unit Gaussian prior on each weight, relative to a mean loss over n examples.
+        choose(.lambdaInit) { $0.lambdaInit = (-log(Double(max(c.nTrain, 1))) * 100).rounded() / 100 }
+        // A λ̂ step needs no bigger a validation batch than a training task's (measured: the
+        // same λ̂ and losses at 100 as at 1,000 on fig4 and fig7, at up to twice the steps/s).
+        choose(.validBatchSize) { $0.validBatchSize = max(c.batchSize, 100) }
+        choose(.learningRateSchedule) { $0.learningRateSchedule = LearningRateSchedule(shape: .cosine, finalFraction: 0.1) }
+        choose(.lambdaWarmupSteps) { $0.lambdaWarmupSteps = 0 }
+        choose(.divergenceGuard) { $0.divergenceGuard = DivergenceGuardSettings() }
+        choose(.retrainSteps) { $0.retrainSteps = 0 }
+        choose(.answer) { $0.answer = .hypernetwork }
+        return c
+    }
 }

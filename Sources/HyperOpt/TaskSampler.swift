@@ -120,7 +120,8 @@ public struct StepPlan: Sendable, Equatable {
         switch config.algorithm {
         case .joint, .simplifiedJoint:
             trainTasks = config.samplesPerStep
-            validate = true
+            // λ̂ stays at its initial value while φ warms up.
+            validate = step >= UInt64(config.lambdaWarmupSteps ?? 0)
         case .globalBestResponse:
             let phase1 = step < UInt64(config.phase1Steps)
             trainTasks = phase1 ? config.samplesPerStep : 0

@@ -55,7 +55,7 @@ extension Hypernet {
 
     /// The std of each elementary weight under a standard initialisation: He (`√(2/in)`) for
     /// layers followed by a ReLU, LeCun (`√(1/in)`) for the linear output layer, 0 for biases.
-    static func elementaryStd(_ shape: MLPShape) -> [Double] {
+    public static func elementaryStd(_ shape: MLPShape) -> [Double] {
         var std: [Double] = []
         std.reserveCapacity(shape.parameterCount)
         for l in 0..<shape.layerCount {

@@ -24,6 +24,9 @@ public final class Optimizer<T: BLASScalar> {
     public let v: AlignedBuffer<T>
     /// Updates applied so far.
     public private(set) var stepCount: Int = 0
+    /// Multiplies `learningRate` in the next updates (a schedule's factor; 1 leaves the
+    /// step size's bits unchanged).
+    public var learningRateScale: Double = 1
 
     /// Adam constants.
     public let beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8
@@ -59,7 +62,7 @@ public final class Optimizer<T: BLASScalar> {
     /// Starts one update: advances the step count and fixes the update's constants.
     public func beginUpdate(gradScale: T = 1) -> Update {
         stepCount += 1
-        let lr = T(learningRate)
+        let lr = T(learningRate * learningRateScale)
         guard kind == .adam else { return Update(gradScale: gradScale, learningRate: lr, alpha: 0, epsHat: 0) }
         let eps = T(epsilon)
         let c1 = T(1 - pow(beta1, Double(stepCount)))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Cluster
 import Datasets
 import Experiments
+import HyperOpt
 import Foundation
 import Linalg
 
@@ -40,6 +41,8 @@ struct ExperimentCommand: ParsableCommand {
 
     @Option(help: "Run seed.")
     var seed: UInt64 = 1
+    @Option(help: "Hyper-training recipe: stable (Hypertrain's default) or paper (the paper's form; fig7 runs it beside the recipe either way).")
+    var recipe: Recipe = .stable
 
     @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
     var data: String?
@@ -56,9 +59,10 @@ struct ExperimentCommand: ParsableCommand {
     func run() throws {
         BLASRuntime.setThreads(1)
         let scale: ExperimentScale = smoke ? .smoke : (quick ? .quick : .full)
-        let ctx = ExperimentContext(dataDirectory: data ?? MNISTFetcher.defaultDirectory, outputDirectory: out, scale: scale,
+        var ctx = ExperimentContext(dataDirectory: data ?? MNISTFetcher.defaultDirectory, outputDirectory: out, scale: scale,
                                     seed: seed, parallel: parallel, executable: LocalCluster.currentExecutable,
                                     log: { Console.error($0) })
+        ctx.recipe = recipe
         // Fail before hours of compute, not after: the plotting interpreter must exist.
         let plotter = noPlot ? nil : try Plotter.locate()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

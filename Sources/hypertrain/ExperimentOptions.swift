@@ -9,6 +9,13 @@ extension PredictionLoss: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension HypernetInput: ExpressibleByArgument {}
 extension HypernetInit: ExpressibleByArgument {}
+extension Recipe: ExpressibleByArgument {}
+extension RunAnswer: ExpressibleByArgument {}
+extension LearningRateSchedule: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+}
+/// `on` / `off`.
+enum Switch: String, ExpressibleByArgument, CaseIterable { case on, off }
 extension HypernetKind: ExpressibleByArgument {
     public init?(argument: String) { self.init(parsing: argument) }
 }
@@ -68,6 +75,18 @@ struct ExperimentOptions: ParsableArguments {
     var initScale: Double?
     @Option(name: .customLong("hypernet-init"), help: "normal (every parameter init-scale·N(0,1)) or fan-in (φ(λ̂) starts as a He/LeCun-initialised model; first hypernet layer scaled by 1/√H).")
     var hypernetInit: HypernetInit?
+    @Option(help: "Defaults for the settings not given: stable (Hypertrain's recipe: centred input, fan-in initialisation, σ = 0.5/√H, φ step 3e-4 with a cosine decay to 0.1×, λ̂₀ = −ln(n-train), validation batch max(batch, 100), divergence guard) or paper (the paper's form and the presets as they are).")
+    var recipe: Recipe = .stable
+    @Option(name: .customLong("lr-schedule"), help: "Step-size schedule of φ and λ̂: constant, cosine[:FINAL], linear[:FINAL] (FINAL: the factor at the last step, default 0.1).")
+    var lrSchedule: LearningRateSchedule?
+    @Option(name: .customLong("lambda-warmup-steps"), help: "Steps during which only φ trains (λ̂ stays at --lambda-init).")
+    var lambdaWarmupSteps: Int?
+    @Option(name: .customLong("divergence-guard"), help: "on: roll back to the last good state and halve the step sizes when the validation loss blows up; off.")
+    var divergenceGuard: Switch?
+    @Option(name: .customLong("retrain-steps"), help: "After hyper-training, train the model from scratch at the final λ̂ for N steps (0: no retraining).")
+    var retrainSteps: Int?
+    @Option(help: "The run's answer: hypernetwork (w = φ(λ̂)) or retrained (needs --retrain-steps).")
+    var answer: RunAnswer?
     @Option(help: "Run seed; all randomness derives from it.")
     var seed: UInt64?
     @Option(name: .customLong("eval-every"), help: "Full validation/test evaluation every N steps (0: only at the end).")
@@ -113,9 +132,32 @@ struct ExperimentOptions: ParsableArguments {
         if let hypernetInit { c.hypernetInit = hypernetInit }
         if let seed { c.seed = seed }
         if let evalEvery { c.evalEvery = evalEvery }
+        if let lrSchedule { c.learningRateSchedule = lrSchedule.shape == .constant ? nil : lrSchedule }
+        if let lambdaWarmupSteps { c.lambdaWarmupSteps = lambdaWarmupSteps }
+        if let divergenceGuard { c.divergenceGuard = divergenceGuard == .on ? DivergenceGuardSettings() : nil }
+        if let retrainSteps { c.retrainSteps = retrainSteps }
+        if let answer { c.answer = answer }
+        c = recipe.resolve(c, given: givenSettings)
         let problems = c.problems()
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
         return c
+    }
+
+    /// The recipe settings given on the command line.
+    var givenSettings: Set<Recipe.Setting> {
+        var g: Set<Recipe.Setting> = []
+        if hypernetInput != nil { g.insert(.hypernetInput) }
+        if hypernetInit != nil { g.insert(.hypernetInit) }
+        if sigma != nil { g.insert(.sigma) }
+        if phiLR != nil { g.insert(.phiLearningRate) }
+        if lambdaInit != nil { g.insert(.lambdaInit) }
+        if validBatchSize != nil { g.insert(.validBatchSize) }
+        if lrSchedule != nil { g.insert(.learningRateSchedule) }
+        if lambdaWarmupSteps != nil { g.insert(.lambdaWarmupSteps) }
+        if divergenceGuard != nil { g.insert(.divergenceGuard) }
+        if retrainSteps != nil { g.insert(.retrainSteps) }
+        if answer != nil { g.insert(.answer) }
+        return g
     }
 
     func validate() throws { _ = try config() }

@@ -46,6 +46,7 @@ struct RunCommand: ParsableCommand {
         let data = try ExperimentData.load(directory: dataDir, config: config)
         if workers > 0 { return try runLocalCluster(config: config, data: data, dataDir: dataDir) }
         let run = LocalRun(config: config, data: data)
+        run.log = { Console.error($0) }
         let reporter = try RunReporter(config: config, options: output.reporterOptions)
         let evaluation = try run.run { report in
             reporter.record(report)
@@ -55,7 +56,7 @@ struct RunCommand: ParsableCommand {
                             extra: [("mode", "single-process"), ("workers", 0)])
         if let path = cluster.checkpoint {
             try Checkpoint(snapshot: run.state.snapshot(), config: config, dataFingerprint: data.fingerprint,
-                           counters: [:], wallSecondsSoFar: reporter.elapsed).write(to: path)
+                           counters: ["guard_rollbacks": UInt64(run.state.rollbacks)], wallSecondsSoFar: reporter.elapsed).write(to: path)
         }
         print(Self.resultLine(lambdaHat: run.state.lambdaHat.array, evaluation: evaluation))
     }

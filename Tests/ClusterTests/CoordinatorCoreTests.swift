@@ -98,10 +98,22 @@ import Cluster
     }
 
     /// Hypernetwork settings the bit-identity test runs under (every kind, raw and centred input).
-    static let hypernetSettings: [(hypernet: String, scope: RegularizationScope, centred: Bool)] = [
-        ("linear", .global, false), ("linear", .perClass, true),
-        ("factorized:3", .perWeight, false), ("factorized:3", .perWeight, true), ("mlp:4", .perLayer, false),
+    /// The last two run the stable recipe (schedule, λ̂ warm-up, divergence guard) with a
+    /// guard so touchy that it rolls back during the test.
+    static let hypernetSettings: [(hypernet: String, scope: RegularizationScope, centred: Bool, guarded: Bool)] = [
+        ("linear", .global, false, false), ("linear", .perClass, true, false),
+        ("factorized:3", .perWeight, false, false), ("factorized:3", .perWeight, true, false), ("mlp:4", .perLayer, false, false),
+        ("linear", .perClass, true, true), ("factorized:3", .perWeight, true, true),
     ]
+
+    /// The stable recipe with a guard that trips on any rise of the validation batch loss.
+    static func touchyRecipe(_ c: inout ExperimentConfig) {
+        var g = DivergenceGuardSettings()
+        g.threshold = 1.000_001; g.smoothing = 1; g.warmupSteps = 1; g.snapshotEvery = 2; g.maxRollbacks = 20
+        c.divergenceGuard = g
+        c.lambdaWarmupSteps = 2
+        c = Recipe.stable.resolve(c, given: [.divergenceGuard, .lambdaWarmupSteps])
+    }
 
     /// How the two fake trainers of the bit-identity test work.
     enum TrainerForms: CaseIterable, Sendable {
@@ -118,11 +130,13 @@ import Cluster
     @Test("several steps driven through fake peers equal LocalRun bit for bit, trainers taking weight tasks or φ tasks and replying with ∂L/∂w or ∂L/∂φ, a weight-task validator (φ only re-sent when it changed)",
           arguments: hypernetSettings.indices, TrainerForms.allCases)
     func manyStepsMatchLocalRun(setting: Int, forms: TrainerForms) throws {
-        let (kind, scope, centred) = Self.hypernetSettings[setting]
-        let h = CoreHarness(steps: 6) { c in
+        let (kind, scope, centred, guarded) = Self.hypernetSettings[setting]
+        let steps = guarded ? 14 : 6
+        let h = CoreHarness(steps: steps) { c in
             c.hypernet = HypernetKind(parsing: kind)!
             c.scope = scope
             if centred { c.hypernetInput = .centred }
+            if guarded { Self.touchyRecipe(&c) }
         }
         // The validator takes weight tasks (w = φ(λ̂) in, ∂L/∂w out) as ours does; the
         // φ form of the validation task is covered by the single-step test above.
@@ -168,11 +182,13 @@ import Cluster
             }
         }
         #expect(h.core.isFinished)
-        #expect(h.core.state.step == 6)
+        #expect(h.core.state.step == UInt64(steps))
         #expect(h.core.counters.rejected.isEmpty, "rejections: \(h.core.counters.rejected)")
 
         let local = LocalRun(config: h.config, data: h.data)
-        for _ in 0..<6 { _ = try local.step() }
+        for _ in 0..<steps { _ = try local.step() }
+        if guarded { #expect(local.state.rollbacks > 0, "the touchy guard never rolled back") }
+        #expect(h.core.state.rollbacks == local.state.rollbacks)
         let s = h.core.state.snapshot(), l = local.state.snapshot()
         #expect(s.phi.map(\.bitPattern) == l.phi.map(\.bitPattern))
         #expect(s.lambdaHat.map(\.bitPattern) == l.lambdaHat.map(\.bitPattern))
