@@ -9,6 +9,7 @@ extension PredictionLoss: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension HypernetInput: ExpressibleByArgument {}
 extension HypernetInit: ExpressibleByArgument {}
+extension RunAnswer: ExpressibleByArgument {}
 extension HypernetKind: ExpressibleByArgument {
     public init?(argument: String) { self.init(parsing: argument) }
 }
@@ -72,6 +73,10 @@ struct ExperimentOptions: ParsableArguments {
     var seed: UInt64?
     @Option(name: .customLong("eval-every"), help: "Full validation/test evaluation every N steps (0: only at the end).")
     var evalEvery: Int?
+    @Option(name: .customLong("retrain-steps"), help: "After hyper-training, train the model from scratch at the final λ̂ for N steps (Algorithm 1; 0: no retraining).")
+    var retrainSteps: Int?
+    @Option(help: "The run's answer: hypernetwork (w = φ(λ̂)) or retrained (needs --retrain-steps ≥ 1); what `export` writes.")
+    var answer: RunAnswer?
 
     /// The resolved configuration.
     func config() throws -> ExperimentConfig {
@@ -113,6 +118,8 @@ struct ExperimentOptions: ParsableArguments {
         if let hypernetInit { c.hypernetInit = hypernetInit }
         if let seed { c.seed = seed }
         if let evalEvery { c.evalEvery = evalEvery }
+        if let retrainSteps { c.retrainSteps = retrainSteps }
+        if let answer { c.answer = answer }
         let problems = c.problems()
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
         return c
