@@ -31,6 +31,7 @@ public final class HyperTrainer {
     private let gw: AlignedBuffer<Float>
     private let lambda: AlignedBuffer<Float>
     private let lambdaHatCopy: AlignedBuffer<Float>
+    private let centerCopy: AlignedBuffer<Float>
     private let regScratch: AlignedBuffer<Float>
     private let input: HypernetInputMap
     /// The hypernetwork input of the last training task (for its backward pass).
@@ -55,6 +56,7 @@ public final class HyperTrainer {
         gw = AlignedBuffer(count: shape.parameterCount)
         lambda = AlignedBuffer(count: regularizer.groupCount)
         lambdaHatCopy = AlignedBuffer(count: regularizer.groupCount)
+        centerCopy = AlignedBuffer(count: regularizer.groupCount)
         regScratch = AlignedBuffer(count: 2 * regularizer.groupCount)
         input = HypernetInputMap(config: config, count: regularizer.groupCount)
         rows.reserveCapacity(maxBatch)
@@ -190,6 +192,21 @@ public final class HyperTrainer {
     /// its prior mean.
     public func evaluate(phi: UnsafePointer<Float>, lambda: UnsafePointer<Float>, center: UnsafePointer<Float>? = nil) -> Evaluation {
         hypernet.forward(phi: phi, lambda: input.map(lambda, center: center ?? lambda), w: w.pointer)
+        return evaluateWorkspaceWeights(lambda: lambda)
+    }
+
+    /// Full-split losses of the given weights (`weightCount` values; the training loss
+    /// includes the regularizer at `lambda`, `H` values): e.g. a retrained model's.
+    public func evaluate(weights: [Float], lambda: [Float]) -> Evaluation {
+        precondition(weights.count == weightCount && lambda.count == hyperparameterCount,
+                     "evaluate: \(weights.count) weights and \(lambda.count) λ values; the model has \(weightCount) and H = \(hyperparameterCount)")
+        w.load(weights)
+        lambdaHatCopy.load(lambda)
+        return evaluateWorkspaceWeights(lambda: lambdaHatCopy.constPointer)
+    }
+
+    /// Full-split losses of the weights in the workspace `w`.
+    private func evaluateWorkspaceWeights(lambda: UnsafePointer<Float>) -> Evaluation {
         let train = mlp.loss(w: w.constPointer, data: data.train, loss: config.loss)
         let reg = regularizer.addGradient(w: w.constPointer, lambda: lambda, gradW: nil, gradLambda: nil, scratch: regScratch.pointer)
         let valid = mlp.loss(w: w.constPointer, data: data.valid, loss: config.loss)
@@ -198,10 +215,22 @@ public final class HyperTrainer {
         return Evaluation(trainLoss: train + reg, validLoss: valid, testLoss: test, testError: testError)
     }
 
-    /// `w = φ(λ)` as an array (for reports and predictions).
+    /// `w = φ(λ)` as an array (for reports and predictions) when φ is centred on λ itself:
+    /// the weights at λ̂ with `lambda` = λ̂.
     public func weights(phi: UnsafePointer<Float>, lambda: [Float]) -> [Float] {
+        weights(phi: phi, lambda: lambda, center: lambda)
+    }
+
+    /// `w = φ(λ)` as an array, with a centred input `λ − center` (`center` is the λ̂ that φ
+    /// is centred on; Algorithm 2 always uses its prior mean; ignored with a raw input):
+    /// a prediction at any λ from a φ trained around `center`.
+    public func weights(phi: UnsafePointer<Float>, lambda: [Float], center: [Float]) -> [Float] {
+        precondition(lambda.count == hyperparameterCount && center.count == hyperparameterCount,
+                     "weights: λ has \(lambda.count) and the centre \(center.count) values, H = \(hyperparameterCount)")
+        // Aligned copies: the hypernetwork's kernels give the bits of the training tasks' calls.
         lambdaHatCopy.load(lambda)
-        hypernet.forward(phi: phi, lambda: input.map(lambdaHatCopy.constPointer, center: lambdaHatCopy.constPointer), w: w.pointer)
+        centerCopy.load(center)
+        hypernet.forward(phi: phi, lambda: input.map(lambdaHatCopy.constPointer, center: centerCopy.constPointer), w: w.pointer)
         return w.array
     }
 }

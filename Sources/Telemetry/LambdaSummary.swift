@@ -8,15 +8,16 @@ public enum LambdaSummary {
     /// - Empty: `λ̂=()`.
     ///
     /// NaN entries make the mean print as `nan` and are left out of the range, so a diverged
-    /// component stays visible without hiding the spread of the others.
-    public static func describe(_ lambda: [Double]) -> String {
+    /// component stays visible without hiding the spread of the others. `symbol` names the
+    /// vector (`λ` for a λ that is not the run's λ̂).
+    public static func describe(_ lambda: [Double], symbol: String = "λ̂") -> String {
         switch lambda.count {
         case 0:
-            return "λ̂=()"
+            return symbol + "=()"
         case 1:
-            return "λ̂=" + Format.fixed(lambda[0], digits: 3)
+            return symbol + "=" + Format.fixed(lambda[0], digits: 3)
         case 2...3:
-            return "λ̂=(" + lambda.map { Format.fixed($0, digits: 3) }.joined(separator: ", ") + ")"
+            return symbol + "=(" + lambda.map { Format.fixed($0, digits: 3) }.joined(separator: ", ") + ")"
         default:
             var sum = 0.0
             var low = Double.nan
@@ -28,7 +29,7 @@ public enum LambdaSummary {
                 high = Double.maximum(high, value)
             }
             let mean = sum / Double(lambda.count)
-            return "λ̂ mean \(Format.fixed(mean, digits: 2)) [\(Format.fixed(low, digits: 2)), \(Format.fixed(high, digits: 2))] (n=\(lambda.count))"
+            return "\(symbol) mean \(Format.fixed(mean, digits: 2)) [\(Format.fixed(low, digits: 2)), \(Format.fixed(high, digits: 2))] (n=\(lambda.count))"
         }
     }
 

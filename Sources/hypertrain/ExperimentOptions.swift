@@ -83,14 +83,14 @@ struct ExperimentOptions: ParsableArguments {
     var lambdaWarmupSteps: Int?
     @Option(name: .customLong("divergence-guard"), help: "on: roll back to the last good state and halve the step sizes when the validation loss blows up; off.")
     var divergenceGuard: Switch?
-    @Option(name: .customLong("retrain-steps"), help: "After hyper-training, train the model from scratch at the final λ̂ for N steps (0: no retraining).")
-    var retrainSteps: Int?
-    @Option(help: "The run's answer: hypernetwork (w = φ(λ̂)) or retrained (needs --retrain-steps).")
-    var answer: RunAnswer?
     @Option(help: "Run seed; all randomness derives from it.")
     var seed: UInt64?
     @Option(name: .customLong("eval-every"), help: "Full validation/test evaluation every N steps (0: only at the end).")
     var evalEvery: Int?
+    @Option(name: .customLong("retrain-steps"), help: "After hyper-training, train the model from scratch at the final λ̂ for N steps (Algorithm 1; 0: no retraining).")
+    var retrainSteps: Int?
+    @Option(help: "The run's answer: hypernetwork (w = φ(λ̂)) or retrained (needs --retrain-steps ≥ 1); what `export` writes.")
+    var answer: RunAnswer?
 
     /// The resolved configuration.
     func config() throws -> ExperimentConfig {

@@ -8,6 +8,6 @@ struct Hypertrain: ParsableCommand {
         commandName: "hypertrain",
         abstract: "Hyperparameter optimization through hypernetworks (Lorraine & Duvenaud), in one process or on a cluster.",
         subcommands: [RunCommand.self, ExperimentCommand.self, SearchCommand.self, UnrolledCommand.self, CoordinatorCommand.self, WorkerCommand.self, ValidatorCommand.self,
-                      KeygenCommand.self, DataCommand.self, BenchCommand.self, TrialCommand.self]
+                      KeygenCommand.self, DataCommand.self, BenchCommand.self, TrialCommand.self, ExportCommand.self, PredictCommand.self]
     )
 }

@@ -52,17 +52,54 @@ struct RunCommand: ParsableCommand {
             reporter.record(report)
             return true
         }
+        let hyperTrainingSeconds = reporter.elapsed
+        let answer = answerReport(config: config, data: data, lambdaHat: run.state.lambdaHat.array, evaluation: evaluation)
         try reporter.finish(lambdaHat: run.state.lambdaHat.array, evaluation: evaluation, steps: run.state.step,
-                            extra: [("mode", "single-process"), ("workers", 0)])
+                            extra: [("mode", "single-process"), ("workers", 0), ("hyper_training_seconds", .double(hyperTrainingSeconds))] + answer.fields)
         if let path = cluster.checkpoint {
             try Checkpoint(snapshot: run.state.snapshot(), config: config, dataFingerprint: data.fingerprint,
-                           counters: ["guard_rollbacks": UInt64(run.state.rollbacks)], wallSecondsSoFar: reporter.elapsed).write(to: path)
+                           counters: ["guard_rollbacks": UInt64(run.state.rollbacks)], wallSecondsSoFar: hyperTrainingSeconds).write(to: path)
         }
         print(Self.resultLine(lambdaHat: run.state.lambdaHat.array, evaluation: evaluation))
+        if let line = answer.line { print(line) }
+    }
+
+    /// With `retrainSteps` ≥ 1, retrains the model from scratch at λ̂ (`AnswerModel.retrained`,
+    /// what `export` reproduces): its losses as summary fields and a result line. Always the
+    /// answer's fields (`answer`, `answer_valid_loss`, `answer_test_loss`).
+    private func answerReport(config: ExperimentConfig, data: ExperimentData, lambdaHat: [Float],
+                              evaluation: Evaluation) -> (fields: [(String, JSONValue)], line: String?) {
+        let answer = config.answer ?? .hypernetwork
+        var answerEvaluation: Evaluation? = evaluation
+        var fields: [(String, JSONValue)] = []
+        var line: String?
+        if let steps = config.retrainSteps, steps > 0 {
+            if !output.quiet { Console.error("run: retraining from scratch at λ̂ for \(steps) steps") }
+            let clock = ProgressLine.monotonicSeconds
+            let started = clock()
+            do {
+                let e = try AnswerModel.retrained(config: config, data: data, lambdaHat: lambdaHat).evaluation
+                fields += [("retrained_valid_loss", JSONValue(e.validLoss)), ("retrained_test_loss", JSONValue(e.testLoss)),
+                           ("retrained_test_error", JSONValue(e.testError))]
+                line = "retrained (\(steps) steps at λ̂)  valid \(String(format: "%.5f", e.validLoss))  test \(String(format: "%.5f", e.testLoss))  test error \(String(format: "%.4f", e.testError))"
+                if answer == .retrained { answerEvaluation = e }
+            } catch {
+                Console.error("run: retraining at λ̂ diverged: \(error)")
+                fields += [("retrained_valid_loss", .null), ("retrained_test_loss", .null), ("retrained_test_error", .null)]
+                if answer == .retrained { answerEvaluation = nil }
+            }
+            fields.append(("retrain_seconds", .double(clock() - started)))
+        }
+        fields += [("answer", .string(answer.rawValue)), ("answer_valid_loss", JSONValue(answerEvaluation?.validLoss)),
+                   ("answer_test_loss", JSONValue(answerEvaluation?.testLoss))]
+        return (fields, line)
     }
 
     /// This process coordinates; N trainers and one validator run as child processes.
     private func runLocalCluster(config: ExperimentConfig, data: ExperimentData, dataDir: String) throws {
+        if (config.retrainSteps ?? 0) > 0 {
+            Console.error("warning: --retrain-steps: the cluster run does not retrain; `hypertrain export --checkpoint F` retrains at λ̂ when the answer is 'retrained'")
+        }
         let socketDir = FileManager.default.temporaryDirectory.path
         let endpoint = "ipc://\(socketDir)/hypertrain-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         let children = LocalCluster(executable: LocalCluster.currentExecutable, endpoint: endpoint, trainers: workers,

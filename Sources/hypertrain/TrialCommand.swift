@@ -38,9 +38,6 @@ struct TrialCommand: ParsableCommand {
     @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
     var data: String?
 
-    /// |λ| above this makes exp(λ) overflow or vanish in Float (the same limit as --lambda-init).
-    static let lambdaLimit = 80.0
-
     func validate() throws {
         guard trialSteps >= 1 else { throw ValidationError("--trial-steps must be at least 1, got \(trialSteps)") }
         guard trialLR > 0, trialLR.isFinite else { throw ValidationError("--trial-lr must be a positive number, got \(trialLR)") }
@@ -60,25 +57,11 @@ struct TrialCommand: ParsableCommand {
         case (.some, .some):
             throw ValidationError("give either --lambda or --lambda-file, not both")
         case let (.some(text), nil):
-            values = try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
-                let s = part.trimmingCharacters(in: .whitespaces)
-                guard let v = Double(s) else { throw ValidationError("--lambda: '\(s)' is not a number (in '\(text)')") }
-                return v
-            }
+            values = try LambdaInput.parse(text)
         case let (nil, .some(path)):
             values = try Self.readLambdaFile(path)
         }
-        if let i = values.firstIndex(where: { !$0.isFinite }) {
-            throw ValidationError("λ[\(i)] is \(values[i]); every λ must be finite")
-        }
-        if let i = values.firstIndex(where: { abs($0) > Self.lambdaLimit }) {
-            throw ValidationError("λ[\(i)] = \(values[i]) is outside [−\(Int(Self.lambdaLimit)), \(Int(Self.lambdaLimit))] (exp(λ) must stay finite in Float)")
-        }
-        if values.count == 1 { return Array(repeating: values[0], count: h) }
-        guard values.count == h else {
-            throw ValidationError("λ has \(values.count) values; scope '\(config.scope.rawValue)' with layers \(config.layers.map(String.init).joined(separator: "-")) has H = \(h) hyperparameters (give 1 or \(h))")
-        }
-        return values
+        return try LambdaInput.resolve(values, config: config)
     }
 
     private static func readLambdaFile(_ path: String) throws -> [Double] {

@@ -25,4 +25,11 @@ import Telemetry
         #expect(LambdaSummary.describe([1, 2, .nan, 4]) == "λ̂ mean nan [1.00, 4.00] (n=4)")
         #expect(LambdaSummary.describe([.nan]) == "λ̂=nan")
     }
+
+    @Test("Another symbol names a λ that is not λ̂")
+    func symbol() {
+        #expect(LambdaSummary.describe([-1.5], symbol: "λ") == "λ=-1.500")
+        #expect(LambdaSummary.describe([1, 2], symbol: "λ") == "λ=(1.000, 2.000)")
+        #expect(LambdaSummary.describe([1, 2, 3, 4], symbol: "λ") == "λ mean 2.50 [1.00, 4.00] (n=4)")
+    }
 }
