@@ -52,7 +52,7 @@ enum BestResponseFigures {
         c.phase1Steps = c.steps * 9 / 10
         c.lambdaInit = definitions == .authors ? 0 : -3.5
         c.lambdaLearningRate = 0.01
-        c = ctx.recipe.resolve(c, given: [.lambdaInit])
+        c = ctx.recipe.resolve(c, given: [.lambdaInit, .lambdaLearningRate])
         var report = FigureReport(name: "fig3", title: "Fig. 3: global best-response (Algorithm 2, mlp:50 hypernetwork, 10 training points)")
         report.settings = [
             definitions.describe,

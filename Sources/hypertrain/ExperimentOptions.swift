@@ -75,7 +75,7 @@ struct ExperimentOptions: ParsableArguments {
     var initScale: Double?
     @Option(name: .customLong("hypernet-init"), help: "normal (every parameter init-scale·N(0,1)) or fan-in (φ(λ̂) starts as a He/LeCun-initialised model; first hypernet layer scaled by 1/√H).")
     var hypernetInit: HypernetInit?
-    @Option(help: "Defaults for the settings not given: stable (Hypertrain's recipe: centred input, fan-in initialisation, σ = 0.5/√H, φ step 3e-4 with a cosine decay to 0.1×, λ̂₀ = −ln(n-train), validation batch max(batch, 100), divergence guard) or paper (the paper's form and the presets as they are).")
+    @Option(help: "Defaults for the settings not given: stable (Hypertrain's recipe: centred input, fan-in initialisation, σ = 0.5/√H, φ step 3e-4 and λ̂ step 0.003/√H with a cosine decay to 0.1×, λ̂₀ = −ln(n-train), validation batch max(batch, 100), divergence guard) or paper (the paper's form and the presets as they are).")
     var recipe: Recipe = .stable
     @Option(name: .customLong("lr-schedule"), help: "Step-size schedule of φ and λ̂: constant, cosine[:FINAL], linear[:FINAL] (FINAL: the factor at the last step, default 0.1).")
     var lrSchedule: LearningRateSchedule?
@@ -150,6 +150,7 @@ struct ExperimentOptions: ParsableArguments {
         if hypernetInit != nil { g.insert(.hypernetInit) }
         if sigma != nil { g.insert(.sigma) }
         if phiLR != nil { g.insert(.phiLearningRate) }
+        if lambdaLR != nil { g.insert(.lambdaLearningRate) }
         if lambdaInit != nil { g.insert(.lambdaInit) }
         if validBatchSize != nil { g.insert(.validBatchSize) }
         if lrSchedule != nil { g.insert(.learningRateSchedule) }

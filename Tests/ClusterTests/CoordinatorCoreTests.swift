@@ -112,7 +112,7 @@ import Cluster
         g.threshold = 1.000_001; g.smoothing = 1; g.warmupSteps = 1; g.snapshotEvery = 2; g.maxRollbacks = 20
         c.divergenceGuard = g
         c.lambdaWarmupSteps = 2
-        c = Recipe.stable.resolve(c, given: [.divergenceGuard, .lambdaWarmupSteps])
+        c = Recipe.stable.resolve(c, given: [.divergenceGuard, .lambdaWarmupSteps, .validBatchSize])
     }
 
     /// How the two fake trainers of the bit-identity test work.

@@ -77,6 +77,8 @@ private func smallConfig(seed: UInt64 = 1) -> ExperimentConfig {
         #expect(stable.divergenceGuard != nil)
         #expect(stable.learningRateSchedule?.shape == .cosine)
         #expect(stable.phiLearningRate == 3e-4)
+        #expect(abs(stable.lambdaLearningRate - 0.003 / Double(7_850).squareRoot()) < 1e-15)
+        #expect(stable.validBatchSize == 1_000)
         #expect(stable.problems().isEmpty)
         c.sigma = 0.2
         c.lambdaInit = -3.5
@@ -163,29 +165,30 @@ private func smallConfig(seed: UInt64 = 1) -> ExperimentConfig {
         }
     }
 
-    @Test("φ's step size 10 diverges without the guard; with it the run rolls back, finishes finite and ends below the constant predictor")
+    @Test("a run whose φ is blown up (×1,000) and later poisoned with a NaN rolls back each time, logs it, and ends as good as before the damage")
     func guardSavesARun() throws {
         var c = smallConfig()
-        c.phiLearningRate = 10
-        c.steps = 300
-        let data = try RealData.data(for: c)
-        let unguarded = LocalRun(config: c, data: data)
-        var failedOrHuge = false
-        do {
-            for _ in 0..<c.steps { _ = try unguarded.step() }
-            failedOrHuge = !(unguarded.evaluate().validLoss < 1)
-        } catch { failedOrHuge = true }
-        #expect(failedOrHuge, "φ step 10 should diverge without the guard")
+        c.steps = 900
         c.divergenceGuard = DivergenceGuardSettings()
-        let guarded = LocalRun(config: c, data: data)
+        let data = try RealData.data(for: c)
+        let run = LocalRun(config: c, data: data)
         var logged: [String] = []
-        guarded.log = { logged.append($0) }
-        _ = try guarded.run()
-        let e = guarded.evaluate()
-        #expect(guarded.state.rollbacks > 0 && logged.count == guarded.state.rollbacks)
+        run.log = { logged.append($0) }
+        for _ in 0..<400 { _ = try run.step() }
+        let before = run.evaluate().validLoss
+        #expect(before < 0.09)
+        for i in 0..<run.state.phi.count { run.state.phi.pointer[i] *= 1_000 }
+        #expect(run.evaluate().validLoss > 100 * before, "the damage must show in the loss")
+        for _ in 0..<250 { _ = try run.step() }
+        #expect(run.state.rollbacks == 1 && logged.count == 1, "\(logged)")
+        run.state.phi.pointer[0] = .nan
+        _ = try run.step()
+        #expect(run.state.rollbacks == 2 && logged.count == 2, "a NaN rolls back at once: \(logged)")
+        _ = try run.run()
+        let e = run.evaluate()
         #expect(logged.allSatisfy { $0.hasPrefix("divergence guard at step") })
-        #expect(e.validLoss.isFinite && e.validLoss < 0.09, "valid \(e.validLoss) after \(guarded.state.rollbacks) roll-backs")
-        #expect(guarded.state.step == 300)
+        #expect(e.validLoss.isFinite && e.validLoss < before * 1.05, "valid \(e.validLoss) vs \(before) before the damage")
+        #expect(run.state.step == 900 && run.state.stepSizeFactor == 0.25)
     }
 
     @Test("Retraining at λ̂ is deterministic and trains with φ's optimizer settings")
