@@ -26,10 +26,11 @@ build: deps
 # child processes over ipc://, in sync mode (bit-identical to the single-process run).
 demo: data build
 	@mkdir -p $(RUN_DIR)
-	.build/release/hypertrain run --workers 2 --data $(DATA) \
+	.build/release/hypertrain run --workers 2 --data $(DATA) --lambda-init=-3.5 \
 	  --metrics $(RUN_DIR)/metrics.jsonl --summary $(RUN_DIR)/summary.json \
 	  --checkpoint $(RUN_DIR)/checkpoint.bin
-	@echo "metrics: $(RUN_DIR)/metrics.jsonl   summary: $(RUN_DIR)/summary.json"
+	.build/release/hypertrain export --checkpoint $(RUN_DIR)/checkpoint.bin --out $(RUN_DIR)/model.safetensors --data $(DATA)
+	@echo "metrics: $(RUN_DIR)/metrics.jsonl   summary: $(RUN_DIR)/summary.json   answer: $(RUN_DIR)/model.safetensors"
 
 # Release build: the numerical tests (Algorithm 3 against cross-validation on real MNIST)
 # would take minutes unoptimised. Preconditions stay on in release builds.

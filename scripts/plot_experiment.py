@@ -85,15 +85,21 @@ def curve_figure(directory, name):
 
 def fig5_top(directory):
     h, u = read(directory, "fig5-top_hypertraining"), read(directory, "fig5-top_unrolled")
-    fig, ax = plt.subplots(figsize=(8, 5))
-    ax.plot(*pairs(h["seconds"], h["valid_loss"]), "-", color="C0", label="hyper-training: validation")
-    ax.plot(*pairs(h["seconds"], h["test_loss"]), "--", color="C0", label="hyper-training: test")
-    ax.plot(*pairs(u["seconds"], u["valid_loss"]), "-", color="C3", label="unrolled: validation")
-    ax.plot(*pairs(u["seconds"], u["test_loss"]), "--", color="C3", label="unrolled: test")
-    ax.set_xlabel("training wall time (s)")
-    ax.set_ylabel("loss (MSE)")
-    ax.set_yscale("log")
-    ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    for ax, zoom in [(axes[0], False), (axes[1], True)]:
+        ax.plot(*pairs(h["seconds"], h["valid_loss"]), "-", color="C0", label="hyper-training: validation")
+        ax.plot(*pairs(h["seconds"], h["test_loss"]), "--", color="C0", label="hyper-training: test")
+        ax.plot(*pairs(u["seconds"], u["valid_loss"]), "-", color="C3", label="unrolled: validation")
+        ax.plot(*pairs(u["seconds"], u["test_loss"]), "--", color="C3", label="unrolled: test")
+        ax.set_xlabel("training wall time (s)")
+        ax.set_ylabel("loss (MSE)")
+        ys = [y for line in ax.get_lines() for y in line.get_ydata() if math.isfinite(y) and y > 0]
+        if zoom and ys:
+            ax.set_ylim(min(ys) * 0.99, min(ys) * 1.08)
+            ax.set_title("within 8 % of the best", fontsize=9)
+        else:
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
     return fig
 
 
@@ -156,8 +162,9 @@ def best_so_far(xs, ys):
 
 def fig7(directory):
     h = read(directory, "fig7_hypertraining")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5))
-    for ax, split in [(a, "valid"), (b, "test")]:
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    for ax, split, zoom in [(axes[0][0], "valid", False), (axes[0][1], "test", False),
+                            (axes[1][0], "valid", True), (axes[1][1], "test", True)]:
         # The answer at each time: the best validation evaluation so far (and, for the test
         # panel, the test loss of that same evaluation); every raw evaluation faint.
         xs, vs = pairs(h["seconds"], h["valid_loss"])
@@ -184,13 +191,17 @@ def fig7(directory):
             ax.step(*pairs(s["finished_seconds"], s[col]), where="post", color=f"C{k}", lw=2, label=f"{label} (best so far)")
         ax.set_xlabel("wall time (s)")
         ax.set_ylabel(f"{'validation' if split == 'valid' else 'test'} loss (MSE)")
-        # Every method's curve must be visible: a log scale from the best value to the
-        # largest finite value any method reaches after its first evaluation.
+        # Top row: every method's whole curve (log scale, from the best value to the largest
+        # any method reaches after its first evaluation). Bottom row: the last few percent
+        # where the methods differ (lines above it leave the panel).
         ys = [y for line in ax.get_lines() for y in line.get_ydata()[1:] if math.isfinite(y) and y > 0]
-        if ys:
+        if ys and not zoom:
             ax.set_yscale("log")
             ax.set_ylim(min(ys) * 0.98, max(ys) * 1.05)
-        ax.legend(fontsize=8)
+        elif ys:
+            ax.set_ylim(min(ys) * 0.99, min(ys) * 1.08)
+            ax.set_title(f"{'validation' if split == 'valid' else 'test'}: within 8 % of the best", fontsize=9)
+        ax.legend(fontsize=7)
     return fig
 
 

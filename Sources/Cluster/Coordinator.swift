@@ -50,6 +50,10 @@ public final class Coordinator {
         public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("coordinator: " + $0 + "\n").utf8)) }
         /// Called once the sockets are bound, with the bound endpoints (ports resolved).
         public var onReady: @Sendable ([String]) -> Void = { _ in }
+        /// More summary fields from the finished run's λ̂ and evaluation (e.g. the run's answer
+        /// retrained at λ̂); called once, after the workers were told to exit, and not when the
+        /// run was interrupted.
+        public var summaryExtras: @Sendable (_ lambdaHat: [Float], _ evaluation: Evaluation) -> [(String, JSONValue)] = { _, _ in [] }
 
         /// - Parameter bind: endpoints to bind.
         public init(bind: [String]) { self.bind = bind }
@@ -201,6 +205,7 @@ public final class Coordinator {
         let wall = reporter.elapsed
         let startup = min(startupSeconds ?? 0, wall)
         let stepsRun = Double(state.step - firstStep)
+        let extras = interrupted ? [] : options.summaryExtras(state.lambdaHat.array, evaluation)
         try reporter.finish(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step, extra: [
             ("mode", .string(options.mode.rawValue)),
             ("gradients_applied", .int(Int(c.gradientsApplied))),
@@ -212,7 +217,7 @@ public final class Coordinator {
             ("interrupted", .bool(interrupted)),
             ("startup_seconds", .double(startup)),
             ("steps_per_second_after_startup", .double(stepsRun / max(wall - startup, 1e-9))),
-        ])
+        ] + extras)
         return Outcome(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step,
                        interrupted: interrupted, counters: c, snapshot: state.snapshot())
     }

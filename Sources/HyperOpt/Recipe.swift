@@ -45,7 +45,12 @@ public enum Recipe: String, Sendable, Codable, CaseIterable {
         // A λ̂ step needs no bigger a validation batch than a training task's (measured: the
         // same λ̂ and losses at 100 as at 1,000 on fig4 and fig7, at up to twice the steps/s).
         choose(.validBatchSize) { $0.validBatchSize = max(c.batchSize, 100) }
-        choose(.learningRateSchedule) { $0.learningRateSchedule = LearningRateSchedule(shape: .cosine, finalFraction: 0.1) }
+        // Algorithm 2 steps λ̂ only in its last phase, where a schedule over the whole run
+        // would have decayed its step to the end value (measured on fig3: λ̂ stopped at 0.66
+        // instead of ≈ 1.6); its φ phase has no λ̂ to settle either, so it keeps constant steps.
+        choose(.learningRateSchedule) {
+            $0.learningRateSchedule = c.algorithm == .globalBestResponse ? nil : LearningRateSchedule(shape: .cosine, finalFraction: 0.1)
+        }
         choose(.lambdaWarmupSteps) { $0.lambdaWarmupSteps = 0 }
         choose(.divergenceGuard) { $0.divergenceGuard = DivergenceGuardSettings() }
         choose(.retrainSteps) { $0.retrainSteps = 0 }

@@ -97,9 +97,6 @@ struct RunCommand: ParsableCommand {
 
     /// This process coordinates; N trainers and one validator run as child processes.
     private func runLocalCluster(config: ExperimentConfig, data: ExperimentData, dataDir: String) throws {
-        if (config.retrainSteps ?? 0) > 0 {
-            Console.error("warning: --retrain-steps: the cluster run does not retrain; `hypertrain export --checkpoint F` retrains at λ̂ when the answer is 'retrained'")
-        }
         let socketDir = FileManager.default.temporaryDirectory.path
         let endpoint = "ipc://\(socketDir)/hypertrain-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         let children = LocalCluster(executable: LocalCluster.currentExecutable, endpoint: endpoint, trainers: workers,
@@ -108,6 +105,14 @@ struct RunCommand: ParsableCommand {
         var options = Coordinator.Options(bind: [endpoint])
         cluster.apply(to: &options)
         options.reporter = output.reporterOptions
+        // The answer (and the retraining at λ̂, in this process once the workers are gone) goes
+        // into the summary as in the single-process run.
+        let answerLine = AnswerLine()
+        options.summaryExtras = { [self] lambdaHat, evaluation in
+            let answer = answerReport(config: config, data: data, lambdaHat: lambdaHat, evaluation: evaluation)
+            answerLine.text = answer.line
+            return answer.fields
+        }
         options.log = { line in if !output.quiet || line.contains("lost") || line.contains("rejected") { Console.error("coordinator: " + line) } }
         // After a normal end the children exit on the coordinator's Shutdown; otherwise
         // (error, Ctrl-C) they are terminated at once.
@@ -118,6 +123,7 @@ struct RunCommand: ParsableCommand {
         let outcome = try coordinator.run(beforeLoop: { try children.start() })
         finished = !outcome.interrupted
         print(Self.resultLine(lambdaHat: outcome.lambdaHat, evaluation: outcome.evaluation))
+        if let line = answerLine.text { print(line) }
         if outcome.interrupted {
             Console.error("interrupted at step \(outcome.steps)" + (cluster.checkpoint.map { "; resume with --resume --checkpoint \($0)" } ?? ""))
             throw ExitCode(130)
@@ -127,6 +133,12 @@ struct RunCommand: ParsableCommand {
     static func resultLine(lambdaHat: [Float], evaluation: Evaluation) -> String {
         "λ̂ \(LambdaSummary.describe(lambdaHat.map(Double.init)))  valid \(String(format: "%.5f", evaluation.validLoss))  test \(String(format: "%.5f", evaluation.testLoss))  test error \(String(format: "%.4f", evaluation.testError))"
     }
+}
+
+/// The retrained model's result line, handed out of the coordinator's summary hook (called
+/// once, on the thread that runs the coordinator, before `run` returns).
+private final class AnswerLine: @unchecked Sendable {
+    var text: String?
 }
 
 /// Where results go.
