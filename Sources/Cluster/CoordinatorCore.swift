@@ -554,9 +554,9 @@ public final class CoordinatorCore {
         guard g.lambdas.count == h else { return refuse(.badTensor, "lambda has \(g.lambdas.count) values, expected \(h)") }
         guard g.gradPhi.allFinite, g.gradW.allFinite, g.lambdas.allFinite, g.trainLoss.isFinite else {
             _ = takeLease(g.leaseID, peer: peer)
-            if mode == .sync && divergenceGuard != nil { return refuse(.nonFinite, "non-finite gradient or loss") + abandonRound() }
-            if mode == .sync { requeue(k); failuresThisStep += 1; checkFailures() }
-            return refuse(.nonFinite, "non-finite gradient or loss")
+            var after: [CoordinatorAction] = []
+            if mode == .sync { requeue(k); failuresThisStep += 1; after = checkFailures() }
+            return refuse(.nonFinite, "non-finite gradient or loss") + after
         }
         let trainCount = config.batchSize >= config.nTrain ? config.nTrain : config.batchSize
         guard g.indices.count == trainCount, g.indices.allSatisfy({ $0 >= 0 && Int($0) < config.nTrain }) else {
@@ -652,9 +652,9 @@ public final class CoordinatorCore {
         }
         guard g.gradLambda.allFinite, g.gradW.allFinite, g.validLoss.isFinite else {
             _ = takeLease(g.leaseID, peer: peer)
-            if mode == .sync && divergenceGuard != nil { return refuse(.nonFinite, "non-finite hypergradient or loss") + abandonRound() }
-            if mode == .sync { validUnassigned = true; failuresThisStep += 1; checkFailures() }
-            return refuse(.nonFinite, "non-finite hypergradient or loss")
+            var after: [CoordinatorAction] = []
+            if mode == .sync { validUnassigned = true; failuresThisStep += 1; after = checkFailures() }
+            return refuse(.nonFinite, "non-finite hypergradient or loss") + after
         }
         _ = takeLease(g.leaseID, peer: peer)
         var actions: [CoordinatorAction] = [send(peer, .ack(Ack(sequence: message.sequence)))]
@@ -734,8 +734,9 @@ public final class CoordinatorCore {
         return actions + [.stepCompleted(report)]
     }
 
-    /// Sync mode with the divergence guard: a non-finite result ends the step as `LocalRun`
-    /// ends it (the step counts, the guard rolls the state back) and the next round starts.
+    /// Sync mode with the divergence guard: a step whose results stay non-finite ends as
+    /// `LocalRun` ends it (the step counts, the guard rolls the state back) and the next round
+    /// starts.
     private func abandonRound() -> [CoordinatorAction] {
         state.endStep()
         return abandonedRoundActions()
@@ -775,10 +776,15 @@ public final class CoordinatorCore {
         return state.applyPhiStep()
     }
 
-    private func checkFailures() {
-        if failuresThisStep > 3 * max(plan.trainTasks + 1, 1) {
-            fatalError = "step \(state.step): \(failuresThisStep) non-finite results; the run diverged (lower the step sizes). The last good state is kept."
-        }
+    /// A non-finite result is refused and its task re-issued (one peer's bad result changes
+    /// nothing); when a step keeps producing them, the computation itself diverged: with the
+    /// divergence guard the step ends as `LocalRun` ends it (rolled back), without it the run
+    /// stops.
+    private func checkFailures() -> [CoordinatorAction] {
+        guard failuresThisStep > 3 * max(plan.trainTasks + 1, 1) else { return [] }
+        if divergenceGuard != nil { return abandonRound() }
+        fatalError = "step \(state.step): \(failuresThisStep) non-finite results; the run diverged (lower the step sizes). The last good state is kept."
+        return []
     }
 
     /// Components of λ re-derived to check a ∂L/∂φ reply: the first ones of the stream

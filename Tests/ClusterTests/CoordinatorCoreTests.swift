@@ -665,6 +665,35 @@ import Cluster
     }
 }
 
+extension CoordinatorCoreTests {
+    @Test("with the divergence guard, one NaN gradient is refused and changes nothing; a step whose gradients stay NaN is rolled back (counted, step sizes halved) instead of aborting the run")
+    func guardedDivergenceRollsBack() throws {
+        let h = CoreHarness { c in c.divergenceGuard = DivergenceGuardSettings() }
+        var a = try h.register(1, .trainer)
+        let before = h.core.state.snapshot()
+        guard let t0 = CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id) else {
+            Issue.record("no task"); return
+        }
+        var g0 = h.gradient(for: t0, phi: h.core.state.phi.array)
+        g0.gradPhi[0] = .nan
+        _ = h.core.handle(peer: a.id, frames: a.frames(.gradient(g0)), now: h.t0)
+        #expect(h.core.state.snapshot() == before && h.core.state.rollbacks == 0 && h.core.fatalError == nil)
+        var sent = 1
+        while h.core.state.step == 0 && h.core.fatalError == nil && sent < 50 {
+            guard let t = CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id) else { break }
+            var g = h.gradient(for: t, phi: h.core.state.phi.array)
+            g.gradPhi[0] = .nan
+            _ = h.core.handle(peer: a.id, frames: a.frames(.gradient(g)), now: h.t0)
+            sent += 1
+        }
+        #expect(h.core.fatalError == nil)
+        #expect(h.core.state.step == 1 && h.core.state.rollbacks == 1 && h.core.state.stepSizeFactor == 0.5)
+        #expect(h.core.state.phi.array == before.phi && h.core.state.lambdaHat.array == before.lambdaHat)
+        #expect(h.core.state.phiVersion == before.phiVersion + 1, "workers must fetch the restored φ")
+        #expect(sent <= 3 * 3 + 2)
+    }
+}
+
 // MARK: - CoreHarness
 
 /// A fake peer: a routing id, the worker id it was given, and its sequence counter.
