@@ -63,6 +63,9 @@ enum Fig6Figure {
         // first layer moves all hidden units the same way and the ReLUs die (measured: the
         // prediction became one constant); centred on the prior mean the inputs have mean 0.
         a2.hypernetInput = .centred
+        // The recipe's other choices (φ's step size, initialisation, guard); its input is the
+        // centred one above either way.
+        a2 = ctx.recipe.resolve(a2, given: [.hypernetInput])
         ctx.log("fig6: Algorithm 2 for \(a2.steps) steps × \(a2.samplesPerStep) λ samples (the compute of \(trainCount) trials)")
         let a2Trace = try HyperTrainingTrace.run(config: a2, data: data, recordEvery: max(a2.steps / 100, 1), evalEvery: 0, log: ctx.log)
 
@@ -86,7 +89,7 @@ enum Fig6Figure {
         report.settings = [
             "784-10, per-class L2 (\(h) hyperparameters), n_train \(c.nTrain), batch \(c.batchSize); λ ~ \(mean) + \(std)·N(0,1) per component, clipped to [\(lower), \(upper)]",
             "truth: Algorithm 1 trial (\(trialSteps) Adam steps at \(lr)) at each of \(test.count) held-out λ (the paper used 10,215); \(fit.count) more trials are the surrogates' data (\(String(format: "%.0f", trialSeconds)) s for all trials on \(ctx.parallel) threads)",
-            "hypernetworks: mlp:50 (\(c.phiCount) parameters) of λ − \(mean); the fitted one minimizes mean ‖φ(λᵢ) − w*(λᵢ)‖² by Adam (\(fitSteps) steps); the hyper-trained one runs Algorithm 2 for \(a2.steps) steps × \(a2.samplesPerStep) samples (= \(trainCount) × \(trialSteps) minibatch gradients)",
+            "hypernetworks: mlp:50 (\(c.phiCount) parameters) of λ − \(mean); the fitted one minimizes mean ‖φ(λᵢ) − w*(λᵢ)‖² by Adam (\(fitSteps) steps); the hyper-trained one runs Algorithm 2 for \(a2.steps) steps × \(a2.samplesPerStep) samples (= \(trainCount) × \(trialSteps) minibatch gradients), recipe \(a2.recipe?.rawValue ?? "paper"), φ Adam \(a2.phiLearningRate)",
             "GP: RBF with per-dimension length scales fitted by marginal likelihood, inputs scaled to the unit cube",
         ]
         report.tables = [("fig6_heldout", table), ("fig6_fitpoints", fitTable)]

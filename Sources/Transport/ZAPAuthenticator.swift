@@ -69,13 +69,19 @@ public final class ZAPAuthenticator: Sendable {
             state.finishStarting(error)
             return
         }
+        var bound = false
         defer {
+            // zmq_close releases an inproc endpoint only when libzmq's reaper thread gets to
+            // the socket; unbinding first frees it at once, so a new handler on the same
+            // context can bind as soon as stop() returns (seen failing on a loaded machine).
+            if bound { try? socket.unbind(endpoint) }
             socket.close()
             state.markFinished()
         }
         do throws(TransportError) {
             try socket.set(.linger(milliseconds: 0))
             try socket.bind(endpoint)
+            bound = true
         } catch {
             state.finishStarting(error)
             return
