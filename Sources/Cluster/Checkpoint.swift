@@ -98,6 +98,11 @@ public struct Checkpoint: Sendable, Equatable {
     /// run concurrently.
     public func write(to path: String) throws(CheckpointError) {
         if let problem = contentProblem() { throw problem.error(file: path, writing: true) }
+        // A checkpoint replaces a file; it never moves a directory (a user's folder) away.
+        var info = stat()
+        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            throw .io(path: path, operation: "write", reason: "is a directory; give a file path such as \(path)/checkpoint.bin")
+        }
         let head = try encodedHead(path: path)
         let directory = POSIX.directory(of: path)
         try POSIX.makeDirectories(directory, writing: path)
@@ -364,14 +369,14 @@ public struct Checkpoint: Sendable, Equatable {
             guard let name = old.label, !Self.resumableSettings.contains(name) else { continue }
             let was = String(describing: old.value), now = String(describing: new.value)
             if was != now {
-                problems.append("\(name) was \(was) when the checkpoint was written but is \(now) now.")
+                problems.append("\(name) was \(was) when the checkpoint was written but is \(now) now")
             }
         }
         if let dataFingerprint, dataFingerprint != self.dataFingerprint {
-            problems.append("The data differ from the checkpoint's (fingerprint \(Self.hex(dataFingerprint)), checkpoint \(Self.hex(self.dataFingerprint))).")
+            problems.append("the data differ from the checkpoint's (fingerprint \(Self.hex(dataFingerprint)), checkpoint \(Self.hex(self.dataFingerprint)))")
         }
         if config.steps >= 0 && UInt64(config.steps) < snapshot.step {
-            problems.append("steps is \(config.steps) but the checkpoint is already at step \(snapshot.step).")
+            problems.append("steps is \(config.steps) but the checkpoint is already at step \(snapshot.step)")
         }
         return problems
     }

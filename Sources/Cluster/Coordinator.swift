@@ -97,7 +97,11 @@ public final class Coordinator {
         let state = HyperState(config: config, phi: trainer.initialPhi(), lambdaHat: trainer.initialLambdaHat())
         var priorWall = 0.0
         if options.resume, let path = options.checkpointPath, FileManager.default.fileExists(atPath: path) || FileManager.default.fileExists(atPath: path + ".prev") {
-            let ckpt = try Checkpoint.readLatestGood(at: path)
+            let found = try Checkpoint.latestGood(at: path)
+            if found.usedPrevious {
+                log("checkpoint \(path) is unusable (\(found.latestError.map { "\($0)" } ?? "missing")); resuming from the previous one, \(found.path)")
+            }
+            let ckpt = found.checkpoint
             let problems = ckpt.compatible(with: config) + state.problems(restoring: ckpt.snapshot)
             guard problems.isEmpty else { throw ClusterError.cannotResume(problems.joined(separator: "; ")) }
             guard ckpt.dataFingerprint == data.fingerprint else { throw ClusterError.cannotResume("the data splits differ from the checkpoint's") }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Cluster
 import Transport
 
@@ -23,6 +24,10 @@ struct ClusterRunOptions: ParsableArguments {
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be ≥ 0") }
         guard (20...60_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms must be in 20...60000") }
         if resume && checkpoint == nil { throw ValidationError("--resume needs --checkpoint FILE") }
+        var isDirectory: ObjCBool = false
+        if let checkpoint, FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ValidationError("--checkpoint \(checkpoint) is a directory; give a file path such as \(checkpoint)/checkpoint.bin")
+        }
     }
 
     func apply(to o: inout Coordinator.Options) {

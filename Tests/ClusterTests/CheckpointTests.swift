@@ -394,6 +394,24 @@ import Telemetry
 
     // MARK: Failed writes
 
+    @Test("a checkpoint path that names a directory is refused; the directory and its files stay where they were")
+    func directoryIsNotReplaced() throws {
+        let scratch = try CheckpointScratch()
+        defer { scratch.remove() }
+        let directory = scratch.path + "/results"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: directory + "/notes.txt"))
+        let error = CheckpointFixture.writeError(CheckpointFixture.make(steps: 2), directory)
+        guard case let .io(_, operation, reason)? = error else {
+            Issue.record("expected an I/O error, got \(String(describing: error))")
+            return
+        }
+        #expect(operation == "write" && reason.contains("is a directory"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["notes.txt"])
+        #expect(!FileManager.default.fileExists(atPath: directory + ".prev"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == ["results"])
+    }
+
     @Test("a write into a read-only directory fails cleanly and leaves the old checkpoint readable")
     func readOnlyDirectory() throws {
         let scratch = try CheckpointScratch()
