@@ -48,18 +48,34 @@ struct RunCommand: ParsableCommand {
         let run = LocalRun(config: config, data: data)
         run.log = { Console.error($0) }
         let reporter = try RunReporter(config: config, options: output.reporterOptions)
+        func checkpoint() -> Checkpoint {
+            Checkpoint(snapshot: run.state.snapshot(), config: config, dataFingerprint: data.fingerprint,
+                       counters: ["guard_rollbacks": UInt64(run.state.rollbacks)], wallSecondsSoFar: reporter.elapsed)
+        }
+        // Every --checkpoint-every steps, so that a killed run leaves its latest state for
+        // `export` and `predict`; a failed write is reported once per distinct error and the run
+        // goes on (the final write below must succeed).
+        var lastCheckpointError: String?
         let evaluation = try run.run { report in
             reporter.record(report)
+            if let path = cluster.checkpoint, cluster.checkpointEvery > 0, report.step % UInt64(cluster.checkpointEvery) == 0,
+               report.step < UInt64(config.steps) {
+                do {
+                    try checkpoint().write(to: path)
+                    lastCheckpointError = nil
+                } catch {
+                    if "\(error)" != lastCheckpointError { Console.error("run: checkpoint at step \(report.step) failed: \(error)") }
+                    lastCheckpointError = "\(error)"
+                }
+            }
             return true
         }
         let hyperTrainingSeconds = reporter.elapsed
+        let final = checkpoint()
         let answer = answerReport(config: config, data: data, lambdaHat: run.state.lambdaHat.array, evaluation: evaluation)
         try reporter.finish(lambdaHat: run.state.lambdaHat.array, evaluation: evaluation, steps: run.state.step,
                             extra: [("mode", "single-process"), ("workers", 0), ("hyper_training_seconds", .double(hyperTrainingSeconds))] + answer.fields)
-        if let path = cluster.checkpoint {
-            try Checkpoint(snapshot: run.state.snapshot(), config: config, dataFingerprint: data.fingerprint,
-                           counters: ["guard_rollbacks": UInt64(run.state.rollbacks)], wallSecondsSoFar: hyperTrainingSeconds).write(to: path)
-        }
+        if let path = cluster.checkpoint { try final.write(to: path) }
         print(Self.resultLine(lambdaHat: run.state.lambdaHat.array, evaluation: evaluation))
         if let line = answer.line { print(line) }
     }

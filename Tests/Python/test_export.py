@@ -250,3 +250,28 @@ def test_predict_refuses_a_malformed_csv(ht_bin, mnist_dir, hypernet_run, tmp_pa
     r = ht(ht_bin, "predict", "--checkpoint", str(checkpoint), "--data", mnist_dir, "--csv", str(csv))
     assert r.returncode != 0 and r.stdout.strip() == ""
     assert message in r.stderr, r.stderr
+
+
+def test_single_process_run_checkpoints_every_n_steps_so_a_killed_run_can_be_exported(ht_bin, mnist_dir, tmp_path):
+    """`run --checkpoint F --checkpoint-every N` without --workers writes F while it runs: kill -9
+    mid-run leaves a valid checkpoint of a step below the end, which `export` reads."""
+    import signal
+    import subprocess
+    import time
+    checkpoint = tmp_path / "ckpt.bin"
+    proc = subprocess.Popen([ht_bin, "run", "--steps", "10000000", "--eval-every", "0", "--quiet",
+                             "--checkpoint", str(checkpoint), "--checkpoint-every", "200", "--data", mnist_dir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 60
+        while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert checkpoint.exists(), "no checkpoint within 60 s"
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    tensors, metadata, r = export(ht_bin, mnist_dir, checkpoint, tmp_path / "model.safetensors")
+    step = int(metadata["step"])
+    assert 200 <= step < 10_000_000 and step % 200 == 0
+    assert "lambda_hat" in tensors
