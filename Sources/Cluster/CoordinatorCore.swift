@@ -89,6 +89,11 @@ public final class CoordinatorCore {
     private let h: Int
     private var peers: [[UInt8]: Peer] = [:]
     private var nextWorkerNumber = 1
+    /// A validator has registered at least once. Until then a sync step waits for one (the
+    /// start of a run); after the last one is lost, steps go on without λ̂ steps (DESIGN §4:
+    /// losing the validator pauses λ̂ updates, not φ training) until a validator joins again.
+    private var validatorSeen = false
+    private var validatorsAlive: Bool { peers.values.contains { $0.role == .validator } }
     private var nextLeaseID: UInt64 = 1
     private var leases: [UInt64: Lease] = [:]
     private var sequence: UInt64 = 0
@@ -246,7 +251,8 @@ public final class CoordinatorCore {
             return dispatch(now: now)
         case .shutdown(let s):
             // A worker leaving on purpose: its leases are re-issued now, not after the timeout.
-            return removePeer(peer, reason: "left: \(s.reason.prefix(80))") + dispatch(now: now)
+            let removed = removePeer(peer, reason: "left: \(s.reason.prefix(80))")
+            return removed + (mode == .sync ? completeRoundIfReady(now: now) : []) + dispatch(now: now)
         case .gradient where p.role != .trainer, .hypergradient where p.role != .validator:
             reject(.unauthorized)
             return [send(peer, .error(ErrorReply(code: .unauthorized, message: "a \(p.role) may not send \(message.body.name)", inReplyTo: message.sequence)))]
@@ -276,7 +282,10 @@ public final class CoordinatorCore {
         for key in peers.keys where now - peers[key]!.lastSent >= heartbeatInterval {
             actions.append(send(key, .heartbeat(Heartbeat(unixMs: UInt64(Date().timeIntervalSince1970 * 1000)))))
         }
-        if !actions.isEmpty { actions += dispatch(now: now) }
+        if !actions.isEmpty {
+            if mode == .sync { actions += completeRoundIfReady(now: now) }
+            actions += dispatch(now: now)
+        }
         return actions
     }
 
@@ -309,6 +318,10 @@ public final class CoordinatorCore {
         let prefix = hello.role == .trainer ? "trainer" : "validator"
         let id = "\(prefix)-\(nextWorkerNumber)"
         nextWorkerNumber += 1
+        if hello.role == .validator && validatorSeen && !validatorsAlive {
+            actions.append(.log("validator \(id) joined: λ̂ steps resume at step \(state.step)"))
+        }
+        if hello.role == .validator { validatorSeen = true }
         peers[peer] = Peer(routingID: peer, workerID: id, role: hello.role, lastHeard: now, lastSent: now,
                            weightTasks: hello.acceptsWeightTasks)
         counters.registrations += 1
@@ -331,7 +344,11 @@ public final class CoordinatorCore {
             }
         }
         counters.tasksReissued += UInt64(requeued)
-        return [.log("lost \(p.workerID) (\(reason)); \(requeued) task(s) re-queued")]
+        var actions: [CoordinatorAction] = [.log("lost \(p.workerID) (\(reason)); \(requeued) task(s) re-queued")]
+        if p.role == .validator && !validatorsAlive {
+            actions.append(.log("no validator left: λ̂ stays at its current value (φ keeps training) until a validator joins"))
+        }
+        return actions
     }
 
     private func requeue(_ k: Int) {
@@ -698,7 +715,10 @@ public final class CoordinatorCore {
     }
 
     private func completeRoundIfReady(now: Double) -> [CoordinatorAction] {
-        guard receivedGradients.count == plan.trainTasks, !plan.validate || validLoss != nil else { return [] }
+        // Without a validator (after the last one was lost) the step goes on without λ̂'s step.
+        let validating = plan.validate && (validLoss != nil || !validatorSeen || validatorsAlive)
+        guard mode == .sync, !isFinished, receivedGradients.count == plan.trainTasks, plan.trainTasks > 0 || validating,
+              !validating || validLoss != nil else { return [] }
         // Exactly LocalRun.step's order of operations: the task gradients summed in task order
         // from zero (the sum was begun in startRound()), then the φ step, then the λ̂ step.
         var train: Double? = nil
@@ -706,7 +726,7 @@ public final class CoordinatorCore {
             train = trainLosses.reduce(0, +) / Double(plan.trainTasks)
         }
         let phiFinite = plan.trainTasks > 0 ? applyPhiStep() : true
-        if plan.validate { state.applyLambdaStep(hypergradient.constPointer) }
+        if validating { state.applyLambdaStep(hypergradient.constPointer) }
         // φ's finiteness was checked as the update wrote it; without a φ step, check φ here.
         let finite = plan.trainTasks > 0 ? phiFinite && state.lambdaHat.allFinite : state.parametersAreFinite
         if divergenceGuard == nil && !finite {
@@ -717,7 +737,7 @@ public final class CoordinatorCore {
         if !finite { return abandonedRoundActions() }
         var actions: [CoordinatorAction] = []
         if let watcher = divergenceGuard {
-            switch watcher.observe(state: state, validBatchLoss: plan.validate ? validLoss : nil, finite: true) {
+            switch watcher.observe(state: state, validBatchLoss: validating ? validLoss : nil, finite: true) {
             case .fine: break
             case .rolledBack(let why):
                 actions.append(.log(why))
@@ -729,7 +749,7 @@ public final class CoordinatorCore {
             }
         }
         let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: train,
-                                validBatchLoss: plan.validate ? validLoss : nil, evaluation: nil)
+                                validBatchLoss: validating ? validLoss : nil, evaluation: nil)
         startRound()
         return actions + [.stepCompleted(report)]
     }

@@ -694,6 +694,53 @@ extension CoordinatorCoreTests {
     }
 }
 
+extension CoordinatorCoreTests {
+    @Test("sync mode: a step waits for the first validator; after the last validator is lost φ keeps training with λ̂ paused (logged), and λ̂ steps resume when a validator joins")
+    func lostValidatorPausesOnlyLambda() throws {
+        let h = CoreHarness(steps: 10)
+        var a = try h.register(1, .trainer)
+        func logs(_ actions: [CoordinatorAction]) -> [String] {
+            actions.compactMap { if case .log(let line) = $0 { line } else { nil } }
+        }
+        /// The trainer's two tasks of the current step, answered honestly.
+        func trainStep() throws -> [CoordinatorAction] {
+            var actions: [CoordinatorAction] = []
+            for _ in 0..<2 {
+                let t = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+                actions += h.core.handle(peer: a.id, frames: a.frames(.gradient(h.gradient(for: t, phi: h.core.state.phi.array))), now: h.t0)
+            }
+            return actions
+        }
+        // The start: no validator has registered yet, so step 0 waits for one.
+        _ = try trainStep()
+        #expect(h.core.state.step == 0, "a run's first steps wait for the validator")
+        var v = try h.register(2, .validator)
+        let vt = try #require(CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id))
+        _ = h.core.handle(peer: v.id, frames: v.frames(.hypergradient(h.hypergradient(for: vt, phi: vt.phi))), now: h.t0)
+        #expect(h.core.state.step == 1 && h.core.state.lambdaVersion == 1)
+
+        // The validator leaves: the next steps go on without λ̂ steps.
+        let left = h.core.handle(peer: v.id, frames: v.frames(.shutdown(Shutdown(reason: "test"))), now: h.t0)
+        #expect(logs(left).contains { $0.contains("no validator left") }, "\(logs(left))")
+        let lambda = h.core.state.lambdaHat.array, phi = h.core.state.phi.array
+        _ = try trainStep()
+        _ = try trainStep()
+        #expect(h.core.state.step == 3)
+        #expect(h.core.state.lambdaHat.array == lambda && h.core.state.lambdaVersion == 1, "λ̂ paused")
+        #expect(h.core.state.phi.array != phi && h.core.state.phiVersion == 3, "φ kept training")
+        #expect(h.core.fatalError == nil)
+
+        // A validator joins: λ̂ steps resume (the step waits for its hypergradient again).
+        var w = try h.register(3, .validator)
+        _ = try trainStep()
+        #expect(h.core.state.step == 3)
+        let wt = try #require(CoreHarness.validTask(in: h.core.handle(peer: w.id, frames: w.frames(.workRequest), now: h.t0), to: w.id))
+        _ = h.core.handle(peer: w.id, frames: w.frames(.hypergradient(h.hypergradient(for: wt, phi: wt.phi))), now: h.t0)
+        #expect(h.core.state.step == 4 && h.core.state.lambdaVersion == 2)
+        #expect(h.core.counters.rejected.isEmpty, "\(h.core.counters.rejected)")
+    }
+}
+
 // MARK: - CoreHarness
 
 /// A fake peer: a routing id, the worker id it was given, and its sequence counter.
