@@ -141,6 +141,9 @@ public final class Coordinator {
         let firstStep = state.step
         let tickInterval = min(options.heartbeatInterval / 2, 0.1)
 
+        // Repeated events (stale gradients in async mode, a failing checkpoint) are logged once
+        // per kind per 10 s, with a count of the ones held back.
+        var throttle = LogThrottle(interval: 10)
         func checkpoint() {
             guard let path = options.checkpointPath else { return }
             let c = core.counters
@@ -148,7 +151,9 @@ public final class Coordinator {
                                   counters: ["gradients_applied": c.gradientsApplied, "hypergradients_applied": c.hypergradientsApplied,
                                              "tasks_reissued": c.tasksReissued, "guard_rollbacks": UInt64(state.rollbacks)],
                                   wallSecondsSoFar: priorWall + reporter.elapsed)
-            do { try ckpt.write(to: path); lastCheckpointStep = state.step } catch { log("checkpoint failed: \(error)") }
+            do { try ckpt.write(to: path); lastCheckpointStep = state.step } catch {
+                for l in throttle.lines(for: "checkpoint failed: \(error)", now: clock()) { log(l) }
+            }
         }
 
         func perform(_ actions: [CoordinatorAction]) {
@@ -157,7 +162,7 @@ public final class Coordinator {
                 case .send(let peer, let message):
                     server.send(message, to: peer)
                 case .log(let line):
-                    log(line)
+                    for l in throttle.lines(for: line, now: clock()) { log(l) }
                 case .stepCompleted(var report):
                     if config.evalEvery > 0 && report.step % UInt64(config.evalEvery) == 0 {
                         let e = trainer.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
@@ -199,6 +204,7 @@ public final class Coordinator {
             throw ClusterError.aborted(fatal)
         }
         checkpoint()
+        for line in throttle.flush() { log(line) }
         // Interrupted: the workers keep retrying and rejoin when the coordinator is restarted
         // with --resume. Finished: they are told to exit.
         if !interrupted { perform(core.shutdownAll(reason: "run complete")) }

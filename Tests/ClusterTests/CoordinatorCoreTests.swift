@@ -891,3 +891,19 @@ final class CoreHarness {
         actions.compactMap { if case .stepCompleted(let r) = $0 { r.step } else { nil } }
     }
 }
+
+@Suite struct LogThrottleTests {
+    @Test("the first line of a kind is written at once, repeats within the interval are held back and counted, and flush reports what is left")
+    func throttles() {
+        var t = LogThrottle(interval: 10)
+        #expect(t.lines(for: "rejected gradient from trainer-1 (step 5): stale by 7", now: 0) == ["rejected gradient from trainer-1 (step 5): stale by 7"])
+        for i in 1...50 { #expect(t.lines(for: "rejected gradient from trainer-2 (step \(5 + i)): stale by 9", now: Double(i) * 0.1).isEmpty) }
+        #expect(t.lines(for: "checkpoint failed: disk full", now: 1) == ["checkpoint failed: disk full"], "another kind is not held back")
+        let later = t.lines(for: "rejected gradient from trainer-1 (step 99): stale by 5", now: 12)
+        #expect(later == ["rejected gradient from trainer-1 (step 99): stale by 5 (and 50 more like it in the last 12 s)"])
+        _ = t.lines(for: "checkpoint failed: disk full", now: 2)
+        _ = t.lines(for: "checkpoint failed: disk full", now: 3)
+        #expect(t.flush() == ["2 more line(s) like: checkpoint failed: disk full"])
+        #expect(t.flush().isEmpty)
+    }
+}
