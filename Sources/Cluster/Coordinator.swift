@@ -141,8 +141,8 @@ public final class Coordinator {
         let firstStep = state.step
         let tickInterval = min(options.heartbeatInterval / 2, 0.1)
 
-        // Repeated events (stale gradients in async mode, a failing checkpoint) are logged once
-        // per kind per 10 s, with a count of the ones held back.
+        // Repeated refusals (stale gradients in async mode) and a failing checkpoint are logged
+        // once per kind per 10 s, with a count of the ones held back.
         var throttle = LogThrottle(interval: 10)
         func checkpoint() {
             guard let path = options.checkpointPath else { return }
@@ -162,7 +162,13 @@ public final class Coordinator {
                 case .send(let peer, let message):
                     server.send(message, to: peer)
                 case .log(let line):
-                    for l in throttle.lines(for: line, now: clock()) { log(l) }
+                    // Refusals repeat (async mode's stale gradients); peer events, which
+                    // operators and scripts count line by line, are never held back.
+                    if line.hasPrefix("rejected ") {
+                        for l in throttle.lines(for: line, now: clock()) { log(l) }
+                    } else {
+                        log(line)
+                    }
                 case .stepCompleted(var report):
                     if config.evalEvery > 0 && report.step % UInt64(config.evalEvery) == 0 {
                         let e = trainer.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
