@@ -252,7 +252,7 @@ public final class CoordinatorCore {
         case .shutdown(let s):
             // A worker leaving on purpose: its leases are re-issued now, not after the timeout.
             let removed = removePeer(peer, reason: "left: \(s.reason.prefix(80))")
-            return removed + (mode == .sync ? completeRoundIfReady(now: now) : []) + dispatch(now: now)
+            return removed + completeRoundIfReady(now: now) + dispatch(now: now)
         case .gradient where p.role != .trainer, .hypergradient where p.role != .validator:
             reject(.unauthorized)
             return [send(peer, .error(ErrorReply(code: .unauthorized, message: "a \(p.role) may not send \(message.body.name)", inReplyTo: message.sequence)))]
@@ -282,10 +282,7 @@ public final class CoordinatorCore {
         for key in peers.keys where now - peers[key]!.lastSent >= heartbeatInterval {
             actions.append(send(key, .heartbeat(Heartbeat(unixMs: UInt64(Date().timeIntervalSince1970 * 1000)))))
         }
-        if !actions.isEmpty {
-            if mode == .sync { actions += completeRoundIfReady(now: now) }
-            actions += dispatch(now: now)
-        }
+        if !actions.isEmpty { actions += completeRoundIfReady(now: now) + dispatch(now: now) }
         return actions
     }
 
@@ -721,10 +718,7 @@ public final class CoordinatorCore {
               !validating || validLoss != nil else { return [] }
         // Exactly LocalRun.step's order of operations: the task gradients summed in task order
         // from zero (the sum was begun in startRound()), then the φ step, then the λ̂ step.
-        var train: Double? = nil
-        if plan.trainTasks > 0 {
-            train = trainLosses.reduce(0, +) / Double(plan.trainTasks)
-        }
+        let train: Double? = plan.trainTasks > 0 ? trainLosses.reduce(0, +) / Double(plan.trainTasks) : nil
         let phiFinite = plan.trainTasks > 0 ? applyPhiStep() : true
         if validating { state.applyLambdaStep(hypergradient.constPointer) }
         // φ's finiteness was checked as the update wrote it; without a φ step, check φ here.
@@ -734,24 +728,12 @@ public final class CoordinatorCore {
             return []
         }
         state.endStep()
-        if !finite { return abandonedRoundActions() }
-        var actions: [CoordinatorAction] = []
-        if let watcher = divergenceGuard {
-            switch watcher.observe(state: state, validBatchLoss: validating ? validLoss : nil, finite: true) {
-            case .fine: break
-            case .rolledBack(let why):
-                actions.append(.log(why))
-                train = nil
-                validLoss = nil
-            case .gaveUp(let why):
-                fatalError = why
-                return [.log(why)]
-            }
-        }
-        let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: train,
-                                validBatchLoss: validating ? validLoss : nil, evaluation: nil)
+        guard let verdict = watch(validBatchLoss: validating ? validLoss : nil, finite: finite) else { return [.log(fatalError!)] }
+        let rolledBack = !verdict.isEmpty || !finite
+        let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: rolledBack ? nil : train,
+                                validBatchLoss: rolledBack || !validating ? nil : validLoss, evaluation: nil)
         startRound()
-        return actions + [.stepCompleted(report)]
+        return verdict + [.stepCompleted(report)]
     }
 
     /// Sync mode with the divergence guard: a step whose results stay non-finite ends as
@@ -759,24 +741,24 @@ public final class CoordinatorCore {
     /// starts.
     private func abandonRound() -> [CoordinatorAction] {
         state.endStep()
-        return abandonedRoundActions()
+        guard let verdict = watch(validBatchLoss: nil, finite: false) else { return [.log(fatalError!)] }
+        let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: nil, validBatchLoss: nil, evaluation: nil)
+        startRound()
+        return verdict + [.stepCompleted(report)]
     }
 
-    /// After a step that ended with a non-finite value (the step already counted).
-    private func abandonedRoundActions() -> [CoordinatorAction] {
+    /// The divergence guard's verdict on the step just ended, as `LocalRun.step` takes it: the
+    /// roll-back's log line (none when the step was fine), or nil when the guard gave up
+    /// (`fatalError` then says why).
+    private func watch(validBatchLoss: Double?, finite: Bool) -> [CoordinatorAction]? {
         guard let watcher = divergenceGuard else { return [] }
-        var actions: [CoordinatorAction] = []
-        switch watcher.observe(state: state, validBatchLoss: nil, finite: false) {
-        case .fine: break
-        case .rolledBack(let why): actions.append(.log(why))
+        switch watcher.observe(state: state, validBatchLoss: validBatchLoss, finite: finite) {
+        case .fine: return []
+        case .rolledBack(let why): return [.log(why)]
         case .gaveUp(let why):
             fatalError = why
-            return [.log(why)]
+            return nil
         }
-        let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: nil,
-                                validBatchLoss: nil, evaluation: nil)
-        startRound()
-        return actions + [.stepCompleted(report)]
     }
 
     /// The φ step on the mean of the step's task gradients; `true` when φ is finite after it.

@@ -48,7 +48,7 @@ public enum Recipe: String, Sendable, Codable, CaseIterable {
         // A unit Gaussian prior on each weight, relative to a mean loss over n examples.
         choose(.lambdaInit) { $0.lambdaInit = (-log(Double(max(c.nTrain, 1))) * 100).rounded() / 100 }
         // A λ̂ step needs no bigger a validation batch than a training task's (measured: the
-        // same λ̂ and losses at 100 as at 1,000 on fig4 and fig7, at up to twice the steps/s).
+        // same λ̂ and losses at 100 as at 1,000 on fig4 and fig7, at 1.6–2.3× the steps/s).
         choose(.validBatchSize) { $0.validBatchSize = max(c.batchSize, 100) }
         // Algorithm 2 steps λ̂ only in its last phase, where a schedule over the whole run
         // would have decayed its step to the end value (measured on fig3: λ̂ stopped at 0.66

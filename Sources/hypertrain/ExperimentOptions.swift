@@ -145,20 +145,14 @@ struct ExperimentOptions: ParsableArguments {
 
     /// The recipe settings given on the command line.
     var givenSettings: Set<Recipe.Setting> {
-        var g: Set<Recipe.Setting> = []
-        if hypernetInput != nil { g.insert(.hypernetInput) }
-        if hypernetInit != nil { g.insert(.hypernetInit) }
-        if sigma != nil { g.insert(.sigma) }
-        if phiLR != nil { g.insert(.phiLearningRate) }
-        if lambdaLR != nil { g.insert(.lambdaLearningRate) }
-        if lambdaInit != nil { g.insert(.lambdaInit) }
-        if validBatchSize != nil { g.insert(.validBatchSize) }
-        if lrSchedule != nil { g.insert(.learningRateSchedule) }
-        if lambdaWarmupSteps != nil { g.insert(.lambdaWarmupSteps) }
-        if divergenceGuard != nil { g.insert(.divergenceGuard) }
-        if retrainSteps != nil { g.insert(.retrainSteps) }
-        if answer != nil { g.insert(.answer) }
-        return g
+        let flags: [(given: Bool, setting: Recipe.Setting)] = [
+            (hypernetInput != nil, .hypernetInput), (hypernetInit != nil, .hypernetInit), (sigma != nil, .sigma),
+            (phiLR != nil, .phiLearningRate), (lambdaLR != nil, .lambdaLearningRate), (lambdaInit != nil, .lambdaInit),
+            (validBatchSize != nil, .validBatchSize), (lrSchedule != nil, .learningRateSchedule),
+            (lambdaWarmupSteps != nil, .lambdaWarmupSteps), (divergenceGuard != nil, .divergenceGuard),
+            (retrainSteps != nil, .retrainSteps), (answer != nil, .answer),
+        ]
+        return Set(flags.filter(\.given).map(\.setting))
     }
 
     func validate() throws { _ = try config() }
