@@ -132,8 +132,7 @@ public final class Coordinator {
         options.onReady(bound)
         try beforeLoop()
 
-        let clock = { ProgressLine.monotonicSeconds() }
-        var lastTick = clock()
+        let clock = ServeLoop.now
         var lastCheckpointStep = state.step
         var interrupted = false
         /// Clock time when every role had its first task (worker processes started, data loaded).
@@ -169,7 +168,7 @@ public final class Coordinator {
                     } else {
                         log(line)
                     }
-                case .stepCompleted(var report):
+                case .event(var report):
                     if config.evalEvery > 0 && report.step % UInt64(config.evalEvery) == 0 {
                         let e = trainer.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
                         report = StepReport(step: report.step, lambdaHat: report.lambdaHat, trainLoss: report.trainLoss,
@@ -185,24 +184,18 @@ public final class Coordinator {
             }
         }
 
-        Signals.install()
-        while !core.isFinished {
-            if let s = Signals.pending {
-                log("signal \(s): checkpointing at step \(state.step) and stopping")
-                interrupted = true
-                break
-            }
-            for (peer, frames) in try server.receiveFrames(timeout: tickInterval) {
-                perform(core.handle(peer: peer, frames: frames, now: clock()))
-                if startupSeconds == nil && core.firstRoundIssued { startupSeconds = reporter.elapsed }
-                if core.isFinished { break }
-            }
-            let now = clock()
-            if now - lastTick >= tickInterval {
-                perform(core.tick(now: now))
-                metrics.record(counters: core.counters, peers: core.peerCounts)
-                lastTick = now
-            }
+        let loop = ServeLoop(server: server, tickInterval: tickInterval)
+        if let s = try loop.run(isFinished: { core.isFinished },
+                                handle: { peer, frames, now in
+                                    perform(core.handle(peer: peer, frames: frames, now: now))
+                                    if startupSeconds == nil && core.firstRoundIssued { startupSeconds = reporter.elapsed }
+                                },
+                                tick: { now in
+                                    perform(core.tick(now: now))
+                                    metrics.record(counters: core.counters, peers: core.peerCounts)
+                                }) {
+            log("signal \(s): checkpointing at step \(state.step) and stopping")
+            interrupted = true
         }
         if let fatal = core.fatalError {
             checkpoint()

@@ -48,21 +48,9 @@ final class RouterServer {
     }
 
     /// Waits up to `timeout` seconds for traffic, then drains up to 256 messages; each is
-    /// `(routing id, message frames)`. Messages without a routing id or body are dropped.
-    func receive(timeout: Double) throws -> [(peer: [UInt8], frames: [[UInt8]])] {
-        var raw: [[[UInt8]]] = []
-        if let first = try router.receive(timeoutMs: Int32(timeout * 1000)) { raw.append(first) }
-        while raw.count < 256, let more = try router.tryReceive() { raw.append(more) }
-        var out: [(peer: [UInt8], frames: [[UInt8]])] = []
-        for frames in raw {
-            guard frames.count >= 2 else { log("dropped a message without routing id or body (\(frames.count) frames)"); continue }
-            out.append((frames[0], Array(frames.dropFirst())))
-        }
-        return out
-    }
-
-    /// As `receive(timeout:)`, but the message frames stay in libzmq's buffers, so a decoder
-    /// copies each tensor once, straight into its destination.
+    /// `(routing id, message frames)`. Messages without a routing id or body are dropped. The
+    /// frames stay in libzmq's buffers, so a decoder copies each tensor once, straight into its
+    /// destination.
     func receiveFrames(timeout: Double) throws -> [(peer: [UInt8], frames: [ReceivedFrame])] {
         var raw: [[ReceivedFrame]] = []
         if let first = try router.receiveFrames(timeoutMs: Int32(timeout * 1000)) { raw.append(first) }

@@ -85,7 +85,7 @@ public final class StudyCoordinator {
             try store.setMeta("study", studyJSON)
             try store.setMeta("data_fingerprint", String(dataFingerprint))
         }
-        let clock = { ProgressLine.monotonicSeconds() }
+        let clock = ServeLoop.now
         let core = try StudyCoordinatorCore(config: config, study: study, store: store, dataFingerprint: dataFingerprint,
                                             now: clock(), priorSeconds: priorSeconds, heartbeatInterval: options.heartbeatInterval)
         if exists { log("resumed \(options.databasePath): \(core.trials.filter { $0.status == .done }.count) trial(s) done") }
@@ -106,7 +106,7 @@ public final class StudyCoordinator {
                 switch a {
                 case .send(let peer, let message): server.send(message, to: peer)
                 case .log(let line): log(line)
-                case .trialCompleted(let r):
+                case .event(let r):
                     finishedCount += 1
                     if let v = r.validLoss, v.isFinite, v < (best?.valid ?? .infinity) { best = (v, r.testLoss ?? .nan) }
                     let seconds = core.studySeconds(now: clock())
@@ -125,22 +125,13 @@ public final class StudyCoordinator {
             }
         }
 
-        Signals.install()
         var interrupted = false
-        var lastTick = clock()
-        while !core.isFinished(now: clock()) {
-            if let s = Signals.pending {
-                log("signal \(s): stopping; the study resumes with --resume")
-                interrupted = true
-                break
-            }
-            for (peer, frames) in try server.receive(timeout: 0.1) {
-                perform(core.handle(peer: peer, frames: frames, now: clock()))
-            }
-            if clock() - lastTick >= 0.1 {
-                perform(core.tick(now: clock()))
-                lastTick = clock()
-            }
+        let loop = ServeLoop(server: server, tickInterval: 0.1)
+        if let s = try loop.run(isFinished: { core.isFinished(now: clock()) },
+                                handle: { peer, frames, now in perform(core.handle(peer: peer, frames: frames, now: now)) },
+                                tick: { now in perform(core.tick(now: now)) }) {
+            log("signal \(s): stopping; the study resumes with --resume")
+            interrupted = true
         }
         let seconds = core.studySeconds(now: clock())
         try store.setMeta("seconds", String(seconds))

@@ -2,29 +2,16 @@ import Foundation
 import HyperOpt
 import Wire
 
-/// What the study loop must do after an event.
-public enum StudyAction: Sendable {
-    /// Send `message` to the peer with this routing id.
-    case send(peer: [UInt8], message: Message)
-    /// Log a line.
-    case log(String)
-    /// A trial finished (the record as stored) — for metrics.
-    case trialCompleted(TrialRecord)
-}
+/// The study coordinator's actions: its events are finished trials (the record as stored).
+public typealias StudyAction = PeerAction<TrialRecord>
 
 /// The study coordinator's logic (baselines: random search, Bayesian optimization) as a state
 /// machine over the SQLite `StudyStore`: workers ask for work, get a `TrialTask` (Algorithm 1
 /// at a proposed λ), and return a `TrialResult`. A dead worker's trial goes back to the queue;
 /// a late result for a trial that is still open is accepted (trials are deterministic).
 public final class StudyCoordinatorCore {
-    private struct Peer {
-        let workerID: String
-        var lastHeard: Double
-        var lastSent: Double
-        var lastSequence: UInt64 = 0
-        var waiting = false
-        var trials: Set<Int> = []
-    }
+    /// What scheduling keeps per peer: whether it asked for work.
+    struct Slot { var waiting = false }
 
     /// The experiment (model, data sizes, seed) each trial trains.
     public let config: ExperimentConfig
@@ -32,21 +19,15 @@ public final class StudyCoordinatorCore {
     public let study: StudySpec
     private let store: StudyStore
     private var records: [TrialRecord]
-    private var peers: [[UInt8]: Peer] = [:]
-    private var nextWorker = 1
-    private var sequence: UInt64 = 0
-    private var leases: [UInt64: (trial: Int, peer: [UInt8], issuedAt: Double)] = [:]
-    private var nextLease: UInt64 = 1
+    private var peers: PeerTable<Slot, TrialRecord>
+    /// Trials handed out, by lease (the trial id and when it was issued).
+    private var leases = LeaseTable<Int>()
     private let startedAt: Double
     private let priorSeconds: Double
-    private let heartbeatInterval: Double
-    private let liveness: Int
     private let spec: ExperimentSpec
     private var warmStart: GaussianProcess.Hyperparameters?
-    /// The clock of the event being handled.
-    private var now: Double = 0
     /// Messages rejected, by reason.
-    public private(set) var rejected: [String: Int] = [:]
+    public var rejected: [String: Int] { peers.rejected.mapValues { Int($0) } }
 
     /// - Parameters:
     ///   - config: the experiment each trial trains.
@@ -64,8 +45,7 @@ public final class StudyCoordinatorCore {
         records = try store.trials()
         startedAt = now
         self.priorSeconds = priorSeconds
-        self.heartbeatInterval = heartbeatInterval
-        self.liveness = liveness
+        peers = PeerTable(heartbeatInterval: heartbeatInterval, liveness: liveness)
         spec = ClusterSpec.spec(config: config, dataFingerprint: dataFingerprint)
     }
 
@@ -91,101 +71,68 @@ public final class StudyCoordinatorCore {
     }
 
     /// A message arrived from `peer`.
-    public func handle(peer: [UInt8], frames: [[UInt8]], now: Double) -> [StudyAction] {
-        self.now = now
+    public func handle<F: WireFrame>(peer: [UInt8], frames: [F], now: Double) -> [StudyAction] {
         let message: Message
-        do { message = try WireCodec.decode(frames) } catch {
-            let code = error.errorCode
-            rejected["\(code)", default: 0] += 1
-            return [.log("rejected a \(frames.count)-frame message (\(frames.reduce(0) { $0 + $1.count }) bytes): \(error)"),
-                    send(peer, .error(ErrorReply(code: code, message: "\(error)")))]
+        switch peers.receive(peer: peer, frames: frames, now: now) {
+        case .handled(let actions): return actions
+        case .hello(let hello, _):
+            var actions: [StudyAction] = []
+            for (old, reason) in peers.replaced(by: peer, hello: hello) { actions += lose(old, reason: reason) }
+            return actions + peers.register(peer, hello: hello, prefix: "trial-worker", slot: Slot(), spec: spec, now: now).actions
+        case .statusRequest(let sequence):
+            return [peers.refuse(peer, .unexpected, "a study coordinator reports no status; see its summary", inReplyTo: sequence)]
+        case .message(let m, _, _): message = m
         }
-        if var p = peers[peer] { p.lastHeard = now; peers[peer] = p }
-        if case .hello(let hello) = message.body {
-            var actions = dropPeer(peer, reason: "re-registered")
-            let id = "trial-worker-\(nextWorker)"
-            nextWorker += 1
-            peers[peer] = Peer(workerID: id, lastHeard: now, lastSent: now)
-            actions.append(.log("registered \(id) (host \(hello.hostname.prefix(64)), role \(hello.role))"))
-            actions.append(send(peer, .welcome(Welcome(workerID: id, spec: spec, heartbeatIntervalMs: UInt32(heartbeatInterval * 1000),
-                                                       heartbeatLiveness: UInt32(liveness)))))
-            return actions
-        }
-        guard var p = peers[peer] else {
-            rejected["notRegistered", default: 0] += 1
-            return [send(peer, .error(ErrorReply(code: .notRegistered, message: "send Hello first", inReplyTo: message.sequence)))]
-        }
-        if case .heartbeat = message.body { return [] }
-        guard message.sequence > p.lastSequence else {
-            rejected["duplicate", default: 0] += 1
-            return [send(peer, .error(ErrorReply(code: .duplicate, message: "already processed", inReplyTo: message.sequence)))]
-        }
-        p.lastSequence = message.sequence
-        peers[peer] = p
         switch message.body {
         case .workRequest:
-            p.waiting = true
-            peers[peer] = p
+            peers[peer]?.slot.waiting = true
             return dispatch(now: now)
         case .trialResult(let r):
             return accept(r, from: peer, sequence: message.sequence, now: now) + dispatch(now: now)
         case .shutdown:
-            return dropPeer(peer, reason: "left") + dispatch(now: now)
+            return lose(peer, reason: "left") + dispatch(now: now)
         default:
-            rejected["unexpected", default: 0] += 1
-            return [send(peer, .error(ErrorReply(code: .unexpected, message: "unexpected \(message.body.name) in a study", inReplyTo: message.sequence)))]
+            return [peers.refuse(peer, .unexpected, "unexpected \(message.body.name) in a study", inReplyTo: message.sequence)]
         }
     }
 
     /// Clock tick: heartbeats, dead peers' trials back to the queue.
     public func tick(now: Double) -> [StudyAction] {
-        self.now = now
         var actions: [StudyAction] = []
-        for (key, p) in peers where now - p.lastHeard > heartbeatInterval * Double(liveness) {
-            actions += dropPeer(key, reason: "silent for \(String(format: "%.1f", now - p.lastHeard)) s")
-        }
-        for key in peers.keys where now - peers[key]!.lastSent >= heartbeatInterval {
-            actions.append(send(key, .heartbeat(Heartbeat(unixMs: UInt64(Date().timeIntervalSince1970 * 1000)))))
-        }
-        return actions + dispatch(now: now)
+        for (key, reason) in peers.expired(now: now) { actions += lose(key, reason: reason) }
+        return actions + peers.heartbeats(now: now) + dispatch(now: now)
     }
 
     /// Tells every peer to stop.
-    public func shutdownAll(reason: String) -> [StudyAction] {
-        peers.keys.map { send($0, .shutdown(Shutdown(reason: reason))) }
-    }
+    public func shutdownAll(reason: String) -> [StudyAction] { peers.shutdownAll(reason: reason) }
 
-    private func dropPeer(_ key: [UInt8], reason: String) -> [StudyAction] {
-        guard let p = peers.removeValue(forKey: key) else { return [] }
+    /// Removes a peer; its running trials go back to the queue.
+    private func lose(_ key: [UInt8], reason: String) -> [StudyAction] {
+        guard let p = peers.remove(key) else { return [] }
         var requeued = 0
-        for id in p.trials where records[id].status == .running {
+        for lease in leases.release(heldBy: key) where records[lease.task].status == .running {
+            let id = lease.task
             try? store.markPending(id: id)
             records[id].status = .pending
             records[id].worker = nil
             requeued += 1
         }
-        leases = leases.filter { $0.value.peer != key }
         return [.log("lost \(p.workerID) (\(reason)); \(requeued) trial(s) re-queued")]
     }
 
     private func dispatch(now: Double) -> [StudyAction] {
         var actions: [StudyAction] = []
-        for key in peers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            guard var p = peers[key], p.waiting else { continue }
+        for key in peers.orderedKeys {
+            guard let p = peers[key], p.slot.waiting else { continue }
             guard let id = nextTrial(now: now) else { break }
-            let lease = nextLease
-            nextLease += 1
-            leases[lease] = (id, key, now)
+            let lease = leases.issue(id, to: key, now: now)
             do { try store.markRunning(id: id, worker: p.workerID) } catch { actions.append(.log("\(error)")) }
             records[id].status = .running
             records[id].worker = p.workerID
             records[id].attempts += 1
-            p.trials.insert(id)
-            p.waiting = false
-            p.lastSent = now
-            peers[key] = p
-            actions.append(send(key, .trialTask(TrialTask(trialID: UInt64(id), leaseID: lease, steps: UInt64(study.trialSteps),
-                                                          lambda: records[id].lambda.map(Float.init)))))
+            peers[key]?.slot.waiting = false
+            actions.append(peers.send(key, .trialTask(TrialTask(trialID: UInt64(id), leaseID: lease, steps: UInt64(study.trialSteps),
+                                                                lambda: records[id].lambda.map(Float.init)))))
         }
         return actions
     }
@@ -226,22 +173,22 @@ public final class StudyCoordinatorCore {
     private func accept(_ r: Wire.TrialResult, from peer: [UInt8], sequence: UInt64, now: Double) -> [StudyAction] {
         let id = Int(r.trialID)
         guard id >= 0 && id < records.count else {
-            rejected["badTrial", default: 0] += 1
-            return [send(peer, .error(ErrorReply(code: .unexpected, message: "unknown trial \(r.trialID)", inReplyTo: sequence)))]
+            return [peers.refuse(peer, .unexpected, "unknown trial \(r.trialID)", inReplyTo: sequence)]
         }
-        let issued = leases.removeValue(forKey: r.leaseID)
-        if var p = peers[peer] { p.trials.remove(id); peers[peer] = p }
+        // Trials are deterministic: a late result (its worker was declared dead and the trial
+        // re-issued) is as good as the re-issued one's.
+        let issued = leases.close(r.leaseID)
         guard records[id].status != .done && records[id].status != .failed else {
-            rejected["duplicate", default: 0] += 1
-            return [send(peer, .ack(Ack(sequence: sequence)))]
+            peers.reject("\(ErrorCode.duplicate)")
+            return [peers.send(peer, .ack(Ack(sequence: sequence)))]
         }
         let seconds = issued.map { now - $0.issuedAt } ?? .nan
         let study = studySeconds(now: now)
         if !(r.validLoss.isFinite) {
             try? store.markFailed(id: id)
             records[id].status = .failed
-            return [.log("trial \(id) diverged (non-finite validation loss); recorded as failed"), send(peer, .ack(Ack(sequence: sequence))),
-                    .trialCompleted(records[id])]
+            return [.log("trial \(id) diverged (non-finite validation loss); recorded as failed"), peers.send(peer, .ack(Ack(sequence: sequence))),
+                    .event(records[id])]
         }
         do {
             try store.markDone(id: id, train: r.trainLoss, valid: r.validLoss, test: r.testLoss, trialSeconds: seconds, studySeconds: study)
@@ -254,12 +201,6 @@ public final class StudyCoordinatorCore {
         records[id].testLoss = r.testLoss
         records[id].trialSeconds = seconds
         records[id].finishedAtStudySeconds = study
-        return [send(peer, .ack(Ack(sequence: sequence))), .trialCompleted(records[id])]
-    }
-
-    private func send(_ peer: [UInt8], _ body: Message.Body) -> StudyAction {
-        sequence += 1
-        if var p = peers[peer] { p.lastSent = now; peers[peer] = p }
-        return .send(peer: peer, message: Message(senderID: "coordinator", sequence: sequence, body: body))
+        return [peers.send(peer, .ack(Ack(sequence: sequence))), .event(records[id])]
     }
 }

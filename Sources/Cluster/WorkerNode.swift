@@ -50,14 +50,10 @@ public final class WorkerNode {
     }
 
     private let options: Options
-    private var sequence: UInt64 = 0
-    /// When this worker last sent anything (set by `send`): a Heartbeat goes out after an
-    /// interval without sending. Receiving does not count — an idle validator that only hears
-    /// the coordinator's heartbeats must still send its own, or it is declared dead.
-    private var lastSent = 0.0
-    private var workerID = ""
     private var trainer: HyperTrainer?
     private var trainerConfig: ExperimentConfig?
+    /// Workspaces for the tasks, sized once per experiment (every role keeps its tensors in
+    /// aligned buffers, so the bits match the single-process run).
     private var phi: AlignedBuffer<Float>?
     private var phiVersion: UInt64?
     private var lambdaHat: AlignedBuffer<Float>?
@@ -76,195 +72,103 @@ public final class WorkerNode {
     public func run() throws -> Exit {
         Transport.tuneAllocatorForLargeMessages()
         BLASRuntime.setThreads(1)
-        Signals.install()
-        let context = try ZMQContext()
-        defer { context.close() }
-        var interval = 1.0
-        var liveness = 5
-        let startedWaiting = ProgressLine_now()
-        var everConnected = false
-        while true {
-            let socket = try connectSocket(context)
-            defer { socket.close() }
-            // A DEALER with no live connection cannot take a message: the send times out
-            // (wouldBlock) instead of blocking, and we keep waiting for the coordinator.
-            try? send(socket, hello())
-            var lastHeard = ProgressLine_now()
-            lastSent = lastHeard
-            var registered = false
-            var lastHello = lastHeard
-            sessionLoop: while true {
-              do {
-                if Signals.pending != nil {
-                    if registered { try? send(socket, .shutdown(Shutdown(reason: "worker stopped by a signal"))) }
-                    return .signal
-                }
-                if Signals.orphaned(from: options.parentPID) { return .orphaned }
-                guard let frames = try socket.receiveFrames(timeoutMs: Int32(min(interval, 0.5) * 1000)) else {
-                    let now = ProgressLine_now()
-                    if !registered && now - lastHello > interval {
-                        // No Welcome yet: the coordinator may not be up (or refuses our key); say Hello again.
-                        if !everConnected && options.giveUpAfter > 0 && now - startedWaiting > options.giveUpAfter { return .gaveUp }
-                        try send(socket, hello())
-                        lastHello = now
-                        lastSent = now
-                        continue
-                    }
-                    if registered && now - lastHeard > interval * Double(liveness) {
-                        options.log("\(workerID): coordinator silent for \(String(format: "%.1f", now - lastHeard)) s; reconnecting")
-                        if options.giveUpAfter > 0 && now - lastHeard > options.giveUpAfter { return .gaveUp }
-                        break sessionLoop
-                    }
-                    if registered && now - lastSent >= interval {
-                        try send(socket, .heartbeat(Heartbeat(unixMs: UInt64(Date().timeIntervalSince1970 * 1000))))
-                        lastSent = now
-                    }
-                    continue
-                }
-                lastHeard = ProgressLine_now()
-                let message: Message
-                do { message = try WireCodec.decode(frames) } catch {
-                    options.log("dropped an undecodable message (\(frames.count) frames): \(error)")
-                    continue
-                }
-                switch message.body {
-                case .welcome(let w):
-                    workerID = w.workerID
-                    interval = max(Double(w.heartbeatIntervalMs) / 1000, 0.05)
-                    liveness = max(Int(w.heartbeatLiveness), 2)
-                    try prepare(spec: w.spec)
-                    registered = true
-                    everConnected = true
-                    phiVersion = nil
-                    options.log("registered as \(workerID)")
-                    // Two requests outstanding: the next task is queued while this one computes.
-                    try send(socket, .workRequest)
-                    try send(socket, .workRequest)
-                case .trainTask(let t) where !t.weights.isEmpty:
-                    // A weight task: λ and w = φ(λ) were computed by the coordinator; answer ∂L/∂w.
-                    guard registered, let trainer, let gradW, let weights, let taskLambda,
-                          t.weights.count == weights.count, t.lambda.count == taskLambda.count else {
-                        options.log("weight task of the wrong size; re-registering"); break sessionLoop
-                    }
-                    weights.load(t.weights)
-                    taskLambda.load(t.lambda)
-                    let loss = trainer.trainTask(weights: weights.constPointer, lambda: taskLambda.constPointer, step: t.step,
-                                                 task: Int(t.taskIndex), gradW: gradW.pointer)
-                    tasksDone += 1
-                    try send(socket, .gradient(Gradient(step: t.step, taskIndex: t.taskIndex, leaseID: t.leaseID, trainLoss: loss,
-                                                        gradPhi: [], gradW: gradW.array, lambdas: t.lambda, indices: trainer.lastRows)),
-                             phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
-                    try send(socket, .workRequest)
-                case .trainTask(let t):
-                    guard registered, let trainer, loadParameters(phi: t.phi, version: message.phiVersion, lambdaHat: t.lambdaHat) else {
-                        options.log("task without usable φ; re-registering"); break sessionLoop
-                    }
-                    let gradient: Gradient
-                    if t.acceptsWeightGradient {
-                        // ∂L/∂w (D values) instead of ∂L/∂φ (|φ|): the coordinator expands it.
-                        let loss = trainer.trainTask(phi: phi!.constPointer, lambdaHat: lambdaHat!.constPointer, step: t.step,
-                                                     task: Int(t.taskIndex), gradW: gradW!.pointer)
-                        gradient = Gradient(step: t.step, taskIndex: t.taskIndex, leaseID: t.leaseID, trainLoss: loss,
-                                            gradPhi: [], gradW: gradW!.array, lambdas: trainer.lastLambda, indices: trainer.lastRows)
-                    } else {
-                        let loss = trainer.trainTask(phi: phi!.constPointer, lambdaHat: lambdaHat!.constPointer, step: t.step,
-                                                     task: Int(t.taskIndex), gradPhi: grad!.pointer)
-                        gradient = Gradient(step: t.step, taskIndex: t.taskIndex, leaseID: t.leaseID, trainLoss: loss,
-                                            gradPhi: grad!.array, lambdas: trainer.lastLambda, indices: trainer.lastRows)
-                    }
-                    tasksDone += 1
-                    try send(socket, .gradient(gradient), phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
-                    try send(socket, .workRequest)
-                case .validTask(let t) where !t.weights.isEmpty:
-                    // A weight task: w = φ(λ̂) was computed by the coordinator; answer ∂L_valid/∂w.
-                    guard registered, let trainer, let gradW, let weights, t.weights.count == weights.count else {
-                        options.log("weight task of the wrong size; re-registering"); break sessionLoop
-                    }
-                    // Into the aligned buffer, where every role keeps its weights (same bits).
-                    weights.load(t.weights)
-                    let loss = trainer.validTask(weights: weights.constPointer, step: t.step, gradW: gradW.pointer)
-                    tasksDone += 1
-                    try send(socket, .hypergradient(Hypergradient(step: t.step, leaseID: t.leaseID, validLoss: loss,
-                                                                  gradLambda: [], gradW: gradW.array)),
-                             phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
-                    try send(socket, .workRequest)
-                case .validTask(let t):
-                    guard registered, let trainer, loadParameters(phi: t.phi, version: message.phiVersion, lambdaHat: t.lambdaHat) else {
-                        options.log("task without usable φ; re-registering"); break sessionLoop
-                    }
-                    let g = AlignedBuffer<Float>(count: trainer.hyperparameterCount)
-                    let loss = trainer.validTask(phi: phi!.constPointer, lambdaHat: lambdaHat!.constPointer, step: t.step, gradLambda: g.pointer)
-                    tasksDone += 1
-                    try send(socket, .hypergradient(Hypergradient(step: t.step, leaseID: t.leaseID, validLoss: loss, gradLambda: g.array)),
-                             phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
-                    try send(socket, .workRequest)
-                case .trialTask(let t):
-                    guard registered, let trainerConfig, let trainer else { break sessionLoop }
-                    let lambda = t.lambda
-                    var result = Wire.TrialResult(trialID: t.trialID, leaseID: t.leaseID, trainLoss: .nan, validLoss: .nan, testLoss: .nan)
-                    if lambda.count == trainer.hyperparameterCount {
-                        do {
-                            let r = try CrossValidation.trial(config: trainerConfig, data: trainer.data, lambda: lambda, steps: Int(t.steps),
-                                                              learningRate: trainerConfig.phiLearningRate, trialIndex: Int(t.trialID))
-                            result = Wire.TrialResult(trialID: t.trialID, leaseID: t.leaseID, trainLoss: r.evaluation.trainLoss,
-                                                      validLoss: r.evaluation.validLoss, testLoss: r.evaluation.testLoss)
-                        } catch {
-                            options.log("trial \(t.trialID) diverged: \(error)")
-                        }
-                    }
-                    tasksDone += 1
-                    try send(socket, .trialResult(result))
-                    try send(socket, .workRequest)
-                case .error(let e):
-                    if e.code == .notRegistered { options.log("coordinator does not know us; re-registering"); break sessionLoop }
-                    if e.code != .stale && e.code != .duplicate { options.log("coordinator refused a message: \(e.code): \(e.message)") }
-                case .shutdown(let s):
-                    options.log("\(workerID): shutdown (\(s.reason)) after \(tasksDone) tasks")
-                    return .shutdown(s.reason)
-                case .heartbeat, .ack, .idle, .status:
-                    break
-                default:
-                    options.log("ignored unexpected \(message.body.name)")
-                }
-              } catch let error as TransportError where error.code == .wouldBlock {
-                // No live connection to hand the message to (coordinator gone, or our key refused).
-                let now = ProgressLine_now()
-                if !registered {
-                    if !everConnected && options.giveUpAfter > 0 && now - startedWaiting > options.giveUpAfter { return .gaveUp }
-                    lastHello = now
-                    continue sessionLoop
-                }
-                options.log("\(workerID): cannot reach the coordinator; reconnecting")
-                break sessionLoop
-              }
-            }
+        let link = CoordinatorLink(settings: .init(connect: options.connect, curve: options.curve, parentPID: options.parentPID,
+                                                   giveUpAfter: options.giveUpAfter, busyWaitMicroseconds: options.busyWaitMicroseconds,
+                                                   log: options.log))
+        let exit = try link.run(
+            hello: { previous in
+                // Both roles take weight tasks: w (and a trainer's λ) in, ∂L/∂w out.
+                Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName, pid: UInt32(getpid()),
+                      softwareVersion: "hypertrain 0.1", previousWorkerID: previous,
+                      acceptsWeightTasks: options.role == .validator || options.role == .trainer)
+            },
+            welcome: { w in
+                try prepare(spec: w.spec)
+                phiVersion = nil
+            },
+            answer: { message in try answer(message) })
+        if case .shutdown(let reason) = exit { options.log("\(link.workerID): shutdown (\(reason)) after \(tasksDone) tasks") }
+        return exit
+    }
+
+    /// The reply to a task message (the results echo the task's φ and λ̂ versions).
+    private func answer(_ message: Message) throws -> CoordinatorLink.Outgoing? {
+        guard let trainer else { throw CoordinatorLink.Restart(reason: "a task before the experiment was set up") }
+        let body: Message.Body
+        switch message.body {
+        case .trainTask(let t):
+            body = .gradient(try train(t, version: message.phiVersion, trainer))
+        case .validTask(let t):
+            body = .hypergradient(try validate(t, version: message.phiVersion, trainer))
+        case .trialTask(let t):
+            body = .trialResult(trial(t, trainer))
+        default:
+            return nil
         }
+        tasksDone += 1
+        return .init(body: body, phiVersion: message.phiVersion, lambdaVersion: message.lambdaVersion)
     }
 
-    /// Our Hello (a validator takes weight tasks: w = φ(λ̂) in, ∂L_valid/∂w out).
-    private func hello() -> Message.Body {
-        .hello(Hello(role: options.role, hostname: ProcessInfo.processInfo.hostName, pid: UInt32(getpid()),
-                     softwareVersion: "hypertrain 0.1", previousWorkerID: workerID,
-                     acceptsWeightTasks: options.role == .validator || options.role == .trainer))
+    /// A training task: ∂L/∂w for a weight task (λ and w = φ(λ) computed by the coordinator) or
+    /// when the task accepts it, else ∂L/∂φ.
+    private func train(_ t: TrainTask, version: UInt64, _ trainer: HyperTrainer) throws -> Gradient {
+        let (step, task) = (t.step, Int(t.taskIndex))
+        let loss: Double, gradPhi: [Float], gradW: [Float], lambdas: [Float]
+        if !t.weights.isEmpty {
+            guard let weights, let taskLambda, let out = self.gradW, t.weights.count == weights.count, t.lambda.count == taskLambda.count else {
+                throw CoordinatorLink.Restart(reason: "weight task of the wrong size")
+            }
+            weights.load(t.weights)
+            taskLambda.load(t.lambda)
+            loss = trainer.trainTask(weights: weights.constPointer, lambda: taskLambda.constPointer, step: step, task: task, gradW: out.pointer)
+            (gradPhi, gradW, lambdas) = ([], out.array, t.lambda)
+        } else {
+            let (phi, lambdaHat) = try parameters(phi: t.phi, version: version, lambdaHat: t.lambdaHat)
+            if t.acceptsWeightGradient {
+                // ∂L/∂w (D values) instead of ∂L/∂φ (|φ|): the coordinator expands it.
+                loss = trainer.trainTask(phi: phi, lambdaHat: lambdaHat, step: step, task: task, gradW: self.gradW!.pointer)
+                (gradPhi, gradW) = ([], self.gradW!.array)
+            } else {
+                loss = trainer.trainTask(phi: phi, lambdaHat: lambdaHat, step: step, task: task, gradPhi: grad!.pointer)
+                (gradPhi, gradW) = (grad!.array, [])
+            }
+            lambdas = trainer.lastLambda
+        }
+        return Gradient(step: step, taskIndex: t.taskIndex, leaseID: t.leaseID, trainLoss: loss,
+                        gradPhi: gradPhi, gradW: gradW, lambdas: lambdas, indices: trainer.lastRows)
     }
 
-    private func connectSocket(_ context: ZMQContext) throws -> Socket {
-        let s = try Socket(context: context, kind: .dealer)
-        try s.set(.linger(milliseconds: 500))
-        try s.set(.reconnectInterval(milliseconds: 100))
-        try s.set(.reconnectIntervalMax(milliseconds: 2000))
-        try s.set(.sendTimeout(milliseconds: 1000))
-        if let c = options.curve { try s.set(.curveClient(keyPair: c.keyPair, serverPublicKey: c.serverPublicKey)) }
-        s.spinBeforeBlocking = .microseconds(options.busyWaitMicroseconds)
-        try s.connect(options.connect)
-        return s
+    /// A validation task: ∂L_valid/∂w for a weight task (w = φ(λ̂) computed by the coordinator),
+    /// else ∂L_valid/∂λ̂.
+    private func validate(_ t: ValidTask, version: UInt64, _ trainer: HyperTrainer) throws -> Hypergradient {
+        if !t.weights.isEmpty {
+            guard let weights, let gradW, t.weights.count == weights.count else {
+                throw CoordinatorLink.Restart(reason: "weight task of the wrong size")
+            }
+            weights.load(t.weights)
+            let loss = trainer.validTask(weights: weights.constPointer, step: t.step, gradW: gradW.pointer)
+            return Hypergradient(step: t.step, leaseID: t.leaseID, validLoss: loss, gradLambda: [], gradW: gradW.array)
+        }
+        let (phi, lambdaHat) = try parameters(phi: t.phi, version: version, lambdaHat: t.lambdaHat)
+        let g = AlignedBuffer<Float>(count: trainer.hyperparameterCount)
+        let loss = trainer.validTask(phi: phi, lambdaHat: lambdaHat, step: t.step, gradLambda: g.pointer)
+        return Hypergradient(step: t.step, leaseID: t.leaseID, validLoss: loss, gradLambda: g.array)
     }
 
-    private func send(_ socket: Socket, _ body: Message.Body, phiVersion: UInt64 = 0, lambdaVersion: UInt64 = 0) throws {
-        sequence += 1
-        try socket.send(Message(senderID: workerID, phiVersion: phiVersion, lambdaVersion: lambdaVersion,
-                                sequence: sequence, body: body))
-        lastSent = ProgressLine_now()
+    /// A baseline trial: Algorithm 1 at the task's λ (non-finite losses when it diverged or λ has
+    /// the wrong length; the study records the trial as failed).
+    private func trial(_ t: TrialTask, _ trainer: HyperTrainer) -> Wire.TrialResult {
+        var result = Wire.TrialResult(trialID: t.trialID, leaseID: t.leaseID, trainLoss: .nan, validLoss: .nan, testLoss: .nan)
+        guard let trainerConfig, t.lambda.count == trainer.hyperparameterCount else { return result }
+        do {
+            let r = try CrossValidation.trial(config: trainerConfig, data: trainer.data, lambda: t.lambda, steps: Int(t.steps),
+                                              learningRate: trainerConfig.phiLearningRate, trialIndex: Int(t.trialID))
+            result = Wire.TrialResult(trialID: t.trialID, leaseID: t.leaseID, trainLoss: r.evaluation.trainLoss,
+                                      validLoss: r.evaluation.validLoss, testLoss: r.evaluation.testLoss)
+        } catch {
+            options.log("trial \(t.trialID) diverged: \(error)")
+        }
+        return result
     }
 
     /// Builds the trainer for the coordinator's experiment (once per distinct config).
@@ -286,20 +190,19 @@ public final class WorkerNode {
         taskLambda = AlignedBuffer(count: t.hyperparameterCount)
     }
 
-    /// Installs a task's φ (or checks the cached one) and λ̂; false when unusable.
-    private func loadParameters(phi newPhi: [Float], version: UInt64, lambdaHat newLambda: [Float]) -> Bool {
-        guard let phi, let lambdaHat, newLambda.count == lambdaHat.count else { return false }
-        if newPhi.isEmpty {
-            guard phiVersion == version else { return false }
-        } else {
-            guard newPhi.count == phi.count else { return false }
+    /// Installs a task's φ (or checks the cached one: an empty φ means "the version in the
+    /// header, which you hold") and λ̂.
+    private func parameters(phi newPhi: [Float], version: UInt64, lambdaHat newLambda: [Float]) throws
+        -> (phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>) {
+        guard let phi, let lambdaHat, newLambda.count == lambdaHat.count,
+              newPhi.isEmpty ? phiVersion == version : newPhi.count == phi.count else {
+            throw CoordinatorLink.Restart(reason: "task without usable φ")
+        }
+        if !newPhi.isEmpty {
             phi.load(newPhi)
             phiVersion = version
         }
         lambdaHat.load(newLambda)
-        return true
+        return (phi.constPointer, lambdaHat.constPointer)
     }
 }
-
-import Telemetry
-@inline(__always) private func ProgressLine_now() -> Double { ProgressLine.monotonicSeconds() }

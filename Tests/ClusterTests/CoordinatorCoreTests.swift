@@ -888,7 +888,7 @@ final class CoreHarness {
     }
 
     static func completedSteps(_ actions: [CoordinatorAction]) -> [UInt64] {
-        actions.compactMap { if case .stepCompleted(let r) = $0 { r.step } else { nil } }
+        actions.compactMap { if case .event(let r) = $0 { r.step } else { nil } }
     }
 }
 

@@ -1,0 +1,258 @@
+import HyperOpt
+import Wire
+
+/// Intake: results checked against their leases and the protocol's rules, then applied —
+/// a sync round completes when every result is in, an async result is its own step.
+extension CoordinatorCore {
+    /// Components of λ re-derived to check a ∂L/∂φ reply: the first ones of the stream
+    /// identify a peer with another seed, config, generator or build as surely as all of them,
+    /// at a fixed cost (the full λ has up to D components).
+    static let lambdaCheckLength = 64
+
+    func acceptGradient(peer: [UInt8], message: Message, _ g: Gradient, now: Double) -> [CoordinatorAction] {
+        let who = peers[peer]?.workerID ?? "?"
+        func refuse(_ code: ErrorCode, _ why: String) -> [CoordinatorAction] {
+            [.log("rejected gradient from \(who) (step \(g.step), task \(g.taskIndex), \(g.gradPhi.count) floats): \(why)"),
+             peers.refuse(peer, code, why, inReplyTo: message.sequence)]
+        }
+        guard let lease = leases.lease(g.leaseID, heldBy: peer), lease.task.step == g.step,
+              case .train(let k) = lease.task.kind, k == Int(g.taskIndex) else {
+            return refuse(.stale, "no open lease \(g.leaseID) for step \(g.step) task \(g.taskIndex) (superseded or re-issued)")
+        }
+        // Validate before touching any state.
+        let weightForm = !g.gradW.isEmpty
+        if weightForm {
+            // Only a sync task allows it: the φ it was computed from must still be ours.
+            guard mode == .sync, g.gradPhi.isEmpty, lease.task.phiVersion == state.phiVersion else {
+                return refuse(.badTensor, "grad_w sent for a task that did not accept it (send grad_phi)")
+            }
+            guard g.gradW.count == payloads.weightCount else {
+                return refuse(.badTensor, "grad_w has \(g.gradW.count) values, expected \(payloads.weightCount)")
+            }
+        } else {
+            guard g.gradPhi.count == state.phi.count else {
+                return refuse(.badTensor, "grad_phi has \(g.gradPhi.count) values, expected \(state.phi.count)")
+            }
+        }
+        guard g.lambdas.count == h else { return refuse(.badTensor, "lambda has \(g.lambdas.count) values, expected \(h)") }
+        guard g.gradPhi.allFinite, g.gradW.allFinite, g.lambdas.allFinite, g.trainLoss.isFinite else {
+            _ = leases.take(g.leaseID, from: peer)
+            var after: [CoordinatorAction] = []
+            if mode == .sync { requeue(k); failuresThisStep += 1; after = checkFailures() }
+            return refuse(.nonFinite, "non-finite gradient or loss") + after
+        }
+        let trainCount = config.batchSize >= config.nTrain ? config.nTrain : config.batchSize
+        guard g.indices.count == trainCount, g.indices.allSatisfy({ $0 >= 0 && Int($0) < config.nTrain }) else {
+            return refuse(.badTensor, "indices: \(g.indices.count) values (expected \(trainCount)) or out of range")
+        }
+        // Sync tasks were computed from the current λ̂, so their λ must be exactly what
+        // (seed, step, task) gives; a peer with another config, build or libm is refused loudly
+        // rather than silently breaking bit-identity. (Async tasks may be from an older λ̂.) A
+        // ∂L/∂w reply is checked in full: the hypernetwork's backward pass runs at that λ.
+        if mode == .sync {
+            let m = weightForm ? h : min(h, Self.lambdaCheckLength)
+            guard payloads.expectedLambda(task: k, count: m, state)[...] == g.lambdas.prefix(m) else {
+                return refuse(.badTensor, "lambda samples differ from (seed, step, task)'s — peer runs another config or build")
+            }
+        }
+        _ = leases.take(g.leaseID, from: peer)
+        var actions: [CoordinatorAction] = [send(peer, .ack(Ack(sequence: message.sequence)))]
+        switch mode {
+        case .sync:
+            guard receivedGradients[k] == nil else { peers.reject("\(ErrorCode.duplicate)"); return actions }
+            trainLosses[k] = g.trainLoss
+            if weightForm {
+                g.gradW.withUnsafeBufferPointer { gw in
+                    g.lambdas.withUnsafeBufferPointer { l in
+                        payloads.expander.record(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
+                                                 lambda: l.baseAddress!, gradW: gw.baseAddress!, slot: k)
+                    }
+                }
+            }
+            receivedGradients[k] = weightForm ? .weights(gradW: g.gradW, lambda: g.lambdas) : .phi(g.gradPhi)
+            gradientsApplied += 1
+            actions += completeRoundIfReady(now: now)
+        case .async:
+            let staleness = state.phiVersion - lease.task.phiVersion
+            guard staleness <= maxStaleness else {
+                return refuse(.stale, "computed from φ version \(lease.task.phiVersion), now \(state.phiVersion) (max staleness \(maxStaleness))")
+            }
+            let plan = StepPlan(step: state.step, config: config)
+            guard plan.trainTasks > 0 else { return refuse(.stale, "no φ steps in this phase") }
+            g.gradPhi.withUnsafeBufferPointer { gp in
+                state.beginStep()
+                state.addTaskGradient(gp.baseAddress!)
+                state.applyPhiStep()
+            }
+            gradientsApplied += 1
+            state.endStep()
+            actions.append(.event(StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: g.trainLoss,
+                                             validBatchLoss: nil, evaluation: nil)))
+        }
+        return actions
+    }
+
+    func acceptHypergradient(peer: [UInt8], message: Message, _ g: Hypergradient, now: Double) -> [CoordinatorAction] {
+        let who = peers[peer]?.workerID ?? "?"
+        func refuse(_ code: ErrorCode, _ why: String) -> [CoordinatorAction] {
+            [.log("rejected hypergradient from \(who) (step \(g.step), \(g.gradLambda.count) floats): \(why)"),
+             peers.refuse(peer, code, why, inReplyTo: message.sequence)]
+        }
+        guard let lease = leases.lease(g.leaseID, heldBy: peer), lease.task.kind == .valid, lease.task.step == g.step else {
+            return refuse(.stale, "no open validation lease \(g.leaseID) for step \(g.step)")
+        }
+        let weightForm = !g.gradW.isEmpty
+        if weightForm {
+            // The answer to a weight task: only sync, and only while w's φ and λ̂ are current.
+            guard mode == .sync, g.gradLambda.isEmpty, lease.task.phiVersion == state.phiVersion,
+                  lease.task.lambdaVersion == state.lambdaVersion else {
+                return refuse(.badTensor, "grad_w sent for a validation task that did not carry w (send grad_lambda)")
+            }
+            guard g.gradW.count == payloads.weightCount else {
+                return refuse(.badTensor, "grad_w has \(g.gradW.count) values, expected \(payloads.weightCount)")
+            }
+        } else {
+            guard g.gradLambda.count == h else { return refuse(.badTensor, "grad_lambda has \(g.gradLambda.count) values, expected \(h)") }
+        }
+        guard g.gradLambda.allFinite, g.gradW.allFinite, g.validLoss.isFinite else {
+            _ = leases.take(g.leaseID, from: peer)
+            var after: [CoordinatorAction] = []
+            if mode == .sync { validUnassigned = true; failuresThisStep += 1; after = checkFailures() }
+            return refuse(.nonFinite, "non-finite hypergradient or loss") + after
+        }
+        _ = leases.take(g.leaseID, from: peer)
+        var actions: [CoordinatorAction] = [send(peer, .ack(Ack(sequence: message.sequence)))]
+        switch mode {
+        case .sync:
+            guard validLoss == nil else { peers.reject("\(ErrorCode.duplicate)"); return actions }
+            if weightForm {
+                g.gradW.withUnsafeBufferPointer { gw in
+                    payloads.expander.hypergradient(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
+                                                    gradW: gw.baseAddress!, into: hypergradient.pointer)
+                }
+            } else {
+                hypergradient.load(g.gradLambda)
+            }
+            validLoss = g.validLoss
+            hypergradientsApplied += 1
+            actions += completeRoundIfReady(now: now)
+        case .async:
+            // A hypergradient is stale when λ̂ has moved on since its task (another validator's
+            // step), not when φ has: a validation pass takes longer than a training task, so
+            // counted in φ versions most hypergradients would be refused and λ̂ would barely move.
+            let staleness = state.lambdaVersion - lease.task.lambdaVersion
+            guard staleness <= maxStaleness else {
+                return refuse(.stale, "computed from λ̂ version \(lease.task.lambdaVersion), now \(state.lambdaVersion)")
+            }
+            hypergradient.load(g.gradLambda)
+            state.applyLambdaStep(hypergradient.constPointer)
+            hypergradientsApplied += 1
+            let plan = StepPlan(step: state.step, config: config)
+            if plan.trainTasks == 0 {
+                // Phase 2 of the global algorithm: λ̂ steps are the steps.
+                state.endStep()
+                actions.append(.event(StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: nil,
+                                                 validBatchLoss: g.validLoss, evaluation: nil)))
+            } else {
+                validLoss = g.validLoss
+            }
+        }
+        return actions
+    }
+
+    func completeRoundIfReady(now: Double) -> [CoordinatorAction] {
+        // Without a validator (after the last one was lost) the step goes on without λ̂'s step.
+        let validating = plan.validate && (validLoss != nil || !validatorSeen || validatorsAlive)
+        guard mode == .sync, !isFinished, receivedGradients.count == plan.trainTasks, plan.trainTasks > 0 || validating,
+              !validating || validLoss != nil else { return [] }
+        // Exactly LocalRun.step's order of operations: the task gradients summed in task order
+        // from zero (the sum was begun in startRound()), then the φ step, then the λ̂ step.
+        let train: Double? = plan.trainTasks > 0 ? trainLosses.reduce(0, +) / Double(plan.trainTasks) : nil
+        let phiFinite = plan.trainTasks > 0 ? applyPhiStep() : true
+        if validating { state.applyLambdaStep(hypergradient.constPointer) }
+        // φ's finiteness was checked as the update wrote it; without a φ step, check φ here.
+        let finite = plan.trainTasks > 0 ? phiFinite && state.lambdaHat.allFinite : state.parametersAreFinite
+        if divergenceGuard == nil && !finite {
+            fatalError = "step \(state.step): φ or λ̂ overflowed after the update (step size too large); the last checkpoint holds the last good state"
+            return []
+        }
+        state.endStep()
+        guard let verdict = watch(validBatchLoss: validating ? validLoss : nil, finite: finite) else { return [.log(fatalError!)] }
+        let rolledBack = !verdict.isEmpty || !finite
+        let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: rolledBack ? nil : train,
+                                validBatchLoss: rolledBack || !validating ? nil : validLoss, evaluation: nil)
+        startRound()
+        return verdict + [.event(report)]
+    }
+
+    /// Sync mode with the divergence guard: a step whose results stay non-finite ends as
+    /// `LocalRun` ends it (the step counts, the guard rolls the state back) and the next round
+    /// starts.
+    private func abandonRound() -> [CoordinatorAction] {
+        state.endStep()
+        guard let verdict = watch(validBatchLoss: nil, finite: false) else { return [.log(fatalError!)] }
+        let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: nil, validBatchLoss: nil, evaluation: nil)
+        startRound()
+        return verdict + [.event(report)]
+    }
+
+    /// The divergence guard's verdict on the step just ended, as `LocalRun.step` takes it: the
+    /// roll-back's log line (none when the step was fine), or nil when the guard gave up
+    /// (`fatalError` then says why).
+    private func watch(validBatchLoss: Double?, finite: Bool) -> [CoordinatorAction]? {
+        guard let watcher = divergenceGuard else { return [] }
+        switch watcher.observe(state: state, validBatchLoss: validBatchLoss, finite: finite) {
+        case .fine: return []
+        case .rolledBack(let why): return [.log(why)]
+        case .gaveUp(let why):
+            fatalError = why
+            return nil
+        }
+    }
+
+    /// The φ step on the mean of the step's task gradients; `true` when φ is finite after it.
+    private func applyPhiStep() -> Bool {
+        let tasks = plan.trainTasks
+        let expander = payloads.expander
+        let recorded = receivedGradients.values.allSatisfy { if case .weights = $0 { true } else { false } }
+        if recorded && expander.recordedSumIsCertainlyFinite(tasks: tasks) {
+            return state.applyPhiStep(tasks: tasks) { expander.forEachRecordedSumChunk(tasks: tasks, $0) }
+        }
+        if recorded {
+            // Not proven finite from the factors: write the sum (Adam's finiteness report then
+            // catches an overflow, as for any sum).
+            state.setGradientSum(tasks: tasks) { expander.writeRecordedSum(tasks: tasks, into: $0) }
+        } else {
+            for k in 0..<tasks { add(receivedGradients[k]!) }
+        }
+        return state.applyPhiStep()
+    }
+
+    /// Adds one task's gradient to the state's running sum.
+    private func add(_ gradient: PendingGradient) {
+        switch gradient {
+        case .phi(let g):
+            g.withUnsafeBufferPointer { state.addTaskGradient($0.baseAddress!) }
+        case .weights(let gradW, let lambda):
+            gradW.withUnsafeBufferPointer { gw in
+                lambda.withUnsafeBufferPointer { l in
+                    state.accumulateTaskGradient { sum in
+                        payloads.expander.accumulate(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
+                                                     lambda: l.baseAddress!, gradW: gw.baseAddress!, into: sum)
+                    }
+                }
+            }
+        }
+    }
+
+    /// A non-finite result is refused and its task re-issued (one peer's bad result changes
+    /// nothing); when a step keeps producing them, the computation itself diverged: with the
+    /// divergence guard the step ends as `LocalRun` ends it (rolled back), without it the run
+    /// stops.
+    private func checkFailures() -> [CoordinatorAction] {
+        guard failuresThisStep > 3 * max(plan.trainTasks + 1, 1) else { return [] }
+        if divergenceGuard != nil { return abandonRound() }
+        fatalError = "step \(state.step): \(failuresThisStep) non-finite results; the run diverged (lower the step sizes). The last good state is kept."
+        return []
+    }
+}
