@@ -1,4 +1,5 @@
 private import CBLAS
+private import CKernels
 
 /// A small single-threaded `Float` matrix product for the dense hidden layers
 /// (e.g. 1,000 × 100 × 100): AVX2/FMA register tiles of 6 rows × 16 columns.

@@ -1,4 +1,4 @@
-private import CBLAS
+private import CKernels
 
 /// Sparse-row helpers written in C (the CBLAS shim), for loops bound by the latency of
 /// reading randomly chosen rows: they prefetch the rows they will read next.
