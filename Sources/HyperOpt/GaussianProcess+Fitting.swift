@@ -116,8 +116,8 @@ extension GaussianProcess {
     /// all observations.
     ///
     /// Cost: each evaluation is a Cholesky plus an inverse of the fit set (O(n³), n ≤
-    /// `maxFitPoints` = 300: a few ms) and O(n²d) for the kernel gradient, so a full fit is at most
-    /// 3 × 60 evaluations ≈ 0.5–1 s at n = 300. Above `maxFitPoints` observations the
+    /// `maxFitPoints` = 300) and O(n²d) for the kernel gradient, so a full fit is at most
+    /// 3 × 60 such evaluations, whatever the number of observations. Above `maxFitPoints` observations the
     /// hyperparameters come from a uniformly random subset (they are global properties of the
     /// function, which 300 points estimate well); the final model still conditions on all n
     /// points (one O(n³) Cholesky).
