@@ -6,7 +6,7 @@ DATA ?= data/mnist
 RUN_DIR ?= runs/demo
 SWIFT_FLAGS ?=
 
-.PHONY: demo test test-swift test-deploy test-python deps data venv build bench experiment experiments-quick proto proto-check clean
+.PHONY: demo test test-architecture test-swift test-deploy test-python deps data venv build bench experiment experiments-quick proto proto-check clean
 
 deps:
 	@scripts/install-deps.sh
@@ -35,7 +35,13 @@ demo: data build
 # Release build: the numerical tests (Algorithm 3 against cross-validation on real MNIST)
 # would take minutes unoptimised. Preconditions stay on in release builds.
 # -enable-testing lets @testable imports work in the release build.
-test: test-swift test-deploy test-python
+test: test-architecture test-swift test-deploy test-python
+
+# Drift check, before anything is built (python3 only, well under a second): every import is a
+# declared dependency in Package.swift, every dependency is imported, and README's architecture
+# table is the one Package.swift gives (regenerate it with --write-readme).
+test-architecture:
+	python3 scripts/check-architecture.py
 
 test-swift: data
 	HYPERTRAIN_DATA=$(CURDIR)/$(DATA) swift test -c release -Xswiftc -enable-testing $(SWIFT_FLAGS)

@@ -27,42 +27,66 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // C layer: module maps and generated code only.
+        // C layer: module maps, generated code, and the hand-written kernels in their own target.
+        // job: module map over OpenBLAS cblas + LAPACKE (no logic)
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        // job: module map over libzmq (no logic)
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
+        // job: module map over zlib (no logic)
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // job: module map over SQLite (no logic)
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // job: protoc-c output of `proto/hypertrain.proto` (generated, committed)
         .target(name: "CHypertrainProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
+        // job: hand-written C kernels for Linalg's hot loops (AVX-512 gemm and sparse tiles, prefetching gather, FTZ/DAZ), `static inline`
+        .target(name: "CKernels"),
 
         // Swift layer.
-        .target(name: "Linalg", dependencies: ["CBLAS"], swiftSettings: fastSwift),
-        .target(name: "Datasets", dependencies: ["Linalg", "CZlib"], swiftSettings: fastSwift),
+        // job: the one checked path into POSIX (EINTR retried, errno → error), atomic file replacement, CRC-32C
+        .target(name: "SystemIO"),
+        // job: aligned buffers, BLAS wrappers, Cholesky, AVX2 kernels, Philox4x32-10
+        .target(name: "Linalg", dependencies: ["CBLAS", "CKernels"], swiftSettings: fastSwift),
+        // job: MNIST IDX reader (raw/.gz), splits, SHA-256, verified fetch
+        .target(name: "Datasets", dependencies: ["CZlib"], swiftSettings: fastSwift),
+        // job: sparse-input MLP, losses, regularizers, hypernetworks, Adam/SGD, curvature products
         .target(name: "Models", dependencies: ["Linalg"], swiftSettings: fastSwift),
+        // job: Algorithms 1–4, task sampler, parameter-server state, GP-BO, unrolled differentiation; pure compute
         .target(name: "HyperOpt", dependencies: ["Models", "Datasets", "Linalg"], swiftSettings: fastSwift),
+        // job: domain messages ⇄ protobuf-c envelopes + tensor frames
         .target(name: "Wire", dependencies: ["CHypertrainProto"]),
-        .target(name: "Transport", dependencies: ["CZeroMQ"]),
-        .target(name: "Telemetry"),
-        .target(name: "Cluster", dependencies: ["HyperOpt", "Wire", "Transport", "Telemetry", "CSQLite"], swiftSettings: fastSwift),
-        .target(name: "Experiments", dependencies: ["Cluster", "HyperOpt", "Models", "Linalg", "Telemetry"], swiftSettings: fastSwift),
+        // job: ZeroMQ sockets, poller, CURVE keys, ZAP authenticator
+        .target(name: "Transport", dependencies: ["CZeroMQ", "SystemIO"]),
+        // job: progress line, JSON Lines, summary, TensorBoard event files, Prometheus exposition/server
+        .target(name: "Telemetry", dependencies: ["SystemIO"]),
+        // job: a run's durable outputs: the checkpoint file format and the run reporter (progress, metrics, summary)
+        .target(name: "RunState", dependencies: ["HyperOpt", "Telemetry", "SystemIO"], swiftSettings: fastSwift),
+        // job: coordinator state machine + loop, workers, studies, local launcher
+        .target(name: "Cluster", dependencies: ["HyperOpt", "Linalg", "Models", "Wire", "Transport", "Telemetry", "RunState", "CSQLite"], swiftSettings: fastSwift),
+        // job: the paper's figures: runs, CSV tables, summaries (plots by scripts/plot_experiment.py)
+        .target(name: "Experiments", dependencies: ["Cluster", "HyperOpt", "Models", "Linalg", "Telemetry", "RunState"], swiftSettings: fastSwift),
+        // job: the CLI
         .executableTarget(
             name: "hypertrain",
             dependencies: [
-                "Cluster", "Experiments", "HyperOpt", "Datasets", "Models", "Telemetry", "Transport",
+                "Cluster", "Experiments", "HyperOpt", "Datasets", "Linalg", "Models", "RunState", "Telemetry", "Transport", "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastSwift
         ),
 
+        .testTarget(name: "SystemIOTests", dependencies: ["SystemIO"]),
         .testTarget(name: "LinalgTests", dependencies: ["Linalg"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Linalg"], exclude: ["Fixtures"]),
-        .testTarget(name: "HyperOptTests", dependencies: ["HyperOpt", "Datasets", "Models"], exclude: ["Fixtures"]),
+        .testTarget(name: "HyperOptTests", dependencies: ["HyperOpt", "Datasets", "Models", "Linalg"], exclude: ["Fixtures"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
-        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "HyperOpt", "Wire", "Models"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "SystemIO"]),
+        .testTarget(name: "RunStateTests", dependencies: ["RunState", "HyperOpt", "SystemIO"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "HyperOpt", "Linalg", "Models", "Wire"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "HyperOpt"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["hypertrain", "Cluster", "HyperOpt", "Transport", "Wire"]),
+        // `hypertrain` is a dependency so the binary the tests start is built first.
+        .testTarget(name: "IntegrationTests", dependencies: ["hypertrain", "Cluster", "Transport", "Wire"]),
     ],
     swiftLanguageModes: [.v6]
 )

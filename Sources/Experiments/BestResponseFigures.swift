@@ -143,7 +143,7 @@ enum BestResponseFigures {
             ("hyper_training_seconds", .double(trace.seconds)),
             ("steps", .int(trace.steps)),
         ]
-        let paperStar = definitions == .authors ? "λ* ≈ 1.8 (Fig. 3/4 of the paper; 1.836 in Fig. 4)" : "λ* ≈ 1.8 in the authors' units; with MSE and the squared norm the same optimum sits at ≈ −1.8 (DESIGN §1)"
+        let paperStar = definitions == .authors ? "λ* ≈ 1.8 (Fig. 3/4 of the paper; 1.836 in Fig. 4)" : "λ* ≈ 1.8 in the authors' units; with MSE and the squared norm the same optimum sits at ≈ −1.8 (EXPERIMENTS.md, fig4)"
         report.comparison = [
             "paper: \(paperStar)",
             String(format: "ours: cross-validation optimum λ*_CV = %.3f (L_valid %.5f)", cvMin.x, cvMin.y) + (cvMin.onEdge ? " — on the grid's edge" : ""),

@@ -1,6 +1,7 @@
 import Dispatch
 import HyperOpt
 import Models
+import RunState
 import Telemetry
 
 /// Figure 5: thousands of hyperparameters (per-weight L2).

@@ -1,6 +1,7 @@
 import Dispatch
 import HyperOpt
 import Linalg
+import RunState
 import Telemetry
 
 /// Hyper-training (Algorithms 2–4) in this process, with its trajectory recorded for a figure:

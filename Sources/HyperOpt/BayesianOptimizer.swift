@@ -36,11 +36,9 @@ public enum BayesianOptimizationError: Error, Sendable, Equatable {
 /// Cost at n observations in H dimensions: one GP fit (≤ 3 × 60 marginal-likelihood
 /// evaluations on ≤ 300 points), one O(n³) Cholesky on all n, and per proposed point
 /// O(n·C·H + n²·C) for C candidates (the variances' triangular solve dominates:
-/// n = 1,000, C = 2,000 is 2·10⁹ flops). Measured here (release, 2 cores shared with other
-/// builds): H = 10, n = 1,000 plus 3 pending, one proposal ≈ 6 s wall with the maximum-likelihood
-/// fit (63 s with the MAP fit under load average 12, where L-BFGS uses its whole budget more
-/// often), of which the hyperparameter fit is most; ≈ 1–2.5 s with `refitHyperparameters = false`
-/// and a warm start. At the 32–100 observations of a study, well under a second.
+/// n = 1,000, C = 2,000 is 2·10⁹ flops). At large n the hyperparameter fit is most of a
+/// proposal, which is why `refitHyperparameters = false` with a warm start exists; at the
+/// 32–100 observations of a study every part is small.
 /// Results are bit-reproducible for a given BLAS build and thread count.
 public struct BayesianOptimizer: Sendable {
     /// One finished trial.
@@ -112,8 +110,8 @@ public struct BayesianOptimizer: Sendable {
         /// trials in corners of the box (docs/baselines.md).
         public var prior: ModelPrior = .dimensionScaled
         /// When `false` and `propose` gets a `warmStart`, those hyperparameters are used as they
-        /// are, without a marginal-likelihood fit (saves the fit's ≤ 180 evaluations, ~2–3 s at
-        /// 1,000 observations on this machine; refit every few trials instead).
+        /// are, without a marginal-likelihood fit (saves the fit's ≤ 180 evaluations, each an
+        /// O(n³) factorisation of the fit set; refit every few trials instead).
         public var refitHyperparameters: Bool = true
 
         /// The defaults.
@@ -134,7 +132,7 @@ public struct BayesianOptimizer: Sendable {
     public let space: SearchSpace
     /// The run seed.
     public let seed: UInt64
-    /// The knobs.
+    /// Candidate counts, refinement budget, GP prior and refit policy.
     public var configuration: Configuration
 
     /// An optimizer over `space`.

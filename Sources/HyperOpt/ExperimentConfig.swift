@@ -151,7 +151,8 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
         return p
     }
 
-    /// Warnings about settings that are valid but known to fail (DESIGN §1).
+    /// Warnings about settings that are valid but known to fail; each says why (the runs behind
+    /// them are in EXPERIMENTS.md).
     public func warnings() -> [String] {
         var w: [String] = []
         // What the hypernetwork sees of a sample is the offset λ − λ̂, of norm ≈ σ·√H: with

@@ -169,7 +169,7 @@ public final class HyperState {
         public var lambdaM: [Float]
         public var lambdaV: [Float]
 
-        /// Memberwise.
+        /// A snapshot holding exactly these values (a checkpoint read back, or a test's state).
         public init(step: UInt64, phiVersion: UInt64, lambdaVersion: UInt64, phi: [Float], lambdaHat: [Float],
                     phiOptimizerSteps: Int, phiM: [Float], phiV: [Float],
                     lambdaOptimizerSteps: Int, lambdaM: [Float], lambdaV: [Float]) {

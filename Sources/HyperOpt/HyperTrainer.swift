@@ -235,7 +235,7 @@ public final class HyperTrainer {
     }
 }
 
-/// Full-split losses.
+/// Losses over whole splits (not minibatches), taken at `evalEvery` and at the end of a run.
 public struct Evaluation: Sendable, Equatable, Codable {
     /// `L_train` (prediction + regularizer) on the whole training split.
     public let trainLoss: Double
@@ -246,7 +246,7 @@ public struct Evaluation: Sendable, Equatable, Codable {
     /// Test classification error rate.
     public let testError: Double
 
-    /// Memberwise.
+    /// The losses of one full-split evaluation.
     public init(trainLoss: Double, validLoss: Double, testLoss: Double, testError: Double) {
         self.trainLoss = trainLoss
         self.validLoss = validLoss

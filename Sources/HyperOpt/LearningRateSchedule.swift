@@ -13,12 +13,12 @@ public struct LearningRateSchedule: Sendable, Codable, Equatable, CustomStringCo
         case linear
     }
 
-    /// The curve.
+    /// How the factor falls from 1 to `finalFraction` over the run.
     public var shape: Shape
     /// The factor at the last step (for `cosine` and `linear`).
     public var finalFraction: Double
 
-    /// A schedule.
+    /// A schedule of `shape` ending at `finalFraction` of the base step size.
     public init(shape: Shape, finalFraction: Double = 0.1) {
         self.shape = shape
         self.finalFraction = finalFraction

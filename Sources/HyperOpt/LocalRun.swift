@@ -14,7 +14,7 @@ public struct StepReport: Sendable {
     /// Full-split evaluation, at `evalEvery` and at the end.
     public let evaluation: Evaluation?
 
-    /// Memberwise.
+    /// A report of step `step` (the evaluation only at `evalEvery` and at the end).
     public init(step: UInt64, lambdaHat: [Float], trainLoss: Double?, validBatchLoss: Double?, evaluation: Evaluation?) {
         self.step = step
         self.lambdaHat = lambdaHat

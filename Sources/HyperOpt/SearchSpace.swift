@@ -19,7 +19,7 @@ public enum SearchSpaceError: Error, Sendable, Equatable {
 
 /// Where hyperparameters are searched: one entry per hyperparameter λ_h, h = 0..<H.
 ///
-/// λ is already a log-scale quantity (the L2 weight is exp(λ), DESIGN.md §1), so a box
+/// λ is already a log-scale quantity (the L2 weight is exp(λ), see `Regularizer`), so a box
 /// `[lower, upper]` is sampled uniformly in λ — log-uniformly in the weight.
 /// A Gaussian prior `mean + std·N(0, 1)` may carry clip bounds (the paper's
 /// `1 + 3·N(0, 1)` clipped to `[−100, 4]`); samples are clipped into them.

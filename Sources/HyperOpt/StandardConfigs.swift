@@ -1,6 +1,7 @@
 import Models
 
-/// Named configurations from the paper (DESIGN §1), used by `bench step` and the experiments.
+/// Named configurations — the paper's Fig. 4, 5 and 7 settings and a deeper model (`--preset`) —
+/// used by `bench step` and the experiments.
 public enum StandardConfigs {
     /// Fig. 4 setting: 784-10, global L2, linear hypernet, 2 λ samples, 10 training points.
     public static var fig4: ExperimentConfig {

@@ -1,6 +1,7 @@
 import Linalg
 
-/// Derives the random inputs of every task from `(seed, step, task)` alone (DESIGN §2):
+/// Derives the random inputs of every task from `(seed, step, task)` alone — what makes sync
+/// mode bit-identical to the single-process run (README, "Architecture"):
 /// the λ samples and the minibatch rows. A worker and the single-process run call the same
 /// functions, so they see the same numbers wherever a task is computed.
 public struct TaskSampler: Sendable {

@@ -1,6 +1,6 @@
-private import CBLAS
+private import CKernels
 
-/// Kernels written in C with AVX-512F intrinsics (the CBLAS shim), for hot loops whose rows
+/// Kernels written in C with AVX-512F intrinsics (the CKernels target), for hot loops whose rows
 /// fit zmm registers better than ymm ones. The package is compiled for x86-64-v3 (AVX2), so
 /// callers check `isAvailable` (detected once) and keep their AVX2 Swift loop as the
 /// fallback. Each kernel performs, lane by lane, the fused multiply-adds of the Swift loop it

@@ -1,4 +1,5 @@
 private import CBLAS
+private import CKernels
 import Foundation
 
 /// A floating-point type that OpenBLAS computes with: `Float` for training, `Double` for

@@ -1,4 +1,5 @@
 private import CBLAS
+private import CKernels
 
 /// A small single-threaded `Float` matrix product for the dense hidden layers
 /// (e.g. 1,000 × 100 × 100): AVX2/FMA register tiles of 6 rows × 16 columns.
@@ -8,7 +9,7 @@ private import CBLAS
 /// does not know unless `OPENBLAS_CORETYPE` is set). This kernel's bits do not depend on the
 /// host either: every element of `C` is its start value followed by fused multiply-adds over
 /// `k = 0, 1, …` in order, whatever the tiling — and whatever the instruction set: on CPUs
-/// with AVX-512F the product runs in C (`hypertrain_sgemm_avx512` in the CBLAS shim, 12 × 32
+/// with AVX-512F the product runs in C (`hypertrain_sgemm_avx512` in the CKernels target, 12 × 32
 /// tiles in zmm registers), whose lanes perform the same fused multiply-adds in the same order.
 public enum FloatGemm {
     /// Whether the AVX-512 tiles are used (checked once).

@@ -1,4 +1,4 @@
-private import CBLAS
+private import CKernels
 
 /// Lane-wise square roots in one vector instruction where the target has AVX. The result is
 /// the correctly rounded square root of every lane, bit for bit what `squareRoot()` gives;

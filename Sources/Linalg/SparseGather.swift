@@ -1,6 +1,6 @@
-private import CBLAS
+private import CKernels
 
-/// Sparse-row helpers written in C (the CBLAS shim), for loops bound by the latency of
+/// Sparse-row helpers written in C (the CKernels target), for loops bound by the latency of
 /// reading randomly chosen rows: they prefetch the rows they will read next.
 public enum SparseGather {
     /// For the column-grouped sparse kernels: records the nonzeros of example rows

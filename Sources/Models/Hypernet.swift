@@ -1,6 +1,6 @@
 import Linalg
 
-/// The form of the hypernetwork `w = φ(λ)` (DESIGN §1).
+/// The form of the hypernetwork `w = φ(λ)` (`--hypernet linear|mlp:K|factorized:K`).
 public enum HypernetKind: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
     /// `w = b + Aᵀλ` with `A` of shape `[H, D]`.
     case linear
@@ -56,7 +56,7 @@ public enum HypernetKind: Sendable, Equatable, Hashable, Codable, CustomStringCo
 /// `mlp:K` / `factorized:K`: `C [H, K]`, `c [K]`, `B [K, D]`, `b [D]`.
 /// `forward` records the hidden activations that the next `backward` (at the same λ) uses.
 public final class Hypernet<T: BLASScalar> {
-    /// The form.
+    /// Linear, MLP or factorized.
     public let kind: HypernetKind
     /// `H`.
     public let inputCount: Int

@@ -1,7 +1,8 @@
 /// Layer sizes of an elementary MLP `[784, h₁, …, 10]` and where each layer's parameters
 /// sit in the flat weight vector `w`.
 ///
-/// Flat order (DESIGN §1): for each layer, its weight matrix `[in, out]` row-major, then its bias.
+/// Flat order, shared by the hypernetwork's output, the optimizers, checkpoints and the wire:
+/// for each layer, its weight matrix `[in, out]` row-major, then its bias.
 public struct MLPShape: Sendable, Equatable, Codable, CustomStringConvertible {
     /// Units per layer, input first.
     public let sizes: [Int]

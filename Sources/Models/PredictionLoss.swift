@@ -1,4 +1,4 @@
-/// The prediction loss `L_pred` on one-hot targets (DESIGN §1).
+/// The prediction loss `L_pred` on one-hot targets (`--loss mse|gaussian`).
 public enum PredictionLoss: String, Sendable, Codable, CaseIterable {
     /// Mean over batch and outputs of `(f(x) − t)²`.
     case mse

@@ -1,6 +1,6 @@
 import Linalg
 
-/// Which weights share a hyperparameter (DESIGN §1).
+/// Which weights share a hyperparameter (`--scope`).
 public enum RegularizationScope: String, Sendable, Codable, CaseIterable {
     /// One λ for every weight and bias.
     case global
@@ -24,7 +24,7 @@ public enum RegularizationNorm: String, Sendable, Codable, CaseIterable {
 public struct Regularizer: Sendable {
     /// Group structure.
     public let scope: RegularizationScope
-    /// Norm.
+    /// Squared or unsquared L2 norm of each group.
     public let norm: RegularizationNorm
     /// `D`.
     public let parameterCount: Int

@@ -1,3 +1,5 @@
+import SystemIO
+
 /// Reads back a JSON Lines metrics file, for example to resume a run from its last logged step.
 public enum JSONLinesReader {
     /// The values in the JSON Lines file at `path`, in file order.

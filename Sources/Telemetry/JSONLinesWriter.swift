@@ -1,5 +1,6 @@
 import Foundation
 @preconcurrency import Glibc
+import SystemIO
 
 /// Writes a metrics file in JSON Lines format: one compact JSON value per line, typically one
 /// object per logged step.

@@ -1,5 +1,6 @@
 import Foundation
 @preconcurrency import Glibc
+import SystemIO
 
 /// A live one-line training progress display that stays quiet in log files.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 @preconcurrency import Glibc
+import SystemIO
 
 /// A minimal HTTP/1.1 endpoint for Prometheus scrapes, run by the coordinator.
 ///

@@ -1,4 +1,5 @@
 @preconcurrency import Glibc
+import SystemIO
 
 /// Writes the end-of-run summary (`lambda_hat`, `valid_loss`, `test_loss`, `steps`,
 /// `wall_seconds`, …) as pretty-printed JSON, atomically.

@@ -1,3 +1,5 @@
+import SystemIO
+
 /// The TFRecord framing TensorBoard event files use: each record is
 ///
 /// | bytes | content                                   |

@@ -1,5 +1,6 @@
 import Foundation
 @preconcurrency import Glibc
+import SystemIO
 
 /// Writes a TensorBoard event file: TFRecord-framed `Event` messages that
 /// `tensorboard --logdir DIR` (and its `EventAccumulator`) reads.
@@ -115,12 +116,11 @@ public final class TensorBoardWriter: @unchecked Sendable {
         var attempt = 0
         while true {
             let name = attempt == 0 ? base : base + ".\(attempt)"
-            let opened = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if opened >= 0 { return (opened, name) }
-            let code = errno
-            if code == EINTR { continue }
-            guard code == EEXIST && attempt < 1000 else { throw TelemetryError(operation: "open", subject: name, code: code) }
-            attempt += 1
+            do throws(SystemCallError) {
+                return (try SystemCall.check("open", name) { open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }, name)
+            } catch let error where error.code == EEXIST && attempt < 1000 {
+                attempt += 1
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 private import CZeroMQ
 import Foundation
+import SystemIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -169,27 +170,11 @@ public struct CurveKeyPair: Sendable, Equatable, CustomStringConvertible {
     }
 
     private static func atomicWrite(_ text: String, to path: String, mode: mode_t) throws(KeyFileError) {
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw KeyFileError(path: path, reason: "cannot create: \(String(cString: strerror(errno)))") }
-        var ok = fchmod(fd, mode) == 0   // exactly `mode`, whatever the umask
-        let bytes = Array(text.utf8)
-        var written = 0
-        while ok && written < bytes.count {
-            let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { ok = false } else { written += n }
-        }
-        ok = ok && fsync(fd) == 0
-        let closeOK = posixClose(fd) == 0
-        guard ok, closeOK, rename(tmp, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(tmp)
-            throw KeyFileError(path: path, reason: "cannot write: \(reason)")
+        do throws(SystemCallError) {
+            try SystemCall.writeFileAtomically(Array(text.utf8), to: path, mode: mode)
+        } catch {
+            let verb = error.operation == "open" ? "cannot create" : "cannot write"
+            throw KeyFileError(path: path, reason: "\(verb): \(error.reason)")
         }
     }
 }
-
-// File scope, so the names do not resolve to CurveKeyPair.write(to:…).
-private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buffer, count) }
-private func posixClose(_ fd: Int32) -> Int32 { close(fd) }

@@ -1,4 +1,4 @@
-import Cluster
+import RunState
 import Datasets
 import Foundation
 import HyperOpt

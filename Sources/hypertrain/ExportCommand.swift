@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HyperOpt
 import Linalg
+import RunState
 import Telemetry
 
 /// `hypertrain export`: the run's answer as a safetensors file a user keeps — `φ(λ̂)`, or for

@@ -3,6 +3,7 @@ import Foundation
 import HyperOpt
 import Linalg
 import Models
+import RunState
 import Telemetry
 
 /// `hypertrain predict`: the learned best-response `w = φ(λ)` at given λ, without training —

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cluster
+import RunState
 import Datasets
 import Foundation
 import HyperOpt

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Cluster
+import RunState
 import Datasets
 import Foundation
 import HyperOpt

@@ -3,7 +3,7 @@ import HyperOpt
 import Models
 import Testing
 
-/// The key check of the reproduction (DESIGN §1): on the Fig. 4 setting, Algorithm 3 must
+/// The key check of the reproduction (EXPERIMENTS.md, fig4): on the Fig. 4 setting, Algorithm 3 must
 /// move λ̂ from −3.5 to the optimum that cross-validation finds (≈ −1.8 with MSE and the
 /// squared norm).
 @Suite struct Fig4ConvergenceTests {
@@ -79,7 +79,7 @@ import Testing
         try #require(best > 0 && best < m.grid.count - 1, "the CV minimum \(m.grid[best]) is on the edge of the grid")
         let lambdaCV = Self.parabolaMinimum(Array(m.grid[best - 1...best + 1]), Array(m.curve[best - 1...best + 1]))
         print("Fig. 4 CV optimum: grid λ = \(m.grid[best]) (L_valid \(fmt(m.curve[best]))), parabola through the three best λ*_CV = \(fmt(lambdaCV))")
-        // DESIGN §1: λ* ≈ −1.8 with L_valid ≈ 0.080 for MSE + squared norm.
+        // λ* ≈ −1.8 with L_valid ≈ 0.080 for MSE + squared norm (EXPERIMENTS.md, fig4: λ*_CV ≈ −1.85).
         #expect(abs(lambdaCV - -1.8) < 0.4, "λ*_CV = \(lambdaCV)")
         #expect(abs(m.curve[best] - 0.080) < 0.003, "best CV L_valid \(m.curve[best])")
 

@@ -2,7 +2,7 @@ import Testing
 import Linalg
 @testable import Models
 
-/// Central finite differences in Double along random directions (DESIGN §1: relative error < 1e-3).
+/// Central finite differences in Double along random directions (pass: relative error < 1e-3).
 private func directionalCheck(
     at x: [Double], seed: UInt64, trials: Int = 3, eps: Double = 1e-5,
     value: ([Double]) -> Double, gradient: [Double]

@@ -1,5 +1,6 @@
 import Testing
 @testable import Telemetry
+import SystemIO
 
 @Suite struct TFRecordTests {
     @Test("the CRC mask matches TensorFlow's on known values and unmask inverts it")

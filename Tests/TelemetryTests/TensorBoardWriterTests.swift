@@ -2,6 +2,7 @@ import Foundation
 @preconcurrency import Glibc
 import Testing
 @testable import Telemetry
+import SystemIO
 
 @Suite struct TensorBoardWriterTests {
     /// Splits a TFRecord file into payloads, checking both CRCs of every record.

@@ -1,4 +1,4 @@
-/* Micro-benchmark of the 9…16-wide sparse input-layer kernels (Sources/CBLAS/shim.h) on
+/* Micro-benchmark of the 9…16-wide sparse input-layer kernels (Sources/CKernels/include/CKernels.h) on
  * synthetic MNIST-like rows (150 nonzeros each, ascending columns), 1,000 random rows per batch
  * out of N examples: ns per nonzero, forward and backward. Shows how the kernels depend on where
  * the rows live (N = 300: L2; 10,000: the fig5 training split; 50,000: fig7's).
@@ -6,7 +6,7 @@
  *   gcc -O2 -march=x86-64-v3 -o /tmp/sparse_micro scripts/bench/sparse_kernel_micro.c
  *   for n in 300 10000 50000; do /tmp/sparse_micro $n; done
  */
-#include "../../Sources/CBLAS/shim.h"
+#include "../../Sources/CKernels/include/CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>

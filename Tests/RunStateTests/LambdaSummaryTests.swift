@@ -1,5 +1,5 @@
 import Testing
-import Telemetry
+import RunState
 
 @Suite struct LambdaSummaryTests {
     @Test("Up to three values are printed individually", arguments: [

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Short human-readable descriptions of a hyperparameter vector λ̂ for progress lines and logs.
 public enum LambdaSummary {
     /// Describes `lambda` in one short phrase.
@@ -15,9 +17,9 @@ public enum LambdaSummary {
         case 0:
             return symbol + "=()"
         case 1:
-            return symbol + "=" + Format.fixed(lambda[0], digits: 3)
+            return symbol + "=" + fixed(lambda[0], digits: 3)
         case 2...3:
-            return symbol + "=(" + lambda.map { Format.fixed($0, digits: 3) }.joined(separator: ", ") + ")"
+            return symbol + "=(" + lambda.map { fixed($0, digits: 3) }.joined(separator: ", ") + ")"
         default:
             var sum = 0.0
             var low = Double.nan
@@ -29,8 +31,14 @@ public enum LambdaSummary {
                 high = Double.maximum(high, value)
             }
             let mean = sum / Double(lambda.count)
-            return "\(symbol) mean \(Format.fixed(mean, digits: 2)) [\(Format.fixed(low, digits: 2)), \(Format.fixed(high, digits: 2))] (n=\(lambda.count))"
+            return "\(symbol) mean \(fixed(mean, digits: 2)) [\(fixed(low, digits: 2)), \(fixed(high, digits: 2))] (n=\(lambda.count))"
         }
     }
 
+    /// `value` with exactly `digits` decimals; `nan`, `inf`, `-inf` for non-finite values.
+    private static func fixed(_ value: Double, digits: Int) -> String {
+        if value.isNaN { return "nan" }
+        if value.isInfinite { return value < 0 ? "-inf" : "inf" }
+        return String(format: "%.\(digits)f", value)
+    }
 }

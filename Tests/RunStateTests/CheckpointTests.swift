@@ -4,8 +4,8 @@ import Foundation
 #endif
 import Testing
 import HyperOpt
-@testable import Cluster
-import Telemetry
+@testable import RunState
+import SystemIO
 
 @Suite struct CheckpointTests {
     // MARK: Round trip

@@ -1,5 +1,5 @@
 import Testing
-@testable import Telemetry
+import SystemIO
 
 @Suite struct SystemCallTests {
     @Test("parent(of:) and lastComponent(of:) split paths like dirname and basename", arguments: [

@@ -1,6 +1,5 @@
 import Foundation
 import HyperOpt
-import Models
 import Telemetry
 
 /// Turns step reports into what a user sees and keeps: the live progress line, the JSON Lines

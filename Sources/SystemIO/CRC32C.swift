@@ -1,6 +1,6 @@
 /// CRC-32C (Castagnoli; reflected polynomial `0x82F63B78`, initial value and final XOR
 /// `0xFFFFFFFF`), the checksum that ends a checkpoint file and guards each TensorBoard record
-/// (``TFRecord``).
+/// (`TFRecord` in Telemetry).
 ///
 /// CRC-32C rather than SHA-256 because the threat is disk and transfer corruption, not an
 /// adversary, and it is several times faster: a 22 MB checkpoint costs a few milliseconds.
