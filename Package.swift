@@ -60,8 +60,8 @@ let package = Package(
         .target(name: "Telemetry", dependencies: ["SystemIO"]),
         // job: a run's durable outputs: the checkpoint file format and the run reporter (progress, metrics, summary)
         .target(name: "RunState", dependencies: ["HyperOpt", "Telemetry", "SystemIO"], swiftSettings: fastSwift),
-        // job: coordinator state machine + loop, workers, studies, local launcher
-        .target(name: "Cluster", dependencies: ["HyperOpt", "Linalg", "Models", "Wire", "Transport", "Telemetry", "RunState", "CSQLite"], swiftSettings: fastSwift),
+        // job: the peer layer (registration, liveness, dedup, leases, the I/O loop) and on it the hyper-training and study coordinators, workers, local launcher
+        .target(name: "Cluster", dependencies: ["HyperOpt", "Linalg", "Wire", "Transport", "Telemetry", "RunState", "CSQLite"], swiftSettings: fastSwift),
         // job: the paper's figures: runs, CSV tables, summaries (plots by scripts/plot_experiment.py)
         .target(name: "Experiments", dependencies: ["Cluster", "HyperOpt", "Models", "Linalg", "Telemetry", "RunState"], swiftSettings: fastSwift),
         // job: the CLI
@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "HyperOpt", "Linalg", "Models", "Wire"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "HyperOpt"]),
         // `hypertrain` is a dependency so the binary the tests start is built first.
-        .testTarget(name: "IntegrationTests", dependencies: ["hypertrain", "Cluster", "Transport", "Wire"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["hypertrain", "Cluster", "RunState", "Transport", "Wire"]),
     ],
     swiftLanguageModes: [.v6]
 )

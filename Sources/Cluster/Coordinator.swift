@@ -1,6 +1,7 @@
 import Foundation
 import HyperOpt
 import Linalg
+import RunState
 import Telemetry
 import Transport
 import Wire

@@ -1,5 +1,6 @@
 import Foundation
 import HyperOpt
+import RunState
 import Telemetry
 import Transport
 import Wire

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @preconcurrency import Glibc
 import Cluster
+import RunState
 import Transport
 import Wire
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @preconcurrency import Glibc
 import Cluster
+import RunState
 
 // Shared machinery of the integration tests: where the package, the data and the built
 // `hypertrain` binary are; real child processes with their output in files; polling waits
