@@ -33,3 +33,15 @@ public struct TelemetryError: Error, Sendable, Equatable, CustomStringConvertibl
         "\(operation) \(subject): \(reason) (\(code))"
     }
 }
+
+extension TelemetryError {
+    /// `record`'s JSON text, or an `encode` error on `subject` (JSONEncoder refuses only what
+    /// cannot be JSON, e.g. a non-finite number nested inside a Codable value).
+    static func encoding(_ record: JSONRecord, pretty: Bool, subject: String) throws(TelemetryError) -> String {
+        do {
+            return try record.encoded(pretty: pretty)
+        } catch {
+            throw TelemetryError(operation: "encode", subject: subject, code: EINVAL, reason: String(describing: error))
+        }
+    }
+}
