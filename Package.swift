@@ -25,6 +25,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C layer: module maps and generated code only.
@@ -36,12 +38,13 @@ let package = Package(
 
         // Swift layer.
         .target(name: "Linalg", dependencies: ["CBLAS"], swiftSettings: fastSwift),
-        .target(name: "Datasets", dependencies: ["Linalg", "CZlib"], swiftSettings: fastSwift),
+        .target(name: "Datasets", dependencies: ["Linalg", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: fastSwift),
         .target(name: "Models", dependencies: ["Linalg"], swiftSettings: fastSwift),
         .target(name: "HyperOpt", dependencies: ["Models", "Datasets", "Linalg"], swiftSettings: fastSwift),
         .target(name: "Wire", dependencies: ["CHypertrainProto"]),
         .target(name: "Transport", dependencies: ["CZeroMQ"]),
-        .target(name: "Telemetry"),
+        .target(name: "Telemetry", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "Cluster", dependencies: ["HyperOpt", "Wire", "Transport", "Telemetry", "CSQLite"], swiftSettings: fastSwift),
         .target(name: "Experiments", dependencies: ["Cluster", "HyperOpt", "Models", "Linalg", "Telemetry"], swiftSettings: fastSwift),
         .executableTarget(
@@ -49,6 +52,7 @@ let package = Package(
             dependencies: [
                 "Cluster", "Experiments", "HyperOpt", "Datasets", "Models", "Telemetry", "Transport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: fastSwift
         ),
