@@ -47,7 +47,7 @@ public final class Coordinator {
         /// Progress, metrics and summary files.
         public var reporter: RunReporter.Options = .init()
         /// Log lines go here.
-        public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("coordinator: " + $0 + "\n").utf8)) }
+        public var log: @Sendable (String) -> Void = Log.writer("coordinator")
         /// Called once the sockets are bound, with the bound endpoints (ports resolved).
         public var onReady: @Sendable ([String]) -> Void = { _ in }
         /// More summary fields from the finished run's λ̂ and evaluation (e.g. the run's answer

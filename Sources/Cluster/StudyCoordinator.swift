@@ -25,7 +25,7 @@ public final class StudyCoordinator {
         /// Heartbeat interval, seconds.
         public var heartbeatInterval: Double = 1
         /// Log lines go here.
-        public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("study: " + $0 + "\n").utf8)) }
+        public var log: @Sendable (String) -> Void = Log.writer("study")
         /// Called once bound, with the endpoints.
         public var onReady: @Sendable ([String]) -> Void = { _ in }
 

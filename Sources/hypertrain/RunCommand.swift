@@ -15,6 +15,7 @@ struct RunCommand: ParsableCommand {
         abstract: "Run hyper-training on MNIST (Algorithms 2–4).",
         discussion: "Defaults reproduce the paper's Fig. 4 setting with σ = 0.5: λ̂ moves from −3.5 to the cross-validation optimum.")
 
+    @OptionGroup var logging: LoggingOptions
     @OptionGroup var experiment: ExperimentOptions
     @OptionGroup var output: OutputOptions
 
@@ -39,6 +40,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        logging.bootstrap()
         let config = try experiment.config()
         for w in config.warnings() { Console.error("warning: \(w)") }
         BLASRuntime.setThreads(1)

@@ -24,6 +24,7 @@ struct TrialCommand: ParsableCommand {
             bad input exits non-zero with a message on stderr.
             """)
 
+    @OptionGroup var logging: LoggingOptions
     @OptionGroup var experiment: ExperimentOptions
     @Option(help: "λ: one value (every hyperparameter) or H comma-separated values.")
     var lambda: String?
@@ -76,6 +77,7 @@ struct TrialCommand: ParsableCommand {
     }
 
     func run() throws {
+        logging.bootstrap()
         let config = try experiment.config()
         let lambda = try resolvedLambda(config: config)
         BLASRuntime.setThreads(1)

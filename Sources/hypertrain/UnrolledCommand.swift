@@ -13,6 +13,7 @@ struct UnrolledCommand: ParsableCommand {
         abstract: "Tune λ by unrolled reverse-mode hypergradients (Maclaurin et al. 2015; Franceschi et al. 2017).",
         discussion: "Each outer iteration trains w from the same w₀ for --inner-steps of SGD with momentum at λ̂, differentiates L_valid(w_T) through all of them, and takes an Adam step on λ̂. Model, scope, data sizes, batch sizes, λ̂₀ and seed come from the experiment flags.")
 
+    @OptionGroup var logging: LoggingOptions
     @OptionGroup var experiment: ExperimentOptions
     @Option(name: .customLong("inner-steps"), help: "SGD steps unrolled per hypergradient (T).")
     var innerSteps: Int = 100
@@ -32,6 +33,7 @@ struct UnrolledCommand: ParsableCommand {
     var data: String?
 
     func run() throws {
+        logging.bootstrap()
         let experimentConfig = try experiment.config()
         var config = UnrolledConfig(experiment: experimentConfig)
         config.innerSteps = innerSteps
