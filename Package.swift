@@ -25,6 +25,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C layer: module maps, generated code, and the hand-written kernels in their own target.
@@ -46,8 +48,8 @@ let package = Package(
         .target(name: "SystemIO"),
         // job: aligned buffers, BLAS wrappers, Cholesky, AVX2 kernels, Philox4x32-10
         .target(name: "Linalg", dependencies: ["CBLAS", "CKernels"], swiftSettings: fastSwift),
-        // job: MNIST IDX reader (raw/.gz), splits, SHA-256, verified fetch
-        .target(name: "Datasets", dependencies: ["CZlib"], swiftSettings: fastSwift),
+        // job: MNIST IDX reader (raw/.gz), splits, verified fetch (SHA-256 by swift-crypto)
+        .target(name: "Datasets", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastSwift),
         // job: sparse-input MLP, losses, regularizers, hypernetworks, Adam/SGD, curvature products
         .target(name: "Models", dependencies: ["Linalg"], swiftSettings: fastSwift),
         // job: Algorithms 1–4, task sampler, parameter-server state, GP-BO, unrolled differentiation; pure compute
@@ -56,8 +58,8 @@ let package = Package(
         .target(name: "Wire", dependencies: ["CHypertrainProto"]),
         // job: ZeroMQ sockets, poller, CURVE keys, ZAP authenticator
         .target(name: "Transport", dependencies: ["CZeroMQ", "SystemIO"]),
-        // job: progress line, JSON Lines, summary, TensorBoard event files, Prometheus exposition/server
-        .target(name: "Telemetry", dependencies: ["SystemIO"]),
+        // job: progress line, JSON Lines and summary (Foundation Codable), logging (swift-log), TensorBoard event files, Prometheus exposition/server
+        .target(name: "Telemetry", dependencies: ["SystemIO", .product(name: "Logging", package: "swift-log")]),
         // job: a run's durable outputs: the checkpoint file format and the run reporter (progress, metrics, summary)
         .target(name: "RunState", dependencies: ["HyperOpt", "Telemetry", "SystemIO"], swiftSettings: fastSwift),
         // job: the peer layer (registration, liveness, dedup, leases, the I/O loop) and on it the hyper-training and study coordinators, workers, local launcher
@@ -70,6 +72,7 @@ let package = Package(
             dependencies: [
                 "Cluster", "Experiments", "HyperOpt", "Datasets", "Linalg", "Models", "RunState", "Telemetry", "Transport", "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: fastSwift
         ),

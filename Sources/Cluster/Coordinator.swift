@@ -48,13 +48,13 @@ public final class Coordinator {
         /// Progress, metrics and summary files.
         public var reporter: RunReporter.Options = .init()
         /// Log lines go here.
-        public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("coordinator: " + $0 + "\n").utf8)) }
+        public var log: @Sendable (String) -> Void = Log.writer("coordinator")
         /// Called once the sockets are bound, with the bound endpoints (ports resolved).
         public var onReady: @Sendable ([String]) -> Void = { _ in }
         /// More summary fields from the finished run's λ̂ and evaluation (e.g. the run's answer
         /// retrained at λ̂); called once, after the workers were told to exit, and not when the
         /// run was interrupted.
-        public var summaryExtras: @Sendable (_ lambdaHat: [Float], _ evaluation: Evaluation) -> [(String, JSONValue)] = { _, _ in [] }
+        public var summaryExtras: @Sendable (_ lambdaHat: [Float], _ evaluation: Evaluation) -> [(String, JSONRecord.Value)] = { _, _ in [] }
 
         /// - Parameter bind: endpoints to bind.
         public init(bind: [String]) { self.bind = bind }
@@ -216,18 +216,19 @@ public final class Coordinator {
         let startup = min(startupSeconds ?? 0, wall)
         let stepsRun = Double(state.step - firstStep)
         let extras = interrupted ? [] : options.summaryExtras(state.lambdaHat.array, evaluation)
-        try reporter.finish(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step, extra: [
-            ("mode", .string(options.mode.rawValue)),
-            ("gradients_applied", .int(Int(c.gradientsApplied))),
-            ("hypergradients_applied", .int(Int(c.hypergradientsApplied))),
-            ("gradients_rejected", .object(c.rejected.sorted { $0.key < $1.key }.map { ($0.key, .int(Int($0.value))) })),
-            ("tasks_reissued", .int(Int(c.tasksReissued))),
-            ("peers_lost", .int(Int(c.peersLost))),
-            ("registrations", .int(Int(c.registrations))),
-            ("interrupted", .bool(interrupted)),
-            ("startup_seconds", .double(startup)),
-            ("steps_per_second_after_startup", .double(stepsRun / max(wall - startup, 1e-9))),
-        ] + extras)
+        let counters: [(String, JSONRecord.Value)] = [
+            ("mode", options.mode.rawValue),
+            ("gradients_applied", Int(c.gradientsApplied)),
+            ("hypergradients_applied", Int(c.hypergradientsApplied)),
+            ("gradients_rejected", c.rejected.mapValues { Int($0) }),
+            ("tasks_reissued", Int(c.tasksReissued)),
+            ("peers_lost", Int(c.peersLost)),
+            ("registrations", Int(c.registrations)),
+            ("interrupted", interrupted),
+            ("startup_seconds", startup),
+            ("steps_per_second_after_startup", stepsRun / max(wall - startup, 1e-9)),
+        ]
+        try reporter.finish(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step, extra: counters + extras)
         return Outcome(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step,
                        interrupted: interrupted, counters: c, snapshot: state.snapshot())
     }

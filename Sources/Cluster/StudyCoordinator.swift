@@ -26,7 +26,7 @@ public final class StudyCoordinator {
         /// Heartbeat interval, seconds.
         public var heartbeatInterval: Double = 1
         /// Log lines go here.
-        public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("study: " + $0 + "\n").utf8)) }
+        public var log: @Sendable (String) -> Void = Log.writer("study")
         /// Called once bound, with the endpoints.
         public var onReady: @Sendable ([String]) -> Void = { _ in }
 
@@ -112,15 +112,15 @@ public final class StudyCoordinator {
                     if let v = r.validLoss, v.isFinite, v < (best?.valid ?? .infinity) { best = (v, r.testLoss ?? .nan) }
                     let seconds = core.studySeconds(now: clock())
                     try? store.setMeta("seconds", String(seconds))
-                    var fields: [(String, JSONValue)] = [
-                        ("trial", .int(r.id)), ("trials_finished", .int(finishedCount)), ("elapsed_seconds", .double(seconds)),
-                        ("status", .string(r.status.rawValue)),
-                        ("valid_loss", JSONValue(r.validLoss)), ("test_loss", JSONValue(r.testLoss)),
-                        ("train_loss", JSONValue(r.trainLoss)), ("trial_seconds", JSONValue(r.trialSeconds)),
-                        ("best_valid_loss", JSONValue(best?.valid)), ("best_test_loss", JSONValue(best?.test)),
-                    ]
-                    if r.lambda.count <= 16 { fields.insert(("lambda", JSONValue(r.lambda)), at: 1) }
-                    try? metrics?.write(.object(fields))
+                    var record = JSONRecord([
+                        ("trial", r.id), ("trials_finished", finishedCount), ("elapsed_seconds", seconds),
+                        ("status", r.status.rawValue),
+                        ("valid_loss", r.validLoss), ("test_loss", r.testLoss),
+                        ("train_loss", r.trainLoss), ("trial_seconds", r.trialSeconds),
+                        ("best_valid_loss", best?.valid), ("best_test_loss", best?.test),
+                    ])
+                    if r.lambda.count <= 16 { record.append("lambda", r.lambda) }
+                    try? metrics?.write(record)
                     log("trial \(r.id) \(r.status.rawValue): valid \(r.validLoss.map { String(format: "%.5f", $0) } ?? "-")  best \(best.map { String(format: "%.5f", $0.valid) } ?? "-")  (\(finishedCount)/\(study.trials))")
                 }
             }
@@ -140,19 +140,19 @@ public final class StudyCoordinator {
         let trials = core.trials
         if let path = options.summaryPath {
             let b = core.best
-            try SummaryWriter.write(.object([
-                ("strategy", .string(study.strategy.rawValue)),
-                ("trials_done", .int(trials.filter { $0.status == .done }.count)),
-                ("trials_failed", .int(trials.filter { $0.status == .failed }.count)),
-                ("best_trial", b.map { .int($0.id) } ?? .null),
-                ("best_lambda", b.map { JSONValue($0.lambda) } ?? .null),
-                ("best_valid_loss", JSONValue(b?.validLoss)),
-                ("best_test_loss", JSONValue(b?.testLoss)),
-                ("wall_seconds", .double(seconds)),
-                ("interrupted", .bool(interrupted)),
-                ("rejected", .object(core.rejected.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
-                ("study", RunReporter.json(study)),
-                ("config", RunReporter.json(config)),
+            try SummaryWriter.write(JSONRecord([
+                ("strategy", study.strategy.rawValue),
+                ("trials_done", trials.filter { $0.status == .done }.count),
+                ("trials_failed", trials.filter { $0.status == .failed }.count),
+                ("best_trial", b?.id),
+                ("best_lambda", b?.lambda),
+                ("best_valid_loss", b?.validLoss),
+                ("best_test_loss", b?.testLoss),
+                ("wall_seconds", seconds),
+                ("interrupted", interrupted),
+                ("rejected", core.rejected),
+                ("study", study),
+                ("config", config),
             ]), to: path)
         }
         return Outcome(trials: trials, best: core.best, wallSeconds: seconds, interrupted: interrupted)

@@ -1,6 +1,7 @@
 import Foundation
 import HyperOpt
 import Linalg
+import Telemetry
 import Transport
 import Wire
 
@@ -27,7 +28,7 @@ public final class WorkerNode {
         /// then starts without waiting for an idle CPU to be woken.
         public var busyWaitMicroseconds = 0
         /// Log lines go here.
-        public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("worker: " + $0 + "\n").utf8)) }
+        public var log: @Sendable (String) -> Void = Log.writer("worker")
 
         /// - Parameters: see the properties.
         public init(connect: String, role: Role, dataDirectory: String) {

@@ -122,7 +122,7 @@ public enum MNISTFetcher {
             guard bytes.count == info.bytes else {
                 throw .sizeMismatch(file: name, expected: info.bytes, found: bytes.count)
             }
-            let digest = SHA256.hex(SHA256.hash(bytes))
+            let digest = SHA256Digest.hex(of: bytes)
             guard digest == info.sha256 else {
                 throw .checksumMismatch(file: name, expected: info.sha256, found: digest)
             }
@@ -156,7 +156,7 @@ public enum MNISTFetcher {
 
     /// Checks the SHA-256 of `path`; errors name `reportAs`, by default the path itself.
     private static func checkDigest(atPath path: String, as file: Expected, reportAs: String? = nil) throws(DatasetError) {
-        let digest = try SHA256.hexDigest(ofFile: path)
+        let digest = try SHA256Digest.hex(ofFile: path)
         guard digest == file.sha256 else {
             throw .checksumMismatch(file: reportAs ?? path, expected: file.sha256, found: digest)
         }

@@ -128,20 +128,20 @@ enum BestResponseFigures {
         report.settings.append("cross-validation: \(grid.count) λ in [\(gLo), \(gHi)], \(trialSteps) full-batch Adam steps at 3e-4 each, same initialisation for every λ")
         report.tables = [("\(report.name)_curve", curve), ("\(report.name)_cv", cvTable), ("\(report.name)_trajectory", trace.table)]
         report.numbers = [
-            ("lambda_hat_final", .double(lambdaHat)),
-            ("lambda_hat_mean_last_10pct", .double(Stats.mean(tail))),
-            ("lambda_star_cv", .double(cvMin.x)),
-            ("lambda_star_cv_on_grid_edge", .bool(cvMin.onEdge)),
-            ("cv_best_valid_loss", .double(cvMin.y)),
-            ("lambda_star_hypernet_curve", .double(hyperMin.x)),
-            ("hypertraining_answer_valid_loss", .double(trace.final.validLoss)),
-            ("hypertraining_answer_test_loss", .double(trace.final.testLoss)),
-            ("hypernet_valid_loss_at_lambda_hat", .double(trace.final.validLoss)),
-            ("hypernet_test_loss_at_lambda_hat", .double(trace.final.testLoss)),
-            ("retrained_valid_loss_at_lambda_hat", .double(retrain.evaluation.validLoss)),
-            ("retrained_test_loss_at_lambda_hat", .double(retrain.evaluation.testLoss)),
-            ("hyper_training_seconds", .double(trace.seconds)),
-            ("steps", .int(trace.steps)),
+            ("lambda_hat_final", Double(lambdaHat)),
+            ("lambda_hat_mean_last_10pct", Double(Stats.mean(tail))),
+            ("lambda_star_cv", Double(cvMin.x)),
+            ("lambda_star_cv_on_grid_edge", cvMin.onEdge),
+            ("cv_best_valid_loss", Double(cvMin.y)),
+            ("lambda_star_hypernet_curve", Double(hyperMin.x)),
+            ("hypertraining_answer_valid_loss", Double(trace.final.validLoss)),
+            ("hypertraining_answer_test_loss", Double(trace.final.testLoss)),
+            ("hypernet_valid_loss_at_lambda_hat", Double(trace.final.validLoss)),
+            ("hypernet_test_loss_at_lambda_hat", Double(trace.final.testLoss)),
+            ("retrained_valid_loss_at_lambda_hat", Double(retrain.evaluation.validLoss)),
+            ("retrained_test_loss_at_lambda_hat", Double(retrain.evaluation.testLoss)),
+            ("hyper_training_seconds", Double(trace.seconds)),
+            ("steps", Int(trace.steps)),
         ]
         let paperStar = definitions == .authors ? "λ* ≈ 1.8 (Fig. 3/4 of the paper; 1.836 in Fig. 4)" : "λ* ≈ 1.8 in the authors' units; with MSE and the squared norm the same optimum sits at ≈ −1.8 (EXPERIMENTS.md, fig4)"
         report.comparison = [

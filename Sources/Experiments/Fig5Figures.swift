@@ -69,20 +69,20 @@ enum Fig5Figures {
         ]
         report.tables = [("fig5-top_hypertraining", trace.table), ("fig5-top_unrolled", unrolledTable)]
         report.numbers = [
-            ("budget_seconds", .double(budget)),
-            ("hypertraining_steps", .int(trace.steps)),
-            ("hypertraining_valid_loss", .double(trace.final.validLoss)),
-            ("hypertraining_test_loss", .double(trace.final.testLoss)),
-            ("hypertraining_answer_valid_loss", .double(trace.final.validLoss)),
-            ("hypertraining_answer_test_loss", .double(trace.final.testLoss)),
-            ("hypertraining_seconds", .double(trace.seconds)),
-            ("hypertraining_seconds_to_unrolled_final", .double(trace.secondsToReach(validLoss: ue.validLoss) ?? .nan)),
-            ("unrolled_seconds_to_its_final", .double(unrolledTable.firstSeconds(reaching: ue.validLoss) ?? .nan)),
-            ("hypertraining_test_error", .double(trace.final.testError)),
-            ("unrolled_outer_steps", .int(unrolled.iteration)),
-            ("unrolled_valid_loss", .double(ue.validLoss)),
-            ("unrolled_test_loss", .double(ue.testLoss)),
-            ("unrolled_test_error", .double(ue.testError)),
+            ("budget_seconds", Double(budget)),
+            ("hypertraining_steps", Int(trace.steps)),
+            ("hypertraining_valid_loss", Double(trace.final.validLoss)),
+            ("hypertraining_test_loss", Double(trace.final.testLoss)),
+            ("hypertraining_answer_valid_loss", Double(trace.final.validLoss)),
+            ("hypertraining_answer_test_loss", Double(trace.final.testLoss)),
+            ("hypertraining_seconds", Double(trace.seconds)),
+            ("hypertraining_seconds_to_unrolled_final", Double(trace.secondsToReach(validLoss: ue.validLoss) ?? .nan)),
+            ("unrolled_seconds_to_its_final", Double(unrolledTable.firstSeconds(reaching: ue.validLoss) ?? .nan)),
+            ("hypertraining_test_error", Double(trace.final.testError)),
+            ("unrolled_outer_steps", Int(unrolled.iteration)),
+            ("unrolled_valid_loss", Double(ue.validLoss)),
+            ("unrolled_test_loss", Double(ue.testLoss)),
+            ("unrolled_test_error", Double(ue.testError)),
         ]
         report.comparison = [
             "paper: hyper-training reaches a good validation loss faster than unrolled optimization, and overfits the validation set less (smaller test − validation gap)",
@@ -168,14 +168,14 @@ enum Fig5Figures {
                                 trace.final.validLoss, trace.final.testLoss, best?.evaluation.validLoss ?? .nan, best?.evaluation.testLoss ?? .nan))
             if layers == depths.last! {
                 // The deepest model's per-weight run is the figure's headline answer.
-                report.numbers.append(("hypertraining_answer_valid_loss", .double(trace.final.validLoss)))
-                report.numbers.append(("hypertraining_answer_test_loss", .double(trace.final.testLoss)))
+                report.numbers.append(("hypertraining_answer_valid_loss", Double(trace.final.validLoss)))
+                report.numbers.append(("hypertraining_answer_test_loss", Double(trace.final.testLoss)))
             }
-            report.numbers.append(("\(name)_per_weight_valid", .double(trace.final.validLoss)))
-            report.numbers.append(("\(name)_per_weight_test", .double(trace.final.testLoss)))
-            report.numbers.append(("\(name)_global_valid", .double(best?.evaluation.validLoss ?? .nan)))
-            report.numbers.append(("\(name)_global_test", .double(best?.evaluation.testLoss ?? .nan)))
-            report.numbers.append(("\(name)_global_lambda", .double(Double(best?.lambda[0] ?? .nan))))
+            report.numbers.append(("\(name)_per_weight_valid", Double(trace.final.validLoss)))
+            report.numbers.append(("\(name)_per_weight_test", Double(trace.final.testLoss)))
+            report.numbers.append(("\(name)_global_valid", Double(best?.evaluation.validLoss ?? .nan)))
+            report.numbers.append(("\(name)_global_test", Double(best?.evaluation.testLoss ?? .nan)))
+            report.numbers.append(("\(name)_global_lambda", Double(Double(best?.lambda[0] ?? .nan))))
         }
         report.settings = [
             "n_train 10,000, batch 1,000, validation 10,000, test 10,000; ReLU hidden layers",

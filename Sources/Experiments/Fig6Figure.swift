@@ -97,13 +97,13 @@ enum Fig6Figure {
             let e = errors[k]
             let mae = Stats.mean(e.map(abs))
             let rmse = Stats.mean(e.map { $0 * $0 }).squareRoot()
-            report.numbers.append(("\(name)_mean_error", .double(Stats.mean(e))))
-            report.numbers.append(("\(name)_mae", .double(mae)))
-            report.numbers.append(("\(name)_rmse", .double(rmse)))
+            report.numbers.append(("\(name)_mean_error", Double(Stats.mean(e))))
+            report.numbers.append(("\(name)_mae", Double(mae)))
+            report.numbers.append(("\(name)_rmse", Double(rmse)))
             report.comparison.append("ours: \(labels[k]) — " + String(format: "predicted − true: mean %+.5f, MAE %.5f, RMSE %.5f", Stats.mean(e), mae, rmse))
         }
-        report.numbers.append(("held_out", .int(test.count)))
-        report.numbers.append(("true_valid_loss_mean", .double(Stats.mean(test.map(\.evaluation.validLoss)))))
+        report.numbers.append(("held_out", Int(test.count)))
+        report.numbers.append(("true_valid_loss_mean", Double(Stats.mean(test.map(\.evaluation.validLoss)))))
         report.comparison.insert("paper: the hypernetwork trained with sampled hyperparameters (Algorithm 2) predicts held-out validation losses best; the GP and the hypernetwork fitted to 25 optimized weight sets err more", at: 0)
         return report
     }

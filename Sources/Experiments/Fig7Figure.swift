@@ -70,26 +70,26 @@ enum Fig7Figure {
             "budget: \(budget) s per method (hyper-training: training time, evaluations not counted; baselines: study wall time including the trials' training)",
         ]
         report.tables = tables
-        report.numbers = [("budget_seconds", .double(budget)), ("trial_steps", .int(trialSteps)), ("trial_learning_rate", .double(trialLR)),
-                          ("hypertraining_answer_valid_loss", .double(answer.final.validLoss)),
-                          ("hypertraining_answer_test_loss", .double(answer.final.testLoss)),
-                          ("hypertraining_answer_seconds", .double(answer.seconds))]
+        report.numbers = [("budget_seconds", Double(budget)), ("trial_steps", Int(trialSteps)), ("trial_learning_rate", Double(trialLR)),
+                          ("hypertraining_answer_valid_loss", Double(answer.final.validLoss)),
+                          ("hypertraining_answer_test_loss", Double(answer.final.testLoss)),
+                          ("hypertraining_answer_seconds", Double(answer.seconds))]
         report.comparison = ["paper: hyper-training reaches a lower validation (and test) loss than random search and Bayesian optimization at equal wall time"]
         for (name, trace) in hyper {
             report.numbers += [
-                ("\(name)_steps", .int(trace.steps)),
-                ("\(name)_seconds", .double(trace.seconds)),
-                ("\(name)_valid_loss", .double(trace.final.validLoss)),
-                ("\(name)_test_loss", .double(trace.final.testLoss)),
+                ("\(name)_steps", Int(trace.steps)),
+                ("\(name)_seconds", Double(trace.seconds)),
+                ("\(name)_valid_loss", Double(trace.final.validLoss)),
+                ("\(name)_test_loss", Double(trace.final.testLoss)),
             ]
             report.comparison.append("ours: \(name == "hypertraining_paper" ? "hyper-training, the paper's form" : "hyper-training (recipe \(c.recipe?.rawValue ?? "paper"))") after "
                 + String(format: "%.0f s (%d steps): L(φ(λ̂)) valid %.5f test %.5f", trace.seconds, trace.steps, trace.final.validLoss, trace.final.testLoss))
         }
         for (name, v, t, n, reached) in bests {
-            report.numbers.append(("\(name)_best_valid_loss", .double(v)))
-            report.numbers.append(("\(name)_test_loss_at_best", .double(t)))
-            report.numbers.append(("\(name)_trials", .int(n)))
-            if let reached { report.numbers.append(("\(name)_seconds_to_answer_valid", .double(reached))) }
+            report.numbers.append(("\(name)_best_valid_loss", Double(v)))
+            report.numbers.append(("\(name)_test_loss_at_best", Double(t)))
+            report.numbers.append(("\(name)_trials", Int(n)))
+            if let reached { report.numbers.append(("\(name)_seconds_to_answer_valid", Double(reached))) }
             report.comparison.append("ours: \(name) search, \(n) trials: " + String(format: "best valid %.5f (its test %.5f)", v, t)
                 + (reached.map { String(format: "; first reached the hyper-training answer's validation loss at %.0f s", $0) } ?? "; never reached the hyper-training answer's validation loss"))
         }

@@ -69,7 +69,7 @@ public struct FigureReport: Sendable {
     /// CSV files by base name (`fig4_curve` → `fig4_curve.csv`).
     public var tables: [(name: String, table: CSVTable)] = []
     /// Headline numbers for the summary JSON.
-    public var numbers: [(String, JSONValue)] = []
+    public var numbers: [(String, JSONRecord.Value)] = []
     /// The paper's claims next to ours, one line each (printed and stored).
     public var comparison: [String] = []
     /// Seconds spent computing.
@@ -91,15 +91,15 @@ public struct FigureReport: Sendable {
             written.append(path)
         }
         let summaryPath = (directory as NSString).appendingPathComponent(name + "_summary.json")
-        let summary: JSONValue = .object([
-            ("figure", .string(name)),
-            ("title", .string(title)),
-            ("scale", .string(scale.rawValue)),
-            ("seconds", .double(seconds)),
-            ("settings", .array(settings.map(JSONValue.string))),
-            ("numbers", .object(numbers.map { (key: $0.0, value: $0.1) })),
-            ("comparison", .array(comparison.map(JSONValue.string))),
-            ("csv", .array(tables.map { .string($0.name + ".csv") })),
+        let summary = JSONRecord([
+            ("figure", name),
+            ("title", title),
+            ("scale", scale.rawValue),
+            ("seconds", seconds),
+            ("settings", settings),
+            ("numbers", JSONRecord(numbers)),
+            ("comparison", comparison),
+            ("csv", tables.map { $0.name + ".csv" }),
         ])
         try SummaryWriter.write(summary, to: summaryPath)
         written.append(summaryPath)

@@ -77,52 +77,52 @@ public final class RunReporter {
         guard metrics != nil || tensorboard != nil, r.step % UInt64(options.logEvery) == 0 || r.evaluation != nil else { return }
         try? tensorboard?.write(step: Int64(r.step), values: Self.tensorboardValues(r, lambda: lambda, stepsPerSecond: rate))
         guard let metrics else { return }
-        var fields: [(String, JSONValue)] = [
-            ("step", .int(Int(r.step))),
-            ("elapsed_seconds", .double(elapsed)),
-        ]
-        fields += Self.lambdaFields(lambda)
-        fields.append(("train_loss", JSONValue(r.trainLoss)))
-        fields.append(("valid_batch_loss", JSONValue(r.validBatchLoss)))
+        var record = JSONRecord([
+            ("step", Int(r.step)),
+            ("elapsed_seconds", elapsed),
+        ])
+        record.append(contentsOf: Self.lambdaFields(lambda))
+        record.append("train_loss", r.trainLoss)
+        record.append("valid_batch_loss", r.validBatchLoss)
         if let e = r.evaluation {
-            fields.append(("valid_loss", JSONValue(e.validLoss)))
-            fields.append(("test_loss", JSONValue(e.testLoss)))
-            fields.append(("test_error", JSONValue(e.testError)))
+            record.append("valid_loss", e.validLoss)
+            record.append("test_loss", e.testLoss)
+            record.append("test_error", e.testError)
         }
-        try? metrics.write(.object(fields))
+        try? metrics.write(record)
     }
 
     /// Ends the progress line, writes the summary, closes the metrics file.
-    public func finish(lambdaHat: [Float], evaluation: Evaluation, steps: UInt64, extra: [(String, JSONValue)] = []) throws {
+    public func finish(lambdaHat: [Float], evaluation: Evaluation, steps: UInt64, extra: [(String, JSONRecord.Value)] = []) throws {
         let wall = elapsed
         progress?.finish()
         try? metrics?.close()
         try? tensorboard?.close()
         guard let path = options.summaryPath else { return }
         let lambda = lambdaHat.map(Double.init)
-        var fields: [(String, JSONValue)] = [
-            ("lambda_hat", JSONValue(lambda)),
-            ("train_loss", JSONValue(evaluation.trainLoss)),
-            ("valid_loss", JSONValue(evaluation.validLoss)),
-            ("test_loss", JSONValue(evaluation.testLoss)),
-            ("test_error", JSONValue(evaluation.testError)),
-            ("steps", .int(Int(steps))),
-            ("wall_seconds", .double(wall)),
-            ("steps_per_second", .double(Double(steps - startStep) / max(wall, 1e-9))),
-        ]
-        fields += extra
-        fields.append(("config", Self.json(config)))
-        try SummaryWriter.write(.object(fields), to: path)
+        var record = JSONRecord([
+            ("lambda_hat", lambda),
+            ("train_loss", evaluation.trainLoss),
+            ("valid_loss", evaluation.validLoss),
+            ("test_loss", evaluation.testLoss),
+            ("test_error", evaluation.testError),
+            ("steps", Int(steps)),
+            ("wall_seconds", wall),
+            ("steps_per_second", Double(steps - startStep) / max(wall, 1e-9)),
+        ])
+        record.append(contentsOf: extra)
+        record.append("config", config)
+        try SummaryWriter.write(record, to: path)
     }
 
     /// λ̂ as metrics fields: the values when there are few, always mean/min/max.
-    static func lambdaFields(_ lambda: [Double]) -> [(String, JSONValue)] {
-        var f: [(String, JSONValue)] = []
-        if lambda.count <= 16 { f.append(("lambda_hat", JSONValue(lambda))) }
+    static func lambdaFields(_ lambda: [Double]) -> [(String, JSONRecord.Value)] {
+        var f: [(String, JSONRecord.Value)] = []
+        if lambda.count <= 16 { f.append(("lambda_hat", lambda)) }
         let mean = lambda.reduce(0, +) / Double(max(lambda.count, 1))
-        f.append(("lambda_hat_mean", .double(mean)))
-        f.append(("lambda_hat_min", .double(lambda.min() ?? .nan)))
-        f.append(("lambda_hat_max", .double(lambda.max() ?? .nan)))
+        f.append(("lambda_hat_mean", mean))
+        f.append(("lambda_hat_min", lambda.min() ?? .nan))
+        f.append(("lambda_hat_max", lambda.max() ?? .nan))
         return f
     }
 
@@ -154,13 +154,5 @@ public final class RunReporter {
             values.append(.histogram(tag: "lambda_hat", h))
         }
         return values
-    }
-
-    /// A Codable value as a JSON value (via JSONEncoder).
-    public static func json<T: Encodable>(_ value: T) -> JSONValue {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(value), let v = try? JSONValue(parsing: [UInt8](data)) else { return .null }
-        return v
     }
 }

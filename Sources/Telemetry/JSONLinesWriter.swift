@@ -10,7 +10,7 @@ import SystemIO
 /// leaves only complete lines behind (durability against power loss would need `fsync`, which
 /// this type deliberately does not pay for on every step).
 ///
-/// Non-finite doubles are written as `null`; see ``JSONValue``.
+/// Non-finite doubles are written as `null`; see ``JSONRecord``.
 ///
 /// Call ``close()`` when done; in debug builds, dropping an open writer is an assertion failure.
 public final class JSONLinesWriter: @unchecked Sendable {
@@ -46,11 +46,11 @@ public final class JSONLinesWriter: @unchecked Sendable {
         lock.withLock { fd >= 0 }
     }
 
-    /// Appends `value` as one line of compact JSON and hands it to the kernel.
+    /// Appends `record` as one line of compact JSON and hands it to the kernel.
     ///
     /// - Precondition: the writer is open.
-    public func write(_ value: JSONValue) throws(TelemetryError) {
-        let line = value.encoded() + "\n"
+    public func write(_ record: JSONRecord) throws(TelemetryError) {
+        let line = try TelemetryError.encoding(record, pretty: false, subject: path) + "\n"
         lock.lock()
         defer { lock.unlock() }
         precondition(fd >= 0, "JSONLinesWriter.write after close() for \(path)")

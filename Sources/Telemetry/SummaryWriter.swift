@@ -4,14 +4,15 @@ import SystemIO
 /// Writes the end-of-run summary (`lambda_hat`, `valid_loss`, `test_loss`, `steps`,
 /// `wall_seconds`, …) as pretty-printed JSON, atomically.
 public enum SummaryWriter {
-    /// Writes `object` as indented JSON followed by a newline to `path`, replacing any existing
+    /// Writes `record` as indented JSON followed by a newline to `path`, replacing any existing
     /// file atomically.
     ///
     /// The text goes to a temporary file in the same directory, which is `fsync`ed and then
     /// `rename`d over `path`, and the directory is `fsync`ed. A reader therefore sees either the
     /// old summary or the complete new one, never a partial file, even after a crash. Missing
     /// parent directories are created. Non-finite doubles are written as `null`.
-    public static func write(_ object: JSONValue, to path: String) throws(TelemetryError) {
+    public static func write(_ record: JSONRecord, to path: String) throws(TelemetryError) {
+        let text = try TelemetryError.encoding(record, pretty: true, subject: path) + "\n"
         let directory = SystemCall.parent(of: path)
         try SystemCall.makeDirectories(directory)
         let name = SystemCall.lastComponent(of: path)
@@ -21,7 +22,7 @@ public enum SummaryWriter {
             open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         }
         do {
-            try SystemCall.writeAll(fd, object.encoded(pretty: true) + "\n", subject: temporary)
+            try SystemCall.writeAll(fd, text, subject: temporary)
             try SystemCall.check("fsync", temporary) { fsync(fd) }
         } catch {
             _ = Glibc.close(fd)

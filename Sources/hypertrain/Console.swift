@@ -1,10 +1,12 @@
 import Foundation
+import Telemetry
 
-/// Terminal output helpers (Swift 6 forbids touching C's `stderr` global directly).
+/// Terminal output helpers.
 enum Console {
-    /// Writes a line to standard error.
+    /// Logs a line as it is (the command's own `run: `, `coordinator: `… prefix included) at
+    /// `notice`, through swift-log's handler, to standard error.
     static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        Log.logger("").notice("\(line)")
     }
     /// Writes a line to standard output immediately (unbuffered).
     static func out(_ line: String) {

@@ -18,6 +18,7 @@ struct ExperimentCommand: ParsableCommand {
         discussion: "Figures:\n" + Figure.allCases.map { "  \($0.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \($0.abstract)" }.joined(separator: "\n")
             + "\n\nThe PNG is drawn by scripts/plot_experiment.py with matplotlib from .venv (created by scripts/setup-venv.sh when missing; set HYPERTRAIN_PYTHON to use another interpreter). EXPERIMENTS.md has every figure's command, runtime and numbers.")
 
+    @OptionGroup var logging: LoggingOptions
     @Argument(help: "Figure: \(Figure.allCases.map(\.rawValue).joined(separator: ", ")).")
     var name: Figure
 
@@ -57,6 +58,7 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     func run() throws {
+        logging.bootstrap()
         BLASRuntime.setThreads(1)
         let scale: ExperimentScale = smoke ? .smoke : (quick ? .quick : .full)
         var ctx = ExperimentContext(dataDirectory: data ?? MNISTFetcher.defaultDirectory, outputDirectory: out, scale: scale,

@@ -114,16 +114,17 @@ struct PredictCommand: ParsableCommand {
     /// λ in full when H ≤ 16, otherwise its mean, min and max.
     static func jsonLine(index: Int, lambda: [Float], evaluation e: Evaluation, file: String?) -> String {
         let values = lambda.map(Double.init)
-        var fields: [(key: String, value: JSONValue)] = [("index", .int(index))]
+        var record = JSONRecord([("index", index)])
         if values.count <= 16 {
-            fields.append(("lambda", JSONValue(values)))
+            record.append("lambda", values)
         } else {
-            fields += [("lambda_count", .int(values.count)), ("lambda_mean", .double(values.reduce(0, +) / Double(values.count))),
-                       ("lambda_min", .double(values.min()!)), ("lambda_max", .double(values.max()!))]
+            record.append(contentsOf: [("lambda_count", values.count), ("lambda_mean", values.reduce(0, +) / Double(values.count)),
+                                       ("lambda_min", values.min()!), ("lambda_max", values.max()!)])
         }
-        fields += [("valid_loss", JSONValue(e.validLoss)), ("train_loss", JSONValue(e.trainLoss)),
-                   ("test_loss", JSONValue(e.testLoss)), ("test_error", JSONValue(e.testError))]
-        if let file { fields.append(("weights_file", .string(file))) }
-        return JSONValue.object(fields).encoded()
+        record.append(contentsOf: [("valid_loss", e.validLoss), ("train_loss", e.trainLoss),
+                                   ("test_loss", e.testLoss), ("test_error", e.testError)])
+        if let file { record.append("weights_file", file) }
+        // Only numbers, strings and arrays of them: JSONEncoder cannot fail here.
+        return try! record.encoded()
     }
 }

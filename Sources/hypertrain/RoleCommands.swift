@@ -14,6 +14,7 @@ struct CoordinatorCommand: ParsableCommand {
         abstract: "Run the parameter server: holds φ and λ̂, hands out tasks, applies gradients.",
         discussion: "Takes the same experiment flags as `run`. On TCP, CurveZMQ is required unless --insecure is given.")
 
+    @OptionGroup var logging: LoggingOptions
     @OptionGroup var experiment: ExperimentOptions
     @OptionGroup var output: OutputOptions
     @OptionGroup var cluster: ClusterRunOptions
@@ -48,6 +49,7 @@ struct CoordinatorCommand: ParsableCommand {
     }
 
     func run() throws {
+        logging.bootstrap()
         var config = try experiment.config()
         for w in config.warnings() where !studyMode { Console.error("warning: \(w)") }
         BLASRuntime.setThreads(1)
@@ -129,15 +131,17 @@ struct PeerOptions: ParsableArguments {
 /// `hypertrain worker`: a training worker.
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "worker", abstract: "Compute training gradients ∂L_train/∂φ for a coordinator.")
+    @OptionGroup var logging: LoggingOptions
     @OptionGroup var peer: PeerOptions
-    func run() throws { try peer.run(role: .trainer) }
+    func run() throws { logging.bootstrap(); try peer.run(role: .trainer) }
 }
 
 /// `hypertrain validator`: the validation worker.
 struct ValidatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "validator", abstract: "Compute hypergradients ∂L_valid/∂λ̂ for a coordinator.")
+    @OptionGroup var logging: LoggingOptions
     @OptionGroup var peer: PeerOptions
-    func run() throws { try peer.run(role: .validator) }
+    func run() throws { logging.bootstrap(); try peer.run(role: .validator) }
 }
 
 /// `hypertrain keygen`: CURVE key pairs.

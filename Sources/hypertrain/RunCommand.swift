@@ -16,6 +16,7 @@ struct RunCommand: ParsableCommand {
         abstract: "Run hyper-training on MNIST (Algorithms 2–4).",
         discussion: "Defaults reproduce the paper's Fig. 4 setting with σ = 0.5: λ̂ moves from −3.5 to the cross-validation optimum.")
 
+    @OptionGroup var logging: LoggingOptions
     @OptionGroup var experiment: ExperimentOptions
     @OptionGroup var output: OutputOptions
 
@@ -40,6 +41,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        logging.bootstrap()
         let config = try experiment.config()
         for w in config.warnings() { Console.error("warning: \(w)") }
         BLASRuntime.setThreads(1)
@@ -75,7 +77,7 @@ struct RunCommand: ParsableCommand {
         let final = checkpoint()
         let answer = answerReport(config: config, data: data, lambdaHat: run.state.lambdaHat.array, evaluation: evaluation)
         try reporter.finish(lambdaHat: run.state.lambdaHat.array, evaluation: evaluation, steps: run.state.step,
-                            extra: [("mode", "single-process"), ("workers", 0), ("hyper_training_seconds", .double(hyperTrainingSeconds))] + answer.fields)
+                            extra: [("mode", "single-process"), ("workers", 0), ("hyper_training_seconds", hyperTrainingSeconds)] as [(String, JSONRecord.Value)] + answer.fields)
         if let path = cluster.checkpoint { try final.write(to: path) }
         print(Self.resultLine(lambdaHat: run.state.lambdaHat.array, evaluation: evaluation))
         if let line = answer.line { print(line) }
@@ -85,10 +87,10 @@ struct RunCommand: ParsableCommand {
     /// what `export` reproduces): its losses as summary fields and a result line. Always the
     /// answer's fields (`answer`, `answer_valid_loss`, `answer_test_loss`).
     private func answerReport(config: ExperimentConfig, data: ExperimentData, lambdaHat: [Float],
-                              evaluation: Evaluation) -> (fields: [(String, JSONValue)], line: String?) {
+                              evaluation: Evaluation) -> (fields: [(String, JSONRecord.Value)], line: String?) {
         let answer = config.answer ?? .hypernetwork
         var answerEvaluation: Evaluation? = evaluation
-        var fields: [(String, JSONValue)] = []
+        var fields: [(String, JSONRecord.Value)] = []
         var line: String?
         if let steps = config.retrainSteps, steps > 0 {
             if !output.quiet { Console.error("run: retraining from scratch at λ̂ for \(steps) steps") }
@@ -96,19 +98,19 @@ struct RunCommand: ParsableCommand {
             let started = clock()
             do {
                 let e = try AnswerModel.retrained(config: config, data: data, lambdaHat: lambdaHat).evaluation
-                fields += [("retrained_valid_loss", JSONValue(e.validLoss)), ("retrained_test_loss", JSONValue(e.testLoss)),
-                           ("retrained_test_error", JSONValue(e.testError))]
+                fields += [("retrained_valid_loss", e.validLoss), ("retrained_test_loss", e.testLoss),
+                           ("retrained_test_error", e.testError)]
                 line = "retrained (\(steps) steps at λ̂)  valid \(String(format: "%.5f", e.validLoss))  test \(String(format: "%.5f", e.testLoss))  test error \(String(format: "%.4f", e.testError))"
                 if answer == .retrained { answerEvaluation = e }
             } catch {
                 Console.error("run: retraining at λ̂ diverged: \(error)")
-                fields += [("retrained_valid_loss", .null), ("retrained_test_loss", .null), ("retrained_test_error", .null)]
+                fields += [("retrained_valid_loss", Double?.none), ("retrained_test_loss", Double?.none), ("retrained_test_error", Double?.none)]
                 if answer == .retrained { answerEvaluation = nil }
             }
-            fields.append(("retrain_seconds", .double(clock() - started)))
+            fields.append(("retrain_seconds", clock() - started))
         }
-        fields += [("answer", .string(answer.rawValue)), ("answer_valid_loss", JSONValue(answerEvaluation?.validLoss)),
-                   ("answer_test_loss", JSONValue(answerEvaluation?.testLoss))]
+        fields += [("answer", answer.rawValue), ("answer_valid_loss", answerEvaluation?.validLoss),
+                   ("answer_test_loss", answerEvaluation?.testLoss)]
         return (fields, line)
     }
 

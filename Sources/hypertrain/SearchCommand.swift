@@ -68,6 +68,7 @@ struct SearchCommand: ParsableCommand {
         abstract: "Run a baseline study (random search or GP Bayesian optimization) with parallel trial workers.",
         discussion: "Each trial is Algorithm 1: train the model from scratch at λ (Adam, --trial-steps) and report validation/test loss. Trials are recorded in SQLite; --resume continues a killed study. Across hosts: `hypertrain coordinator --study FILE …` plus `hypertrain worker`s.")
 
+    @OptionGroup var logging: LoggingOptions
     @OptionGroup var experiment: ExperimentOptions
     @OptionGroup var studyOptions: StudyOptions
     @Option(help: "Trial worker processes on this machine.")
@@ -86,6 +87,7 @@ struct SearchCommand: ParsableCommand {
     }
 
     func run() throws {
+        logging.bootstrap()
         var config = try experiment.config()
         let study = try studyOptions.spec(config: &config)
         BLASRuntime.setThreads(1)

@@ -24,6 +24,7 @@ struct TrialCommand: ParsableCommand {
             bad input exits non-zero with a message on stderr.
             """)
 
+    @OptionGroup var logging: LoggingOptions
     @OptionGroup var experiment: ExperimentOptions
     @Option(help: "λ: one value (every hyperparameter) or H comma-separated values.")
     var lambda: String?
@@ -68,18 +69,15 @@ struct TrialCommand: ParsableCommand {
         guard let bytes = FileManager.default.contents(atPath: path) else {
             throw ValidationError("--lambda-file: cannot read '\(path)'")
         }
-        let json: JSONValue
-        do { json = try JSONValue(parsing: [UInt8](bytes)) } catch {
-            throw ValidationError("--lambda-file '\(path)': not JSON (\(error))")
-        }
-        guard let items = json.arrayValue else { throw ValidationError("--lambda-file '\(path)': expected a JSON array of numbers") }
-        return try items.enumerated().map { i, item in
-            guard let v = item.doubleValue else { throw ValidationError("--lambda-file '\(path)': element \(i) is not a number") }
-            return v
+        do {
+            return try JSONDecoder().decode([Double].self, from: bytes)
+        } catch {
+            throw ValidationError("--lambda-file '\(path)': expected a JSON array of numbers (\(error))")
         }
     }
 
     func run() throws {
+        logging.bootstrap()
         let config = try experiment.config()
         let lambda = try resolvedLambda(config: config)
         BLASRuntime.setThreads(1)
@@ -87,22 +85,22 @@ struct TrialCommand: ParsableCommand {
         let started = clock()
         let data = try ExperimentData.load(directory: data ?? MNISTFetcher.defaultDirectory, config: config)
         let loaded = clock()
-        var fields: [(String, JSONValue)] = [("lambda", JSONValue(lambda))]
+        var record = JSONRecord([("lambda", lambda)])
         do {
             let r = try CrossValidation.trial(config: config, data: data, lambda: lambda.map(Float.init), steps: trialSteps,
                                               learningRate: trialLR, trialIndex: trialIndex)
             let e = r.evaluation
-            fields += [("status", "done"), ("valid_loss", .double(e.validLoss)), ("test_loss", .double(e.testLoss)),
-                       ("train_loss", .double(e.trainLoss)), ("test_error", .double(e.testError))]
+            record.append(contentsOf: [("status", "done"), ("valid_loss", e.validLoss), ("test_loss", e.testLoss),
+                                       ("train_loss", e.trainLoss), ("test_error", e.testError)])
         } catch {
             Console.error("trial: training diverged: \(error)")
-            fields += [("status", "diverged"), ("valid_loss", .null), ("test_loss", .null), ("train_loss", .null),
-                       ("test_error", .null)]
+            record.append(contentsOf: [("status", "diverged"), ("valid_loss", Double?.none), ("test_loss", Double?.none),
+                                       ("train_loss", Double?.none), ("test_error", Double?.none)])
         }
         let finished = clock()
-        fields += [("wall_seconds", .double(finished - loaded)), ("load_seconds", .double(loaded - started)),
-                   ("trial_steps", .int(trialSteps)), ("trial_lr", .double(trialLR)), ("trial_index", .int(trialIndex)),
-                   ("seed", .int(Int(truncatingIfNeeded: config.seed)))]
-        Console.out(JSONValue.object(fields.map { (key: $0.0, value: $0.1) }).encoded())
+        record.append(contentsOf: [("wall_seconds", finished - loaded), ("load_seconds", loaded - started),
+                                   ("trial_steps", trialSteps), ("trial_lr", trialLR), ("trial_index", trialIndex),
+                                   ("seed", Int(truncatingIfNeeded: config.seed))])
+        Console.out(try record.encoded())
     }
 }

@@ -13,6 +13,7 @@ struct UnrolledCommand: ParsableCommand {
         abstract: "Tune λ by unrolled reverse-mode hypergradients (Maclaurin et al. 2015; Franceschi et al. 2017).",
         discussion: "Each outer iteration trains w from the same w₀ for --inner-steps of SGD with momentum at λ̂, differentiates L_valid(w_T) through all of them, and takes an Adam step on λ̂. Model, scope, data sizes, batch sizes, λ̂₀ and seed come from the experiment flags.")
 
+    @OptionGroup var logging: LoggingOptions
     @OptionGroup var experiment: ExperimentOptions
     @Option(name: .customLong("inner-steps"), help: "SGD steps unrolled per hypergradient (T).")
     var innerSteps: Int = 100
@@ -32,6 +33,7 @@ struct UnrolledCommand: ParsableCommand {
     var data: String?
 
     func run() throws {
+        logging.bootstrap()
         let experimentConfig = try experiment.config()
         var config = UnrolledConfig(experiment: experimentConfig)
         config.innerSteps = innerSteps
@@ -51,13 +53,13 @@ struct UnrolledCommand: ParsableCommand {
             let elapsed = ProgressLine.monotonicSeconds() - start
             progress.update(ProgressSnapshot(step: r.iteration, totalSteps: outerSteps, lambdaSummary: LambdaSummary.describe(r.lambdaHat),
                                              trainLoss: nil, validLoss: r.validLoss, stepsPerSecond: Double(r.iteration) / max(elapsed, 1e-9)))
-            var fields: [(String, JSONValue)] = [("step", .int(r.iteration)), ("elapsed_seconds", .double(elapsed)),
-                                                 ("inner_steps", .int(r.innerSteps)), ("valid_loss", .double(r.validLoss)),
-                                                 ("hypergradient_norm", .double(r.hypergradientNorm))]
-            if r.lambdaHat.count <= 16 { fields.append(("lambda_hat", JSONValue(r.lambdaHat))) }
+            var record = JSONRecord([("step", r.iteration), ("elapsed_seconds", elapsed),
+                                     ("inner_steps", r.innerSteps), ("valid_loss", r.validLoss),
+                                     ("hypergradient_norm", r.hypergradientNorm)])
+            if r.lambdaHat.count <= 16 { record.append("lambda_hat", r.lambdaHat) }
             let mean = r.lambdaHat.reduce(0, +) / Double(max(r.lambdaHat.count, 1))
-            fields.append(("lambda_hat_mean", .double(mean)))
-            try? writer?.write(.object(fields))
+            record.append("lambda_hat_mean", mean)
+            try? writer?.write(record)
             return true
         }
         progress.finish()
@@ -65,12 +67,12 @@ struct UnrolledCommand: ParsableCommand {
         let wall = ProgressLine.monotonicSeconds() - start
         let e = result.evaluation
         if let summary {
-            try SummaryWriter.write(.object([
-                ("lambda_hat", JSONValue(result.lambdaHat)), ("train_loss", JSONValue(e.trainLoss)),
-                ("valid_loss", JSONValue(e.validLoss)), ("test_loss", JSONValue(e.testLoss)), ("test_error", JSONValue(e.testError)),
-                ("steps", .int(result.iterations)), ("inner_steps", .int(result.innerSteps)), ("wall_seconds", .double(wall)),
-                ("steps_per_second", .double(Double(result.iterations) / max(wall, 1e-9))), ("method", .string("unrolled")),
-                ("config", RunReporter.json(config)),
+            try SummaryWriter.write(JSONRecord([
+                ("lambda_hat", result.lambdaHat), ("train_loss", e.trainLoss),
+                ("valid_loss", e.validLoss), ("test_loss", e.testLoss), ("test_error", e.testError),
+                ("steps", result.iterations), ("inner_steps", result.innerSteps), ("wall_seconds", wall),
+                ("steps_per_second", Double(result.iterations) / max(wall, 1e-9)), ("method", "unrolled"),
+                ("config", config),
             ]), to: summary)
         }
         print(RunCommand.resultLine(lambdaHat: result.lambdaHat.map(Float.init), evaluation: e))

@@ -3,35 +3,78 @@ import Testing
 import Telemetry
 
 @Suite struct SummaryWriterTests {
+    private struct Summary: Decodable {
+        var lambda_hat: [Double]
+        var valid_loss: Double
+        var test_loss: Double?
+        var steps: Int
+        var wall_seconds: Double
+    }
+
     @Test("The summary is written as pretty JSON, replacing the old one, with no temporary file left")
     func atomicWrite() throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let path = directory.path + "/out/summary.json"
 
-        try SummaryWriter.write(["steps": 1], to: path)
-        let summary: JSONValue = [
-            "lambda_hat": JSONValue([-2.25, 0.5]), "valid_loss": 0.125, "test_loss": .double(.nan),
-            "steps": 5000, "wall_seconds": 12.5,
-        ]
+        try SummaryWriter.write(JSONRecord([("steps", 1)]), to: path)
+        let summary = JSONRecord([
+            ("lambda_hat", [-2.25, 0.5]), ("valid_loss", 0.125), ("test_loss", Double.nan),
+            ("steps", 5000), ("wall_seconds", 12.5),
+        ])
         try SummaryWriter.write(summary, to: path)
 
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text == """
             {
-              "lambda_hat": [
+              "lambda_hat" : [
                 -2.25,
                 0.5
               ],
-              "valid_loss": 0.125,
-              "test_loss": null,
-              "steps": 5000,
-              "wall_seconds": 12.5
+              "steps" : 5000,
+              "test_loss" : null,
+              "valid_loss" : 0.125,
+              "wall_seconds" : 12.5
             }
 
             """)
-        #expect(try JSONValue(parsing: text)["lambda_hat"] == [-2.25, 0.5])
+        let back = try JSONDecoder().decode(Summary.self, from: Data(text.utf8))
+        #expect(back.lambda_hat == [-2.25, 0.5] && back.test_loss == nil && back.steps == 5000)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/out") == ["summary.json"])
+    }
+
+    /// Doubles a run writes: losses with 17 significant digits, a Float λ̂ widened to Double,
+    /// subnormals, extremes, negative zero.
+    static let awkward: [Double] = [
+        0.1, 1.0 / 3.0, 0.30000000000000004, Double(Float(0.1)), Double(Float(-1.8234567)), 123456789.12345679,
+        2.2250738585072014e-308, 4.9406564584124654e-324, 1.7976931348623157e308, -0.0, 1e-5, 1e22, 2.0, -2.25,
+    ]
+
+    @Test("Every summary number reads back bit for bit (Double → JSON → Double)")
+    func doublesRoundTrip() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let path = directory.path + "/summary.json"
+        var rng = SystemRandomNumberGenerator()
+        let random = (0..<2000).map { _ in Double(bitPattern: rng.next() & ~(0x7FF << 52) | (UInt64.random(in: 1...2046) << 52)) }
+        let values = Self.awkward + random
+        try SummaryWriter.write(JSONRecord([("values", values), ("one", values[1])]), to: path)
+
+        struct Back: Decodable { var values: [Double]; var one: Double }
+        let back = try JSONDecoder().decode(Back.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(back.values.count == values.count)
+        for (written, read) in zip(values, back.values) {
+            #expect(written.bitPattern == read.bitPattern, "\(written) read back as \(read)")
+        }
+        #expect(back.one.bitPattern == values[1].bitPattern)
+    }
+
+    @Test("Non-finite numbers become null, alone, optional or inside an array")
+    func nonFinite() throws {
+        let text = try JSONRecord([
+            ("a", Double.infinity), ("b", Double?.some(-.infinity)), ("c", Double?.none), ("d", [1.5, .nan]), ("e", Float.nan),
+        ]).encoded()
+        #expect(text == #"{"a":null,"b":null,"c":null,"d":[1.5,null],"e":null}"#)
     }
 
     @Test("An unwritable destination fails without leaving a temporary file")
@@ -41,7 +84,7 @@ import Telemetry
         let target = directory.path + "/summary.json"
         try FileManager.default.createDirectory(atPath: target + "/occupied", withIntermediateDirectories: true)
         // rename(2) cannot replace a non-empty directory with a file.
-        #expect(throws: TelemetryError.self) { try SummaryWriter.write(["ok": true], to: target) }
+        #expect(throws: TelemetryError.self) { try SummaryWriter.write(JSONRecord([("ok", true)]), to: target) }
         #expect(try directory.contents() == ["summary.json"])
     }
 }

@@ -66,7 +66,7 @@ import Transport
         }
     }
 
-    @Test("every option is accepted by libzmq")
+    @Test("every option is accepted by libzmq and the ones a peer can observe take effect")
     func options() throws {
         let context = try ZMQContext()
         defer { context.close() }
@@ -84,6 +84,20 @@ import Transport
         let router = try Socket(context: context, kind: .router)
         defer { router.close() }
         try router.set(.routerMandatory(true))
+
+        // The routing ID set above is what the router sees; the receive timeout bounds an
+        // empty receive.
+        let endpoint = "inproc://options-\(UInt64.random(in: 0...UInt64.max))"
+        try router.bind(endpoint)
+        try s.connect(endpoint)
+        try s.send([[42]])
+        let frames = try #require(try router.receive(timeoutMs: 5_000))
+        #expect(frames == [[1, 2, 3], [42]])
+        let clock = ContinuousClock()
+        var empty: [[UInt8]]?? = .none
+        let waited = try clock.measure { empty = .some(try s.receive(timeoutMs: 200)) }
+        #expect(empty == .some(nil))
+        #expect(waited >= .milliseconds(150) && waited < .seconds(5))
     }
 
     @Test("errors carry the operation and libzmq's text; a closed socket refuses calls")
