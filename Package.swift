@@ -25,6 +25,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Settings files (`--config`): the cheapest YAML or TOML parser to build from a clean
+        // clone (README, "Settings files").
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C layer: module maps and generated code only.
@@ -43,11 +46,12 @@ let package = Package(
         .target(name: "Transport", dependencies: ["CZeroMQ"]),
         .target(name: "Telemetry"),
         .target(name: "Cluster", dependencies: ["HyperOpt", "Wire", "Transport", "Telemetry", "CSQLite"], swiftSettings: fastSwift),
+        .target(name: "Settings", dependencies: ["HyperOpt", "Models", .product(name: "Yams", package: "Yams")]),
         .target(name: "Experiments", dependencies: ["Cluster", "HyperOpt", "Models", "Linalg", "Telemetry"], swiftSettings: fastSwift),
         .executableTarget(
             name: "hypertrain",
             dependencies: [
-                "Cluster", "Experiments", "HyperOpt", "Datasets", "Models", "Telemetry", "Transport",
+                "Cluster", "Experiments", "HyperOpt", "Datasets", "Models", "Settings", "Telemetry", "Transport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastSwift
@@ -62,7 +66,7 @@ let package = Package(
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "HyperOpt", "Wire", "Models"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "HyperOpt"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["hypertrain", "Cluster", "HyperOpt", "Transport", "Wire"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["hypertrain", "Cluster", "HyperOpt", "Settings", "Transport", "Wire"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -34,7 +34,7 @@ public enum Recipe: String, Sendable, Codable, CaseIterable {
         // with one breakpoint (measured on fig3: λ̂ stuck at 0 with the kinks at the prior
         // mean; 1.65 with the normal initialisation, λ*_CV 1.56).
         choose(.hypernetInit) {
-            if case .mlp = c.hypernet { $0.hypernetInit = .normal } else { $0.hypernetInit = .fanIn }
+            if case .mlp = $0.hypernet { $0.hypernetInit = .normal } else { $0.hypernetInit = .fanIn }
         }
         // ‖λ − λ̂‖ ≈ 0.5 whatever H: the offset the hypernetwork sees keeps one scale.
         choose(.sigma) { $0.sigma = 0.5 / h.squareRoot() }
@@ -46,15 +46,15 @@ public enum Recipe: String, Sendable, Codable, CaseIterable {
         // deep preset spread to [−12.9, −5.5] at 0.003 and validated worse than a frozen λ̂).
         choose(.lambdaLearningRate) { $0.lambdaLearningRate = 0.003 / h.squareRoot() }
         // A unit Gaussian prior on each weight, relative to a mean loss over n examples.
-        choose(.lambdaInit) { $0.lambdaInit = (-log(Double(max(c.nTrain, 1))) * 100).rounded() / 100 }
+        choose(.lambdaInit) { $0.lambdaInit = (-log(Double(max($0.nTrain, 1))) * 100).rounded() / 100 }
         // A λ̂ step needs no bigger a validation batch than a training task's (measured: the
         // same λ̂ and losses at 100 as at 1,000 on fig4 and fig7, at 1.6–2.3× the steps/s).
-        choose(.validBatchSize) { $0.validBatchSize = max(c.batchSize, 100) }
+        choose(.validBatchSize) { $0.validBatchSize = max($0.batchSize, 100) }
         // Algorithm 2 steps λ̂ only in its last phase, where a schedule over the whole run
         // would have decayed its step to the end value (measured on fig3: λ̂ stopped at 0.66
         // instead of ≈ 1.6); its φ phase has no λ̂ to settle either, so it keeps constant steps.
         choose(.learningRateSchedule) {
-            $0.learningRateSchedule = c.algorithm == .globalBestResponse ? nil : LearningRateSchedule(shape: .cosine, finalFraction: 0.1)
+            $0.learningRateSchedule = $0.algorithm == .globalBestResponse ? nil : LearningRateSchedule(shape: .cosine, finalFraction: 0.1)
         }
         choose(.lambdaWarmupSteps) { $0.lambdaWarmupSteps = 0 }
         choose(.divergenceGuard) { $0.divergenceGuard = DivergenceGuardSettings() }

@@ -3,17 +3,17 @@ import Cluster
 import Datasets
 import Foundation
 import HyperOpt
-import Linalg
 import Telemetry
 
 /// `hypertrain unrolled`: the unrolled reverse-mode hypergradient baseline.
-struct UnrolledCommand: ParsableCommand {
+struct UnrolledCommand: SettingsCommand {
     static let configuration = CommandConfiguration(
         commandName: "unrolled",
         abstract: "Tune λ by unrolled reverse-mode hypergradients (Maclaurin et al. 2015; Franceschi et al. 2017).",
         discussion: "Each outer iteration trains w from the same w₀ for --inner-steps of SGD with momentum at λ̂, differentiates L_valid(w_T) through all of them, and takes an Adam step on λ̂. Model, scope, data sizes, batch sizes, λ̂₀ and seed come from the experiment flags.")
 
-    @OptionGroup var experiment: ExperimentOptions
+    @OptionGroup var settingsFile: SettingsFileOption
+    @OptionGroup var experiment: UnrolledExperimentOptions
     @Option(name: .customLong("inner-steps"), help: "SGD steps unrolled per hypergradient (T).")
     var innerSteps: Int = 100
     @Option(name: .customLong("inner-lr"), help: "Inner SGD step size.")
@@ -24,12 +24,13 @@ struct UnrolledCommand: ParsableCommand {
     var outerSteps: Int = 20
     @Option(name: .customLong("outer-lr"), help: "Adam step size on λ̂.")
     var outerLR: Double = 0.1
-    @Option(help: "Metrics per outer step (JSON Lines).")
-    var metrics: String?
-    @Option(help: "Summary JSON.")
-    var summary: String?
-    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
-    var data: String?
+    @OptionGroup var files: ReportFiles
+    @OptionGroup var data: DataOption
+
+    static let settings = UnrolledExperimentOptions.settings.merging(ReportFiles.settings) { a, _ in a }
+        .merging(DataOption.settings) { a, _ in a }.merging([
+            "inner-steps": .integer, "inner-lr": .number, "momentum": .number, "outer-steps": .integer, "outer-lr": .number,
+        ]) { a, _ in a }
 
     func run() throws {
         let experimentConfig = try experiment.config()
@@ -41,38 +42,24 @@ struct UnrolledCommand: ParsableCommand {
         config.outerLearningRate = outerLR
         let problems = config.problems()
         guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "\n")) }
-        BLASRuntime.setThreads(1)
-        let data = try ExperimentData.load(directory: data ?? MNISTFetcher.defaultDirectory, config: experimentConfig)
+        let data = try ExperimentData.load(directory: self.data.directory, config: experimentConfig)
         let run = UnrolledRun(config: config, data: data)
-        let writer = try metrics.map { try JSONLinesWriter(path: $0) }
+        let writer = try files.metrics.map { try JSONLinesWriter(path: $0) }
         let start = ProgressLine.monotonicSeconds()
         let progress = ProgressLine()
         let result = try run.run { r in
             let elapsed = ProgressLine.monotonicSeconds() - start
             progress.update(ProgressSnapshot(step: r.iteration, totalSteps: outerSteps, lambdaSummary: LambdaSummary.describe(r.lambdaHat),
                                              trainLoss: nil, validLoss: r.validLoss, stepsPerSecond: Double(r.iteration) / max(elapsed, 1e-9)))
-            var fields: [(String, JSONValue)] = [("step", .int(r.iteration)), ("elapsed_seconds", .double(elapsed)),
-                                                 ("inner_steps", .int(r.innerSteps)), ("valid_loss", .double(r.validLoss)),
-                                                 ("hypergradient_norm", .double(r.hypergradientNorm))]
-            if r.lambdaHat.count <= 16 { fields.append(("lambda_hat", JSONValue(r.lambdaHat))) }
-            let mean = r.lambdaHat.reduce(0, +) / Double(max(r.lambdaHat.count, 1))
-            fields.append(("lambda_hat_mean", .double(mean)))
-            try? writer?.write(.object(fields))
+            try? writer?.write(RunReporter.json(UnrolledMetricsLine(report: r, elapsedSeconds: elapsed)))
             return true
         }
         progress.finish()
         try writer?.close()
         let wall = ProgressLine.monotonicSeconds() - start
-        let e = result.evaluation
-        if let summary {
-            try SummaryWriter.write(.object([
-                ("lambda_hat", JSONValue(result.lambdaHat)), ("train_loss", JSONValue(e.trainLoss)),
-                ("valid_loss", JSONValue(e.validLoss)), ("test_loss", JSONValue(e.testLoss)), ("test_error", JSONValue(e.testError)),
-                ("steps", .int(result.iterations)), ("inner_steps", .int(result.innerSteps)), ("wall_seconds", .double(wall)),
-                ("steps_per_second", .double(Double(result.iterations) / max(wall, 1e-9))), ("method", .string("unrolled")),
-                ("config", RunReporter.json(config)),
-            ]), to: summary)
+        if let summary = files.summary {
+            try SummaryWriter.write(RunReporter.json(UnrolledSummary(result: result, wallSeconds: wall, config: config)), to: summary)
         }
-        print(RunCommand.resultLine(lambdaHat: result.lambdaHat.map(Float.init), evaluation: e))
+        print(RunCommand.resultLine(lambdaHat: result.lambdaHat.map(Float.init), evaluation: result.evaluation))
     }
 }
