@@ -81,7 +81,7 @@ import Testing
           arguments: [
             ("stepz: 10\n", ["'stepz'", "line 1"]),
             ("lambda_init: -3\n", ["'lambda_init'", "did you mean 'lambda-init'"]),
-            ("steps: 10\nsteps: 20\n", ["'steps'", "twice"]),
+            ("steps: 10\nsteps: 20\n", ["'steps'", "duplicated"]),
             ("sigma: 0.3\nsteps: abc\n", ["'steps'", "line 2", "whole number", "'abc'"]),
             ("steps: \"4000\"\n", ["'steps'", "the string \"4000\""]),
             ("steps: 1.5\n", ["'steps'", "whole number"]),
