@@ -27,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // Settings files (`--config`): the cheapest YAML or TOML parser to build from a clean
+        // clone (README, "Settings files").
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C layer: module maps, generated code, and the hand-written kernels in their own target.
@@ -64,13 +67,15 @@ let package = Package(
         .target(name: "RunState", dependencies: ["HyperOpt", "Telemetry", "SystemIO"], swiftSettings: fastSwift),
         // job: the peer layer (registration, liveness, dedup, leases, the I/O loop) and on it the hyper-training and study coordinators, workers, local launcher
         .target(name: "Cluster", dependencies: ["HyperOpt", "Linalg", "Wire", "Transport", "Telemetry", "RunState", "CSQLite"], swiftSettings: fastSwift),
+        // job: settings files (`--config`, YAML by Yams): parse, check against a command's flags, presets and resolved configs as files
+        .target(name: "Settings", dependencies: ["HyperOpt", "Models", .product(name: "Yams", package: "Yams")]),
         // job: the paper's figures: runs, CSV tables, summaries (plots by scripts/plot_experiment.py)
         .target(name: "Experiments", dependencies: ["Cluster", "HyperOpt", "Models", "Linalg", "Telemetry", "RunState"], swiftSettings: fastSwift),
         // job: the CLI
         .executableTarget(
             name: "hypertrain",
             dependencies: [
-                "Cluster", "Experiments", "HyperOpt", "Datasets", "Linalg", "Models", "RunState", "Telemetry", "Transport", "Wire",
+                "Cluster", "Experiments", "HyperOpt", "Datasets", "Linalg", "Models", "RunState", "Settings", "Telemetry", "Transport", "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -89,7 +94,8 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "HyperOpt", "Linalg", "Models", "Wire"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "HyperOpt"]),
         // `hypertrain` is a dependency so the binary the tests start is built first.
-        .testTarget(name: "IntegrationTests", dependencies: ["hypertrain", "Cluster", "RunState", "Transport", "Wire"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["hypertrain", "Cluster", "HyperOpt", "RunState", "Settings", "Transport", "Wire",
+                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v6]
 )

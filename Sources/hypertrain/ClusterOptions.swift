@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Cluster
+import Settings
 import Transport
 
 extension ClusterMode: ExpressibleByArgument {}
@@ -19,6 +20,10 @@ struct ClusterRunOptions: ParsableArguments {
     var resume = false
     @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval; a peer is dead after 5 missed intervals.")
     var heartbeatMs: Int = 1000
+
+    static let settings: [String: SettingsFile.Kind] = [
+        "mode": .text, "max-staleness": .integer, "checkpoint": .text, "checkpoint-every": .integer, "resume": .flag, "heartbeat-ms": .integer,
+    ]
 
     func validate() throws {
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be ≥ 0") }

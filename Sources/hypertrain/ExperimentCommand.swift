@@ -4,7 +4,6 @@ import Datasets
 import Experiments
 import HyperOpt
 import Foundation
-import Linalg
 
 extension Figure: ExpressibleByArgument {}
 extension LossDefinitions: ExpressibleByArgument {}
@@ -45,8 +44,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Hyper-training recipe: stable (Hypertrain's default) or paper (the paper's form; fig7 runs it beside the recipe either way).")
     var recipe: Recipe = .stable
 
-    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
-    var data: String?
+    @OptionGroup var data: DataOption
 
     @Flag(name: .customLong("no-plot"), help: "Write the CSV and summary only.")
     var noPlot = false
@@ -59,14 +57,13 @@ struct ExperimentCommand: ParsableCommand {
 
     func run() throws {
         logging.bootstrap()
-        BLASRuntime.setThreads(1)
         let scale: ExperimentScale = smoke ? .smoke : (quick ? .quick : .full)
-        var ctx = ExperimentContext(dataDirectory: data ?? MNISTFetcher.defaultDirectory, outputDirectory: out, scale: scale,
+        var ctx = ExperimentContext(dataDirectory: data.directory, outputDirectory: out, scale: scale,
                                     seed: seed, parallel: parallel, executable: LocalCluster.currentExecutable,
                                     log: { Console.error($0) })
         ctx.recipe = recipe
         // Fail before hours of compute, not after: the plotting interpreter must exist.
-        let plotter = noPlot ? nil : try Plotter.locate()
+        let plotter = noPlot ? nil : try Plotter.locate(executable: LocalCluster.currentExecutable, log: { Console.error($0) })
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         Console.error("\(name.rawValue) (\(scale.rawValue)): \(name.abstract)")
         let report = try name.run(ctx, options: Figure.Options(definitions: definitions, heldOut: heldOut))
@@ -78,54 +75,5 @@ struct ExperimentCommand: ParsableCommand {
         for s in report.settings { print("  setting: \(s)") }
         for line in report.comparison { print("  \(line)") }
         for path in written { print("  wrote \(path)") }
-    }
-}
-
-/// Runs scripts/plot_experiment.py with the project's Python.
-struct Plotter {
-    let python: String
-    let script: String
-
-    /// The repository root: the working directory or an ancestor of the executable that holds
-    /// scripts/plot_experiment.py.
-    static func locate() throws -> Plotter {
-        let fm = FileManager.default
-        var roots = [fm.currentDirectoryPath]
-        var dir = URL(fileURLWithPath: LocalCluster.currentExecutable).deletingLastPathComponent()
-        for _ in 0..<5 { roots.append(dir.path); dir = dir.deletingLastPathComponent() }
-        guard let root = roots.first(where: { fm.fileExists(atPath: $0 + "/scripts/plot_experiment.py") }) else {
-            throw ValidationError("scripts/plot_experiment.py not found (run from the repository, or pass --no-plot)")
-        }
-        let script = root + "/scripts/plot_experiment.py"
-        if let python = ProcessInfo.processInfo.environment["HYPERTRAIN_PYTHON"] { return Plotter(python: python, script: script) }
-        let venvPython = root + "/.venv/bin/python"
-        if !fm.isExecutableFile(atPath: venvPython) || !hasCurrentVenv(root) {
-            Console.error("setting up \(root)/.venv (matplotlib) with scripts/setup-venv.sh …")
-            let status = try runProcess("/bin/bash", [root + "/scripts/setup-venv.sh"])
-            guard status == 0, fm.isExecutableFile(atPath: venvPython) else {
-                throw ValidationError("could not create .venv (scripts/setup-venv.sh exited \(status)); set HYPERTRAIN_PYTHON to a Python with matplotlib, or pass --no-plot")
-            }
-        }
-        return Plotter(python: venvPython, script: script)
-    }
-
-    private static func hasCurrentVenv(_ root: String) -> Bool {
-        FileManager.default.fileExists(atPath: root + "/.venv/.requirements.sha256")
-    }
-
-    /// Draws `figure`'s PNG from the CSVs in `directory`; returns the PNG path.
-    func plot(figure: String, directory: String) throws -> String {
-        let status = try Self.runProcess(python, [script, figure, directory])
-        guard status == 0 else { throw ValidationError("plotting failed (\(script) exited \(status)); the CSV files are written") }
-        return (directory as NSString).appendingPathComponent(figure + ".png")
-    }
-
-    static func runProcess(_ path: String, _ arguments: [String]) throws -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = arguments
-        try p.run()
-        p.waitUntilExit()
-        return p.terminationStatus
     }
 }

@@ -24,16 +24,14 @@ struct ExportCommand: ParsableCommand {
     var checkpoint: String
     @Option(help: "The safetensors file to write (replaced atomically; never a directory).")
     var out: String
-    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
-    var data: String?
+    @OptionGroup var data: DataOption
 
     func validate() throws {
         if let problem = ModelFileOutput.problem(writingFileAt: out) { throw ValidationError("--out: \(problem)") }
     }
 
     func run() throws {
-        BLASRuntime.setThreads(1)
-        let run = try CheckpointedRun.load(checkpoint: checkpoint, dataDirectory: data)
+        let run = try CheckpointedRun.load(checkpoint: checkpoint, dataDirectory: self.data.directory)
         let (config, snapshot) = (run.config, run.checkpoint.snapshot)
         if config.answer == .retrained {
             Console.error("export: the run's answer is the retrained model: retraining at λ̂ for \(config.retrainSteps ?? 0) steps")

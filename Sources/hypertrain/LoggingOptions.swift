@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import Settings
 import Telemetry
 
 /// `--log-level`, shared by the commands that log (`@OptionGroup var logging: LoggingOptions`).
@@ -10,6 +11,9 @@ struct LoggingOptions: ParsableArguments {
 
         var logger: Logger.Level { Logger.Level(rawValue: rawValue)! }
     }
+
+    /// The settings-file key (`log-level: warning`).
+    static let settings: [String: SettingsFile.Kind] = ["log-level": .text]
 
     @Option(help: "Lowest level of log line written to stderr: trace, debug, info, notice, warning, error or critical.")
     var logLevel: Level = .info

@@ -33,8 +33,7 @@ struct PredictCommand: ParsableCommand {
     var weightsOut: String?
     @Flag(help: "One JSON object per λ instead of the text line.")
     var json = false
-    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
-    var data: String?
+    @OptionGroup var data: DataOption
 
     func validate() throws {
         if !lambda.isEmpty && csv != nil { throw ValidationError("give λ with either --lambda or --csv, not both") }
@@ -45,8 +44,7 @@ struct PredictCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASRuntime.setThreads(1)
-        let run = try CheckpointedRun.load(checkpoint: checkpoint, dataDirectory: data)
+        let run = try CheckpointedRun.load(checkpoint: checkpoint, dataDirectory: self.data.directory)
         let (config, snapshot) = (run.config, run.checkpoint.snapshot)
         // Checked here rather than in validate(): H and the count of λ are known only now.
         let (lambdas, files): ([[Float]], [String]?)

@@ -3,18 +3,19 @@ import Cluster
 import Datasets
 import Foundation
 import HyperOpt
-import Linalg
+import Settings
 import Transport
 import Wire
 
 /// `hypertrain coordinator`: the parameter server of a cluster.
-struct CoordinatorCommand: ParsableCommand {
+struct CoordinatorCommand: SettingsCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "Run the parameter server: holds φ and λ̂, hands out tasks, applies gradients.",
         discussion: "Takes the same experiment flags as `run`. On TCP, CurveZMQ is required unless --insecure is given.")
 
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var settingsFile: SettingsFileOption
     @OptionGroup var experiment: ExperimentOptions
     @OptionGroup var output: OutputOptions
     @OptionGroup var cluster: ClusterRunOptions
@@ -29,11 +30,17 @@ struct CoordinatorCommand: ParsableCommand {
     var insecure = false
     @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on this port (/metrics).")
     var metricsPort: UInt16?
-    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
-    var data: String?
+    @OptionGroup var data: DataOption
     @Flag(name: .customLong("study-mode"), help: "Run a baseline study (random search / Bayesian optimization) instead of hyper-training; see the study flags.")
     var studyMode = false
     @OptionGroup var studyOptions: StudyOptions
+
+    static let settings = ExperimentOptions.settings.merging(OutputOptions.settings) { a, _ in a }
+        .merging(LoggingOptions.settings) { a, _ in a }
+        .merging(ClusterRunOptions.settings) { a, _ in a }.merging(DataOption.settings) { a, _ in a }
+        .merging(StudyOptions.settings) { a, _ in a }.merging([
+            "bind": .texts, "server-key": .text, "authorized-keys": .text, "insecure": .flag, "metrics-port": .integer, "study-mode": .flag,
+        ]) { a, _ in a }
 
     func validate() throws {
         let tcp = bind.contains { $0.hasPrefix("tcp://") }
@@ -52,24 +59,24 @@ struct CoordinatorCommand: ParsableCommand {
         logging.bootstrap()
         var config = try experiment.config()
         for w in config.warnings() where !studyMode { Console.error("warning: \(w)") }
-        BLASRuntime.setThreads(1)
         let curve: CurveServerSetup? = try (!insecure ? serverKey.flatMap { key in authorizedKeys.map { (key, $0) } } : nil).map {
             CurveServerSetup(keyPair: try CurveKeyPair.load(from: $0.0), authorized: try AuthorizedKeys.load(from: $0.1))
         }
         if studyMode {
             let study = try studyOptions.spec(config: &config)
-            let data = try ExperimentData.load(directory: data ?? MNISTFetcher.defaultDirectory, config: config)
+            let data = try ExperimentData.load(directory: self.data.directory, config: config)
             var options = StudyCoordinator.Options(bind: bind, databasePath: studyOptions.study)
             options.curve = curve
             options.resume = cluster.resume
-            options.metricsPath = output.metrics
-            options.summaryPath = output.summary
+            options.metricsPath = output.files.metrics
+            options.summaryPath = output.files.summary
             let outcome = try StudyCoordinator(config: config, study: study, dataFingerprint: data.fingerprint, options: options).run()
             print("best valid \(outcome.best?.validLoss ?? .nan) test \(outcome.best?.testLoss ?? .nan) after \(outcome.trials.count) trials")
             if outcome.interrupted { throw ExitCode(130) }
             return
         }
-        let data = try ExperimentData.load(directory: data ?? MNISTFetcher.defaultDirectory, config: config)
+        try ResolvedSettings.write(config, besideSummary: output.files.summary)
+        let data = try ExperimentData.load(directory: self.data.directory, config: config)
         var options = Coordinator.Options(bind: bind)
         cluster.apply(to: &options)
         options.reporter = output.reporterOptions
@@ -91,8 +98,7 @@ struct PeerOptions: ParsableArguments {
     var serverPublicKey: String?
     @Flag(help: "Plain TCP without CURVE.")
     var insecure = false
-    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
-    var data: String?
+    @OptionGroup var data: DataOption
     @Option(name: .customLong("give-up-after"), help: "Exit after this many seconds without a coordinator (0: never).")
     var giveUpAfter: Double = 0
     @Option(name: .customLong("parent-pid"), help: .hidden)
@@ -110,7 +116,7 @@ struct PeerOptions: ParsableArguments {
     }
 
     func run(role: Role) throws {
-        var o = WorkerNode.Options(connect: connect, role: role, dataDirectory: data ?? MNISTFetcher.defaultDirectory)
+        var o = WorkerNode.Options(connect: connect, role: role, dataDirectory: self.data.directory)
         o.giveUpAfter = giveUpAfter
         o.parentPID = parentPID
         o.busyWaitMicroseconds = busyWaitMicroseconds

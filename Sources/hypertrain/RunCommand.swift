@@ -10,20 +10,18 @@ import Telemetry
 
 /// `hypertrain run`: hyper-training on this machine, in one process (`--workers 0`) or as a
 /// local cluster of processes.
-struct RunCommand: ParsableCommand {
+struct RunCommand: SettingsCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run hyper-training on MNIST (Algorithms 2–4).",
         discussion: "Defaults reproduce the paper's Fig. 4 setting with σ = 0.5: λ̂ moves from −3.5 to the cross-validation optimum.")
 
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var settingsFile: SettingsFileOption
     @OptionGroup var experiment: ExperimentOptions
     @OptionGroup var output: OutputOptions
-
     @OptionGroup var cluster: ClusterRunOptions
-
-    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
-    var data: String?
+    @OptionGroup var data: DataOption
 
     @Option(help: "Training worker processes (0: everything in this one process). With N ≥ 1 this process is the coordinator and starts N workers and a validator over ipc://.")
     var workers: Int = 0
@@ -31,6 +29,11 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("busy-wait-us"),
             help: "With --workers ≥ 1: microseconds the worker processes keep checking for their next task before sleeping (0: sleep at once). A sleeping worker on an idle CPU is woken by an interrupt that can take a few hundred µs to land on a virtual machine, once per step.")
     var busyWaitMicroseconds = 2_000
+
+    static let settings = ExperimentOptions.settings.merging(OutputOptions.settings) { a, _ in a }
+        .merging(LoggingOptions.settings) { a, _ in a }
+        .merging(ClusterRunOptions.settings) { a, _ in a }.merging(DataOption.settings) { a, _ in a }
+        .merging(["workers": .integer, "busy-wait-us": .integer]) { a, _ in a }
 
     func validate() throws {
         guard (0...64).contains(workers) else { throw ValidationError("--workers must be in 0...64") }
@@ -44,8 +47,8 @@ struct RunCommand: ParsableCommand {
         logging.bootstrap()
         let config = try experiment.config()
         for w in config.warnings() { Console.error("warning: \(w)") }
-        BLASRuntime.setThreads(1)
-        let dataDir = data ?? MNISTFetcher.defaultDirectory
+        try ResolvedSettings.write(config, besideSummary: output.files.summary)
+        let dataDir = self.data.directory
         let data = try ExperimentData.load(directory: dataDir, config: config)
         if workers > 0 { return try runLocalCluster(config: config, data: data, dataDir: dataDir) }
         let run = LocalRun(config: config, data: data)
@@ -158,27 +161,4 @@ struct RunCommand: ParsableCommand {
 /// once, on the thread that runs the coordinator, before `run` returns).
 private final class AnswerLine: @unchecked Sendable {
     var text: String?
-}
-
-/// Where results go.
-struct OutputOptions: ParsableArguments {
-    @Option(help: "Write metrics as JSON Lines to this file.")
-    var metrics: String?
-    @Option(help: "Write the summary JSON to this file.")
-    var summary: String?
-    @Option(help: ArgumentHelp("Write TensorBoard event files to this directory (view with `tensorboard --logdir DIR`).", valueName: "dir"))
-    var tensorboard: String?
-    @Option(name: .customLong("log-every"), help: "Metrics line (and TensorBoard points) every N steps.")
-    var logEvery: Int = 100
-    @Flag(help: "No progress line.")
-    var quiet = false
-
-    func validate() throws {
-        guard logEvery >= 1 else { throw ValidationError("--log-every must be ≥ 1") }
-    }
-
-    var reporterOptions: RunReporter.Options {
-        RunReporter.Options(metricsPath: metrics, summaryPath: summary, tensorboardDirectory: tensorboard,
-                            logEvery: logEvery, progress: !quiet)
-    }
 }

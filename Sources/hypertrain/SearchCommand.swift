@@ -3,7 +3,7 @@ import Cluster
 import Datasets
 import Foundation
 import HyperOpt
-import Linalg
+import Settings
 
 extension SearchStrategy: ExpressibleByArgument {}
 
@@ -25,6 +25,11 @@ struct StudyOptions: ParsableArguments {
     var budgetSeconds: Double?
     @Option(help: "SQLite file of the study (resumable with --resume).")
     var study: String = "runs/study.sqlite"
+
+    static let settings: [String: SettingsFile.Kind] = [
+        "strategy": .text, "trials": .integer, "trial-steps": .integer, "trial-lr": .number, "box": .text, "prior": .text,
+        "budget-seconds": .number, "study": .text,
+    ]
 
     func validate() throws {
         guard trials >= 1, trialSteps >= 1, trialLR > 0 else { throw ValidationError("--trials, --trial-steps and --trial-lr must be positive") }
@@ -62,25 +67,27 @@ struct StudyOptions: ParsableArguments {
 
 /// `hypertrain search`: a random-search or Bayesian-optimization study with trials running in
 /// parallel worker processes on this machine.
-struct SearchCommand: ParsableCommand {
+struct SearchCommand: SettingsCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
         abstract: "Run a baseline study (random search or GP Bayesian optimization) with parallel trial workers.",
         discussion: "Each trial is Algorithm 1: train the model from scratch at λ (Adam, --trial-steps) and report validation/test loss. Trials are recorded in SQLite; --resume continues a killed study. Across hosts: `hypertrain coordinator --study FILE …` plus `hypertrain worker`s.")
 
     @OptionGroup var logging: LoggingOptions
-    @OptionGroup var experiment: ExperimentOptions
+    @OptionGroup var settingsFile: SettingsFileOption
+    @OptionGroup var experiment: TrialExperimentOptions
     @OptionGroup var studyOptions: StudyOptions
     @Option(help: "Trial worker processes on this machine.")
     var parallel: Int = 2
-    @Option(help: "Per-trial metrics (JSON Lines).")
-    var metrics: String?
-    @Option(help: "Summary JSON.")
-    var summary: String?
-    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
-    var data: String?
+    @OptionGroup var files: ReportFiles
+    @OptionGroup var data: DataOption
     @Flag(help: "Continue the study in --study.")
     var resume = false
+
+    static let settings = TrialExperimentOptions.settings.merging(StudyOptions.settings) { a, _ in a }
+        .merging(LoggingOptions.settings) { a, _ in a }
+        .merging(ReportFiles.settings) { a, _ in a }.merging(DataOption.settings) { a, _ in a }
+        .merging(["parallel": .integer, "resume": .flag]) { a, _ in a }
 
     func validate() throws {
         guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be in 1...64") }
@@ -90,8 +97,7 @@ struct SearchCommand: ParsableCommand {
         logging.bootstrap()
         var config = try experiment.config()
         let study = try studyOptions.spec(config: &config)
-        BLASRuntime.setThreads(1)
-        let dataDir = data ?? MNISTFetcher.defaultDirectory
+        let dataDir = self.data.directory
         let data = try ExperimentData.load(directory: dataDir, config: config)
         let endpoint = "ipc://\(FileManager.default.temporaryDirectory.path)/hypertrain-study-\(getpid()).sock"
         let children = LocalCluster(executable: LocalCluster.currentExecutable, endpoint: endpoint, trainers: parallel,
@@ -99,8 +105,8 @@ struct SearchCommand: ParsableCommand {
         defer { children.stop(timeout: 5) }
         var options = StudyCoordinator.Options(bind: [endpoint], databasePath: studyOptions.study)
         options.resume = resume
-        options.metricsPath = metrics
-        options.summaryPath = summary
+        options.metricsPath = files.metrics
+        options.summaryPath = files.summary
         let outcome = try StudyCoordinator(config: config, study: study, dataFingerprint: data.fingerprint, options: options)
             .run(beforeLoop: { try children.start() })
         if let b = outcome.best {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import HyperOpt
-import Linalg
+import Settings
 import Telemetry
 
 /// `hypertrain trial`: one Algorithm 1 trial at a given λ, printed as one JSON line — the
@@ -11,7 +11,7 @@ import Telemetry
 /// The trial is `CrossValidation.trial`, the function a study's trial worker runs, with the same
 /// config, step count, step size and `--trial-index` (a study's trial id): given those, the
 /// numbers equal the study's trial bit for bit.
-struct TrialCommand: ParsableCommand {
+struct TrialCommand: SettingsCommand {
     static let configuration = CommandConfiguration(
         commandName: "trial",
         abstract: "Evaluate one cross-validation trial (Algorithm 1) at a given λ and print one JSON line.",
@@ -25,7 +25,8 @@ struct TrialCommand: ParsableCommand {
             """)
 
     @OptionGroup var logging: LoggingOptions
-    @OptionGroup var experiment: ExperimentOptions
+    @OptionGroup var settingsFile: SettingsFileOption
+    @OptionGroup var experiment: TrialExperimentOptions
     @Option(help: "λ: one value (every hyperparameter) or H comma-separated values.")
     var lambda: String?
     @Option(name: .customLong("lambda-file"), help: "JSON file holding the λ array (instead of --lambda).")
@@ -36,8 +37,12 @@ struct TrialCommand: ParsableCommand {
     var trialLR: Double = 1e-3
     @Option(name: .customLong("trial-index"), help: "Selects the initialisation and minibatch streams (a study's trial id).")
     var trialIndex: Int = 0
-    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
-    var data: String?
+    @OptionGroup var data: DataOption
+
+    static let settings = TrialExperimentOptions.settings.merging(DataOption.settings) { a, _ in a }
+        .merging(LoggingOptions.settings) { a, _ in a }.merging([
+        "lambda": .text, "lambda-file": .text, "trial-steps": .integer, "trial-lr": .number, "trial-index": .integer,
+    ]) { a, _ in a }
 
     func validate() throws {
         guard trialSteps >= 1 else { throw ValidationError("--trial-steps must be at least 1, got \(trialSteps)") }
@@ -80,10 +85,9 @@ struct TrialCommand: ParsableCommand {
         logging.bootstrap()
         let config = try experiment.config()
         let lambda = try resolvedLambda(config: config)
-        BLASRuntime.setThreads(1)
         let clock = ProgressLine.monotonicSeconds
         let started = clock()
-        let data = try ExperimentData.load(directory: data ?? MNISTFetcher.defaultDirectory, config: config)
+        let data = try ExperimentData.load(directory: self.data.directory, config: config)
         let loaded = clock()
         var record = JSONRecord([("lambda", lambda)])
         do {

@@ -3,18 +3,18 @@ import RunState
 import Datasets
 import Foundation
 import HyperOpt
-import Linalg
 import Telemetry
 
 /// `hypertrain unrolled`: the unrolled reverse-mode hypergradient baseline.
-struct UnrolledCommand: ParsableCommand {
+struct UnrolledCommand: SettingsCommand {
     static let configuration = CommandConfiguration(
         commandName: "unrolled",
         abstract: "Tune λ by unrolled reverse-mode hypergradients (Maclaurin et al. 2015; Franceschi et al. 2017).",
         discussion: "Each outer iteration trains w from the same w₀ for --inner-steps of SGD with momentum at λ̂, differentiates L_valid(w_T) through all of them, and takes an Adam step on λ̂. Model, scope, data sizes, batch sizes, λ̂₀ and seed come from the experiment flags.")
 
     @OptionGroup var logging: LoggingOptions
-    @OptionGroup var experiment: ExperimentOptions
+    @OptionGroup var settingsFile: SettingsFileOption
+    @OptionGroup var experiment: UnrolledExperimentOptions
     @Option(name: .customLong("inner-steps"), help: "SGD steps unrolled per hypergradient (T).")
     var innerSteps: Int = 100
     @Option(name: .customLong("inner-lr"), help: "Inner SGD step size.")
@@ -25,12 +25,14 @@ struct UnrolledCommand: ParsableCommand {
     var outerSteps: Int = 20
     @Option(name: .customLong("outer-lr"), help: "Adam step size on λ̂.")
     var outerLR: Double = 0.1
-    @Option(help: "Metrics per outer step (JSON Lines).")
-    var metrics: String?
-    @Option(help: "Summary JSON.")
-    var summary: String?
-    @Option(help: "Data directory (default: $HYPERTRAIN_DATA or data/mnist).")
-    var data: String?
+    @OptionGroup var files: ReportFiles
+    @OptionGroup var data: DataOption
+
+    static let settings = UnrolledExperimentOptions.settings.merging(ReportFiles.settings) { a, _ in a }
+        .merging(LoggingOptions.settings) { a, _ in a }
+        .merging(DataOption.settings) { a, _ in a }.merging([
+            "inner-steps": .integer, "inner-lr": .number, "momentum": .number, "outer-steps": .integer, "outer-lr": .number,
+        ]) { a, _ in a }
 
     func run() throws {
         logging.bootstrap()
@@ -43,10 +45,9 @@ struct UnrolledCommand: ParsableCommand {
         config.outerLearningRate = outerLR
         let problems = config.problems()
         guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "\n")) }
-        BLASRuntime.setThreads(1)
-        let data = try ExperimentData.load(directory: data ?? MNISTFetcher.defaultDirectory, config: experimentConfig)
+        let data = try ExperimentData.load(directory: self.data.directory, config: experimentConfig)
         let run = UnrolledRun(config: config, data: data)
-        let writer = try metrics.map { try JSONLinesWriter(path: $0) }
+        let writer = try files.metrics.map { try JSONLinesWriter(path: $0) }
         let start = ProgressLine.monotonicSeconds()
         let progress = ProgressLine()
         let result = try run.run { r in
@@ -66,7 +67,7 @@ struct UnrolledCommand: ParsableCommand {
         try writer?.close()
         let wall = ProgressLine.monotonicSeconds() - start
         let e = result.evaluation
-        if let summary {
+        if let summary = files.summary {
             try SummaryWriter.write(JSONRecord([
                 ("lambda_hat", result.lambdaHat), ("train_loss", e.trainLoss),
                 ("valid_loss", e.validLoss), ("test_loss", e.testLoss), ("test_error", e.testError),
@@ -75,6 +76,6 @@ struct UnrolledCommand: ParsableCommand {
                 ("config", config),
             ]), to: summary)
         }
-        print(RunCommand.resultLine(lambdaHat: result.lambdaHat.map(Float.init), evaluation: e))
+        print(RunCommand.resultLine(lambdaHat: result.lambdaHat.map(Float.init), evaluation: result.evaluation))
     }
 }

@@ -20,9 +20,10 @@ enum Env {
         return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     }()
 
-    /// The MNIST directory; fails the test with the fix when the files are missing.
+    /// The MNIST directory (`$HYPERTRAIN_DATA`, else data/mnist of the package); fails the test
+    /// with the fix when the files are missing.
     static func data() throws -> String {
-        let dir = root + "/data/mnist"
+        let dir = ProcessInfo.processInfo.environment["HYPERTRAIN_DATA"] ?? root + "/data/mnist"
         let files = ["train-images.idx3-ubyte", "train-labels.idx1-ubyte", "t10k-images.idx3-ubyte", "t10k-labels.idx1-ubyte"]
         let missing = files.filter { !FileManager.default.fileExists(atPath: dir + "/" + $0) }
         try #require(missing.isEmpty, "MNIST is missing from \(dir) (\(missing.joined(separator: ", "))): run `make data` first")
