@@ -105,6 +105,8 @@ final class CoordinatorLink {
                         interval = max(Double(w.heartbeatIntervalMs) / 1000, 0.05)
                         liveness = max(Int(w.heartbeatLiveness), 2)
                         try welcome(w)
+                        // Preparing (loading data) is our time, not the coordinator's silence.
+                        lastHeard = Self.now()
                         registered = true
                         everConnected = true
                         log("registered as \(workerID)")
