@@ -19,31 +19,42 @@ extension CoordinatorCore {
               case .train(let k) = lease.task.kind, k == Int(g.taskIndex) else {
             return refuse(.stale, "no open lease \(g.leaseID) for step \(g.step) task \(g.taskIndex) (superseded or re-issued)")
         }
+        /// A refused result closes its lease (the worker drops the task, docs/protocol.md §6):
+        /// in sync mode the task is handed out again, so a bad reply never stalls the step.
+        func refuseResult(_ code: ErrorCode, _ why: String) -> [CoordinatorAction] {
+            _ = leases.take(g.leaseID, from: peer)
+            if mode == .sync && receivedGradients[k] == nil { requeue(k) }
+            return refuse(code, why)
+        }
+        guard message.phiVersion == lease.task.phiVersion, message.lambdaVersion == lease.task.lambdaVersion else {
+            return refuseResult(.unexpected, "echoed versions (φ \(message.phiVersion), λ̂ \(message.lambdaVersion)) are not the task's (φ \(lease.task.phiVersion), λ̂ \(lease.task.lambdaVersion))")
+        }
         // Validate before touching any state.
         let weightForm = !g.gradW.isEmpty
         if weightForm {
             // Only a sync task allows it: the φ it was computed from must still be ours.
             guard mode == .sync, g.gradPhi.isEmpty, lease.task.phiVersion == state.phiVersion else {
-                return refuse(.badTensor, "grad_w sent for a task that did not accept it (send grad_phi)")
+                return refuseResult(.badTensor, "grad_w sent for a task that did not accept it (send grad_phi)")
             }
             guard g.gradW.count == payloads.weightCount else {
-                return refuse(.badTensor, "grad_w has \(g.gradW.count) values, expected \(payloads.weightCount)")
+                return refuseResult(.badTensor, "grad_w has \(g.gradW.count) values, expected \(payloads.weightCount)")
             }
         } else {
             guard g.gradPhi.count == state.phi.count else {
-                return refuse(.badTensor, "grad_phi has \(g.gradPhi.count) values, expected \(state.phi.count)")
+                return refuseResult(.badTensor, "grad_phi has \(g.gradPhi.count) values, expected \(state.phi.count)")
             }
         }
-        guard g.lambdas.count == h else { return refuse(.badTensor, "lambda has \(g.lambdas.count) values, expected \(h)") }
+        guard g.lambdas.count == h else { return refuseResult(.badTensor, "lambda has \(g.lambdas.count) values, expected \(h)") }
         guard g.gradPhi.allFinite, g.gradW.allFinite, g.lambdas.allFinite, g.trainLoss.isFinite else {
             _ = leases.take(g.leaseID, from: peer)
             var after: [CoordinatorAction] = []
             if mode == .sync { requeue(k); failuresThisStep += 1; after = checkFailures() }
             return refuse(.nonFinite, "non-finite gradient or loss") + after
         }
-        let trainCount = config.batchSize >= config.nTrain ? config.nTrain : config.batchSize
-        guard g.indices.count == trainCount, g.indices.allSatisfy({ $0 >= 0 && Int($0) < config.nTrain }) else {
-            return refuse(.badTensor, "indices: \(g.indices.count) values (expected \(trainCount)) or out of range")
+        // The rows must be exactly the minibatch (seed, step, task) gives (§7): a worker with
+        // another generator would otherwise drift the run silently.
+        guard g.indices == payloads.expectedRows(step: g.step, task: k) else {
+            return refuseResult(.badTensor, "indices: \(g.indices.count) rows that are not the minibatch (seed, step, task) gives")
         }
         // Sync tasks were computed from the current λ̂, so their λ must be exactly what
         // (seed, step, task) gives; a peer with another config, build or libm is refused loudly
@@ -52,7 +63,7 @@ extension CoordinatorCore {
         if mode == .sync {
             let m = weightForm ? h : min(h, Self.lambdaCheckLength)
             guard payloads.expectedLambda(task: k, count: m, state)[...] == g.lambdas.prefix(m) else {
-                return refuse(.badTensor, "lambda samples differ from (seed, step, task)'s — peer runs another config or build")
+                return refuseResult(.badTensor, "lambda samples differ from (seed, step, task)'s — peer runs another config or build")
             }
         }
         _ = leases.take(g.leaseID, from: peer)
@@ -101,18 +112,27 @@ extension CoordinatorCore {
         guard let lease = leases.lease(g.leaseID, heldBy: peer), lease.task.kind == .valid, lease.task.step == g.step else {
             return refuse(.stale, "no open validation lease \(g.leaseID) for step \(g.step)")
         }
+        /// A refused result closes its lease; in sync mode the validation task is handed out again.
+        func refuseResult(_ code: ErrorCode, _ why: String) -> [CoordinatorAction] {
+            _ = leases.take(g.leaseID, from: peer)
+            if mode == .sync && validLoss == nil { validUnassigned = true }
+            return refuse(code, why)
+        }
+        guard message.phiVersion == lease.task.phiVersion, message.lambdaVersion == lease.task.lambdaVersion else {
+            return refuseResult(.unexpected, "echoed versions (φ \(message.phiVersion), λ̂ \(message.lambdaVersion)) are not the task's (φ \(lease.task.phiVersion), λ̂ \(lease.task.lambdaVersion))")
+        }
         let weightForm = !g.gradW.isEmpty
         if weightForm {
             // The answer to a weight task: only sync, and only while w's φ and λ̂ are current.
             guard mode == .sync, g.gradLambda.isEmpty, lease.task.phiVersion == state.phiVersion,
                   lease.task.lambdaVersion == state.lambdaVersion else {
-                return refuse(.badTensor, "grad_w sent for a validation task that did not carry w (send grad_lambda)")
+                return refuseResult(.badTensor, "grad_w sent for a validation task that did not carry w (send grad_lambda)")
             }
             guard g.gradW.count == payloads.weightCount else {
-                return refuse(.badTensor, "grad_w has \(g.gradW.count) values, expected \(payloads.weightCount)")
+                return refuseResult(.badTensor, "grad_w has \(g.gradW.count) values, expected \(payloads.weightCount)")
             }
         } else {
-            guard g.gradLambda.count == h else { return refuse(.badTensor, "grad_lambda has \(g.gradLambda.count) values, expected \(h)") }
+            guard g.gradLambda.count == h else { return refuseResult(.badTensor, "grad_lambda has \(g.gradLambda.count) values, expected \(h)") }
         }
         guard g.gradLambda.allFinite, g.gradW.allFinite, g.validLoss.isFinite else {
             _ = leases.take(g.leaseID, from: peer)

@@ -171,6 +171,10 @@ public final class CoordinatorCore {
         let (message, role): (Message, Role)
         switch peers.receive(peer: peer, frames: frames, now: now) {
         case .handled(let actions): return actions
+        case .undecodable(let actions):
+            let reissued = reissue(leases.release(heldBy: peer))
+            if reissued == 0 { return actions }
+            return actions + [.log("\(reissued) task(s) of \(peers[peer]!.workerID) re-queued after its undecodable reply")] + dispatch(now: now)
         case .hello(let hello, _): return register(peer: peer, hello: hello, now: now)
         case .statusRequest: return [send(peer, .status(status()))]
         case .message(let m, _, let r): (message, role) = (m, r)
@@ -243,19 +247,26 @@ public final class CoordinatorCore {
     /// Removes a peer and re-queues the tasks of this step it held.
     func lose(_ key: [UInt8], reason: String) -> [CoordinatorAction] {
         guard let p = peers.remove(key) else { return [] }
+        let requeued = reissue(leases.release(heldBy: key))
+        var actions: [CoordinatorAction] = [.log("lost \(p.workerID) (\(reason)); \(requeued) task(s) re-queued")]
+        if p.role == .validator && !validatorsAlive {
+            actions.append(.log("no validator left: λ̂ stays at its current value (φ keeps training) until a validator joins"))
+        }
+        return actions
+    }
+
+    /// Puts the tasks of this step among `released` back in the queue (their peer died, left,
+    /// or sent something unusable); returns how many.
+    func reissue(_ released: [LeaseTable<Task>.Lease]) -> Int {
         var requeued = 0
-        for lease in leases.release(heldBy: key) where mode == .sync && lease.task.step == state.step {
+        for lease in released where mode == .sync && lease.task.step == state.step {
             switch lease.task.kind {
             case .train(let k): if receivedGradients[k] == nil { requeue(k); requeued += 1 }
             case .valid: if validLoss == nil { validUnassigned = true; requeued += 1 }
             }
         }
         tasksReissued += UInt64(requeued)
-        var actions: [CoordinatorAction] = [.log("lost \(p.workerID) (\(reason)); \(requeued) task(s) re-queued")]
-        if p.role == .validator && !validatorsAlive {
-            actions.append(.log("no validator left: λ̂ stays at its current value (φ keeps training) until a validator joins"))
-        }
-        return actions
+        return requeued
     }
 
     /// A message to `peer` stamped with the current φ and λ̂ versions.

@@ -75,6 +75,9 @@ public final class StudyCoordinatorCore {
         let message: Message
         switch peers.receive(peer: peer, frames: frames, now: now) {
         case .handled(let actions): return actions
+        case .undecodable(let actions):
+            // The worker drops a refused result's trial: its trials go back to the queue.
+            return actions + requeue(leases.release(heldBy: peer)) + dispatch(now: now)
         case .hello(let hello, _):
             var actions: [StudyAction] = []
             for (old, reason) in peers.replaced(by: peer, hello: hello) { actions += lose(old, reason: reason) }
@@ -109,15 +112,21 @@ public final class StudyCoordinatorCore {
     /// Removes a peer; its running trials go back to the queue.
     private func lose(_ key: [UInt8], reason: String) -> [StudyAction] {
         guard let p = peers.remove(key) else { return [] }
-        var requeued = 0
-        for lease in leases.release(heldBy: key) where records[lease.task].status == .running {
+        let requeued = requeue(leases.release(heldBy: key)).count
+        return [.log("lost \(p.workerID) (\(reason)); \(requeued) trial(s) re-queued")]
+    }
+
+    /// Puts the running trials among `released` back in the queue; a log line for each.
+    private func requeue(_ released: [LeaseTable<Int>.Lease]) -> [StudyAction] {
+        var actions: [StudyAction] = []
+        for lease in released where records[lease.task].status == .running {
             let id = lease.task
             try? store.markPending(id: id)
             records[id].status = .pending
             records[id].worker = nil
-            requeued += 1
+            actions.append(.log("trial \(id) re-queued"))
         }
-        return [.log("lost \(p.workerID) (\(reason)); \(requeued) trial(s) re-queued")]
+        return actions
     }
 
     private func dispatch(now: Double) -> [StudyAction] {

@@ -24,6 +24,7 @@ final class TaskPayloads {
     /// weight task's λ is only `λ̂ + noise` when the step starts.
     private var noiseCache: [NoiseKey: AlignedBuffer<Double>] = [:]
     private var spareNoise: [AlignedBuffer<Double>] = []
+    private var rowsScratch: [Int32] = []
     private struct NoiseKey: Hashable { let step: UInt64; let task: Int }
 
     init(config: ExperimentConfig, hyperparameterCount: Int) {
@@ -82,6 +83,13 @@ final class TaskPayloads {
             sampler.lambda(step: state.step, task: task, lambdaHat: state.lambdaHat.constPointer, into: o.baseAddress!, count: count)
         }
         return out
+    }
+
+    /// The training rows of task `task` at `step` (the issue counter in async mode), as the
+    /// trainer must have drawn them.
+    func expectedRows(step: UInt64, task: Int) -> [Int32] {
+        sampler.trainRows(step: step, task: task, count: config.nTrain, into: &rowsScratch)
+        return rowsScratch
     }
 
     /// Draws the training tasks' noise of the step after `step` (this one is handed out; its

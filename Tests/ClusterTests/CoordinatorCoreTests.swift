@@ -4,7 +4,7 @@ import HyperOpt
 import Linalg
 import Models
 import Wire
-import Cluster
+@testable import Cluster
 
 /// `CoordinatorCore` driven directly, without sockets: fake peers (byte-array routing ids)
 /// send `WireCodec.encode`d messages into `handle(peer:frames:now:)`, time moves only through
@@ -257,45 +257,48 @@ import Cluster
         var b = try h.register(2, .trainer)
         let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
         _ = try #require(CoreHarness.trainTask(in: h.core.handle(peer: b.id, frames: b.frames(.workRequest), now: h.t0), to: b.id))
-        let good = h.gradient(for: ta, phi: ta.phi)
         let before = h.core.state.snapshot()
 
-        func refused(_ g: Gradient) throws -> ErrorCode {
+        // A refused result closes its lease (the worker drops the task, protocol §6) and the task
+        // is handed out again: each bad reply is made for the task as re-issued.
+        var task = ta
+        func refused(_ spoil: (inout Gradient) -> Void) throws -> ErrorCode {
+            var g = h.gradient(for: task, phi: ta.phi)
+            spoil(&g)
             let r = h.core.handle(peer: a.id, frames: a.frames(.gradient(g)), now: h.t0)
             #expect(!CoreHarness.acked(r, to: a.id))
             let e = try #require(CoreHarness.error(in: r, to: a.id))
             #expect(e.inReplyTo == a.sequence)
+            let again = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id),
+                                     "the refused task was not handed out again")
+            #expect(again.taskIndex == ta.taskIndex && again.step == ta.step && again.leaseID != task.leaseID)
+            task = again
             return e.code
         }
-        var g = good
-        g.gradPhi.removeLast()
-        #expect(try refused(g) == .badTensor)
-        g = good
-        g.gradPhi.append(0)
-        #expect(try refused(g) == .badTensor)
-        g = good
-        g.lambdas[0] += 1
-        #expect(try refused(g) == .badTensor)
-        g = good
-        g.indices[0] = Int32(h.config.nTrain)
-        #expect(try refused(g) == .badTensor)
-        g = good
-        g.indices.removeLast()
-        #expect(try refused(g) == .badTensor)
+        #expect(try refused { $0.gradPhi.removeLast() } == .badTensor)
+        #expect(try refused { $0.gradPhi.append(0) } == .badTensor)
+        #expect(try refused { $0.lambdas[0] += 1 } == .badTensor)
+        #expect(try refused { $0.indices[0] = Int32(h.config.nTrain) } == .badTensor)
+        #expect(try refused { $0.indices.removeLast() } == .badTensor)
+        // Rows in range but not the minibatch (seed, step, task) gives: a shifted generator.
+        #expect(try refused { $0.indices = $0.indices.map { ($0 + 1) % Int32(h.config.nTrain) } } == .badTensor)
         #expect(h.core.state.snapshot() == before)
         #expect(h.core.counters.gradientsApplied == 0)
 
         // A NaN gives up the lease (the task goes back in the queue) and changes nothing.
-        g = good
-        g.gradPhi[3] = .nan
-        #expect(try refused(g) == .nonFinite)
-        g = good
-        g.trainLoss = .infinity
-        #expect(try refused(g) == .stale, "the lease was given up by the NaN gradient")
+        #expect(try refused { $0.gradPhi[3] = .nan } == .nonFinite)
+        #expect(try refused { $0.trainLoss = .infinity } == .nonFinite)
+        // Echoed versions that are not the task's (a worker that forgot to echo them).
+        var g = h.gradient(for: task, phi: ta.phi)
+        let r = h.core.handle(peer: a.id, frames: a.frames(.gradient(g), phiVersion: 1 << 40), now: h.t0)
+        #expect(CoreHarness.error(in: r, to: a.id)?.code == .unexpected)
+        // A result for the lease that refusal closed is stale.
+        g = h.gradient(for: task, phi: ta.phi)
+        #expect(CoreHarness.error(in: h.core.handle(peer: a.id, frames: a.frames(.gradient(g)), now: h.t0), to: a.id)?.code == .stale)
         #expect(h.core.state.snapshot() == before)
         #expect(h.core.counters.gradientsApplied == 0)
-        #expect(h.core.counters.rejected["badTensor"] == 5)
-        #expect(h.core.counters.rejected["nonFinite"] == 1)
+        #expect(h.core.counters.rejected["badTensor"] == 6)
+        #expect(h.core.counters.rejected["nonFinite"] == 2)
 
         // The task is handed out again (new lease), and a correct result is then accepted.
         let again = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
@@ -310,20 +313,19 @@ import Cluster
         let h = CoreHarness()
         var a = try h.register(1, .trainer)
         let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
-        let good = h.gradient(for: ta, phi: ta.phi, weightForm: true)
         let before = h.core.state.snapshot()
-        func refused(_ g: Gradient) -> ErrorCode? {
-            CoreHarness.error(in: h.core.handle(peer: a.id, frames: a.frames(.gradient(g)), now: h.t0), to: a.id)?.code
+        // Each refusal closes the lease; the task is handed out again for the next attempt.
+        var task = ta
+        func refused(_ spoil: (inout Gradient) -> Void) throws -> ErrorCode? {
+            var g = h.gradient(for: task, phi: ta.phi, weightForm: true)
+            spoil(&g)
+            let code = CoreHarness.error(in: h.core.handle(peer: a.id, frames: a.frames(.gradient(g)), now: h.t0), to: a.id)?.code
+            task = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+            return code
         }
-        var g = good
-        g.gradW.removeLast()
-        #expect(refused(g) == .badTensor)
-        g = good
-        g.gradPhi = Array(repeating: 0, count: h.config.phiCount)
-        #expect(refused(g) == .badTensor, "grad_phi and grad_w together")
-        g = good
-        g.gradW[2] = .nan
-        #expect(refused(g) == .nonFinite)
+        #expect(try refused { $0.gradW.removeLast() } == .badTensor)
+        #expect(try refused { $0.gradPhi = Array(repeating: 0, count: h.config.phiCount) } == .badTensor, "grad_phi and grad_w together")
+        #expect(try refused { $0.gradW[2] = .nan } == .nonFinite)
         #expect(h.core.state.snapshot() == before)
         #expect(h.core.counters.gradientsApplied == 0)
 
@@ -339,7 +341,10 @@ import Cluster
         let rc = wide.core.handle(peer: c.id, frames: c.frames(.gradient(off)), now: wide.t0)
         #expect(CoreHarness.error(in: rc, to: c.id)?.code == .badTensor)
         #expect(wide.core.state.snapshot() == wideBefore && wide.core.counters.gradientsApplied == 0)
-        #expect(CoreHarness.acked(wide.core.handle(peer: c.id, frames: c.frames(.gradient(wide.gradient(forWeightTask: tc))), now: wide.t0), to: c.id))
+        // The refusal closed the lease; the task, handed out again, is then answered correctly.
+        let tc2 = try #require(CoreHarness.trainTask(in: wide.core.handle(peer: c.id, frames: c.frames(.workRequest), now: wide.t0), to: c.id))
+        #expect(tc2.taskIndex == tc.taskIndex && tc2.leaseID != tc.leaseID)
+        #expect(CoreHarness.acked(wide.core.handle(peer: c.id, frames: c.frames(.gradient(wide.gradient(forWeightTask: tc2))), now: wide.t0), to: c.id))
 
         // Async tasks do not accept ∂L/∂w (φ may move before the reply arrives), and a trainer
         // that takes weight tasks gets φ there too.
@@ -358,20 +363,19 @@ import Cluster
         var v = try h.register(1, .validator, weightTasks: true)
         let vt = try #require(CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id))
         #expect(vt.weights.count == h.trainer.weightCount && vt.phi.isEmpty)
-        let good = h.hypergradient(forWeightTask: vt)
         let before = h.core.state.snapshot()
-        func refused(_ g: Hypergradient) -> ErrorCode? {
-            CoreHarness.error(in: h.core.handle(peer: v.id, frames: v.frames(.hypergradient(g)), now: h.t0), to: v.id)?.code
+        // Each refusal closes the lease; the validation task is handed out again.
+        var task = vt
+        func refused(_ spoil: (inout Hypergradient) -> Void) throws -> ErrorCode? {
+            var g = h.hypergradient(forWeightTask: task)
+            spoil(&g)
+            let code = CoreHarness.error(in: h.core.handle(peer: v.id, frames: v.frames(.hypergradient(g)), now: h.t0), to: v.id)?.code
+            task = try #require(CoreHarness.validTask(in: h.core.handle(peer: v.id, frames: v.frames(.workRequest), now: h.t0), to: v.id))
+            return code
         }
-        var g = good
-        g.gradW.removeLast()
-        #expect(refused(g) == .badTensor)
-        g = good
-        g.gradLambda = Array(repeating: 0, count: h.config.hyperparameterCount)
-        #expect(refused(g) == .badTensor, "grad_lambda and grad_w together")
-        g = good
-        g.gradW[0] = .infinity
-        #expect(refused(g) == .nonFinite)
+        #expect(try refused { $0.gradW.removeLast() } == .badTensor)
+        #expect(try refused { $0.gradLambda = Array(repeating: 0, count: h.config.hyperparameterCount) } == .badTensor, "grad_lambda and grad_w together")
+        #expect(try refused { $0.gradW[0] = .infinity } == .nonFinite)
         #expect(h.core.state.snapshot() == before)
         #expect(h.core.counters.hypergradientsApplied == 0)
 
@@ -748,12 +752,23 @@ struct CoreFakePeer {
     let id: [UInt8]
     var workerID = ""
     var sequence: UInt64 = 0
+    /// The core it talks to: a result echoes its open lease's φ and λ̂ versions, as a worker
+    /// echoes its task's header (docs/protocol.md §3).
+    var core: CoordinatorCore? = nil
 
     /// The next message from this peer, encoded as it would arrive (without the routing id).
-    mutating func frames(_ body: Message.Body, phiVersion: UInt64 = 0, lambdaVersion: UInt64 = 0) -> [[UInt8]] {
+    /// Versions not given are the task's, for a result with an open lease, else 0.
+    mutating func frames(_ body: Message.Body, phiVersion: UInt64? = nil, lambdaVersion: UInt64? = nil) -> [[UInt8]] {
         sequence += 1
-        return WireCodec.encode(Message(senderID: workerID, phiVersion: phiVersion, lambdaVersion: lambdaVersion,
-                                        sequence: sequence, body: body))
+        var lease: UInt64? = nil
+        switch body {
+        case .gradient(let g): lease = g.leaseID
+        case .hypergradient(let g): lease = g.leaseID
+        default: break
+        }
+        let task = lease.flatMap { core?.leases.open[$0]?.task }
+        return WireCodec.encode(Message(senderID: workerID, phiVersion: phiVersion ?? task?.phiVersion ?? 0,
+                                        lambdaVersion: lambdaVersion ?? task?.lambdaVersion ?? 0, sequence: sequence, body: body))
     }
 }
 
@@ -799,7 +814,7 @@ final class CoreHarness {
         return Examples(dense: rows, labels: (0..<n).map { UInt8(($0 + salt) % 10) })
     }
 
-    func peer(_ n: UInt8) -> CoreFakePeer { CoreFakePeer(id: [0, 0x80, n, 0x11, n]) }
+    func peer(_ n: UInt8) -> CoreFakePeer { CoreFakePeer(id: [0, 0x80, n, 0x11, n], core: core) }
 
     /// Registers a fake peer and returns it with its worker id.
     func register(_ n: UInt8, _ role: Role, weightTasks: Bool = false) throws -> CoreFakePeer {

@@ -22,6 +22,8 @@ struct WorkerNodeTests {
     final class Script {
         let server: RouterServer
         var sequence: UInt64 = 0
+        /// Messages received in a batch and not yet looked at.
+        var pending: [(peer: [UInt8], message: Message)] = []
         init() throws {
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("wn-\(UUID().uuidString.prefix(8)).sock").path
             server = try RouterServer(bind: ["ipc://" + path], curve: nil, maxMessageBytes: 64 << 20, log: { _ in })
@@ -38,8 +40,11 @@ struct WorkerNodeTests {
             var seen: [String] = []
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
-                for (peer, frames) in try server.receiveFrames(timeout: 0.1) {
-                    let m = try WireCodec.decode(frames)
+                if pending.isEmpty {
+                    for (peer, frames) in try server.receiveFrames(timeout: 0.1) { pending.append((peer, try WireCodec.decode(frames))) }
+                }
+                while !pending.isEmpty {
+                    let (peer, m) = pending.removeFirst()
                     if accept(m) { return (peer, m) }
                     seen.append(m.body.name)
                 }

@@ -88,6 +88,10 @@ struct PeerTable<Slot, Event: Sendable> {
         case message(Message, workerID: String, role: Role)
         /// Fully handled here (a refusal, or a heartbeat): only these actions remain.
         case handled([PeerAction<Event>])
+        /// An undecodable message from a registered peer, refused with these actions. Which
+        /// task it answered is unknown, and the peer drops a refused task (docs/protocol.md §6):
+        /// the state machine hands that peer's open work out again.
+        case undecodable([PeerAction<Event>])
     }
 
     /// Decodes a message and checks it against the table: undecodable messages, unregistered
@@ -102,8 +106,11 @@ struct PeerTable<Slot, Event: Sendable> {
             let code = error.errorCode
             reject("\(code)")
             let size = frames.reduce(0) { $0 + $1.count }
-            return .handled([.log("rejected \(frames.count)-frame message of \(size) bytes from \(Self.hex(peer)): \(error)"),
-                             send(peer, .error(ErrorReply(code: code, message: "\(error)", inReplyTo: WireCodec.peekHeader(frames)?.sequence ?? 0)))])
+            let registered = peers[peer] != nil
+            let refusal: [PeerAction<Event>] = [
+                .log("rejected \(frames.count)-frame message of \(size) bytes from \(Self.hex(peer)): \(error)"),
+                send(peer, .error(ErrorReply(code: code, message: "\(error)", inReplyTo: WireCodec.peekHeader(frames)?.sequence ?? 0)))]
+            return registered ? .undecodable(refusal) : .handled(refusal)
         }
         peers[peer]?.lastHeard = now
         switch message.body {
