@@ -98,7 +98,11 @@ extension CoordinatorCore {
             }
             return .validTask(ValidTask(step: state.step, leaseID: id, phi: phiIfNeeded(key), lambdaHat: payloads.lambdaHat(state)))
         case (.async, .trainer):
-            guard StepPlan(step: state.step, config: config).trainTasks > 0 else { return nil }
+            // One task per trainer at a time: a second one, queued while the first computes,
+            // would be computed from a φ already one step old when it starts — every gradient
+            // stale, which on the fig4 setting with the paper's step sizes ended at 6× the
+            // synchronous run's validation loss. The next task goes out with the reply's φ step.
+            guard StepPlan(step: state.step, config: config).trainTasks > 0, !leases.holds(key) else { return nil }
             let id = lease(.train(task: 0), step: asyncIssued)
             defer { asyncIssued += 1 }
             return .trainTask(TrainTask(step: asyncIssued, taskIndex: 0, leaseID: id, tasksPerStep: 1,
