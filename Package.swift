@@ -30,6 +30,10 @@ let package = Package(
         // Settings files (`--config`): the cheapest YAML or TOML parser to build from a clean
         // clone (README, "Settings files").
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // /metrics: registry and text exposition (README, "Dependencies").
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // /metrics and /healthz HTTP endpoint (README, "Dependencies").
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // C layer: module maps, generated code, and the hand-written kernels in their own target.
@@ -43,6 +47,8 @@ let package = Package(
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // job: protoc-c output of `proto/hypertrain.proto` (generated, committed)
         .target(name: "CHypertrainProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
+        // job: protoc-c output of `proto/tensorboard/*.proto`, a subset of TensorBoard's own protos (generated, committed)
+        .target(name: "CTensorBoardProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
         // job: hand-written C kernels for Linalg's hot loops (AVX-512 gemm and sparse tiles, prefetching gather, FTZ/DAZ), `static inline`
         .target(name: "CKernels"),
 
@@ -61,12 +67,17 @@ let package = Package(
         .target(name: "Wire", dependencies: ["CHypertrainProto"]),
         // job: ZeroMQ sockets, poller, CURVE keys, ZAP authenticator
         .target(name: "Transport", dependencies: ["CZeroMQ", "SystemIO"]),
-        // job: progress line, JSON Lines and summary (Foundation Codable), logging (swift-log), TensorBoard event files, Prometheus exposition/server
-        .target(name: "Telemetry", dependencies: ["SystemIO", .product(name: "Logging", package: "swift-log")]),
+        // job: progress line, JSON Lines and summary (Foundation Codable), logging (swift-log), TensorBoard event files (protoc-c), Prometheus metrics (swift-prometheus) served by FlyingFox
+        .target(name: "Telemetry", dependencies: ["SystemIO", "CTensorBoardProto",
+                                                  .product(name: "Logging", package: "swift-log"),
+                                                  .product(name: "Prometheus", package: "swift-prometheus"),
+                                                  .product(name: "FlyingFox", package: "FlyingFox"),
+                                                  .product(name: "FlyingSocks", package: "FlyingFox")]),
         // job: a run's durable outputs: the checkpoint file format and the run reporter (progress, metrics, summary)
         .target(name: "RunState", dependencies: ["HyperOpt", "Telemetry", "SystemIO"], swiftSettings: fastSwift),
         // job: the peer layer (registration, liveness, dedup, leases, the I/O loop) and on it the hyper-training and study coordinators, workers, local launcher
-        .target(name: "Cluster", dependencies: ["HyperOpt", "Linalg", "Wire", "Transport", "Telemetry", "RunState", "CSQLite"], swiftSettings: fastSwift),
+        .target(name: "Cluster", dependencies: ["HyperOpt", "Linalg", "Wire", "Transport", "Telemetry", "RunState", "CSQLite",
+                                                .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: fastSwift),
         // job: settings files (`--config`, YAML by Yams): parse, check against a command's flags, presets and resolved configs as files
         .target(name: "Settings", dependencies: ["HyperOpt", "Models", .product(name: "Yams", package: "Yams")]),
         // job: the paper's figures: runs, CSV tables, summaries (plots by scripts/plot_experiment.py)
@@ -82,19 +93,21 @@ let package = Package(
             swiftSettings: fastSwift
         ),
 
+        // job: what several test targets share: the real-MNIST locator and a seeded SplitMix64 (tests only)
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SystemIOTests", dependencies: ["SystemIO"]),
         .testTarget(name: "LinalgTests", dependencies: ["Linalg"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Linalg"], exclude: ["Fixtures"]),
-        .testTarget(name: "HyperOptTests", dependencies: ["HyperOpt", "Datasets", "Models", "Linalg"], exclude: ["Fixtures"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "HyperOptTests", dependencies: ["HyperOpt", "Datasets", "Models", "Linalg", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
-        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "SystemIO"]),
-        .testTarget(name: "RunStateTests", dependencies: ["RunState", "HyperOpt", "SystemIO"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "SystemIO", .product(name: "Prometheus", package: "swift-prometheus")]),
+        .testTarget(name: "RunStateTests", dependencies: ["RunState", "HyperOpt", "SystemIO", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "HyperOpt", "Linalg", "Models", "Wire"]),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "HyperOpt"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "HyperOpt", "TestSupport"]),
         // `hypertrain` is a dependency so the binary the tests start is built first.
-        .testTarget(name: "IntegrationTests", dependencies: ["hypertrain", "Cluster", "HyperOpt", "RunState", "Settings", "Transport", "Wire",
+        .testTarget(name: "IntegrationTests", dependencies: ["hypertrain", "Cluster", "HyperOpt", "RunState", "Settings", "Transport", "Wire", "TestSupport",
                                                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,9 +1,12 @@
 import HyperOpt
+import Prometheus
 import Telemetry
 
-/// The coordinator's Prometheus metrics (when `--metrics-port` is given).
+/// The coordinator's Prometheus metrics (when `--metrics-port` is given): a swift-prometheus
+/// registry, served on `/metrics` by ``PrometheusServer``. Every metric is a gauge (the
+/// coordinator sets them from its counters), so the names carry no `_total` suffix.
 final class ClusterMetrics {
-    private let registry = MetricsRegistry()
+    let registry = PrometheusCollectorRegistry()
     private let server: PrometheusServer?
     private let steps: Gauge
     private let applied: Gauge
@@ -17,21 +20,23 @@ final class ClusterMetrics {
     private let testLoss: Gauge
     private var rejected: [String: Gauge] = [:]
 
-    init(port: UInt16?, log: (String) -> Void) {
-        steps = registry.gauge("hypertrain_steps", help: "Steps completed")
-        applied = registry.gauge("hypertrain_gradients_applied", help: "Training gradients applied")
-        hyperApplied = registry.gauge("hypertrain_hypergradients_applied", help: "Hypergradients applied")
-        reissued = registry.gauge("hypertrain_tasks_reissued", help: "Tasks re-issued after a peer died")
-        trainers = registry.gauge("hypertrain_peers_alive", help: "Registered peers", labels: ["role": "trainer"])
-        validators = registry.gauge("hypertrain_peers_alive", help: "Registered peers", labels: ["role": "validator"])
-        lambdaMean = registry.gauge("hypertrain_lambda_hat_mean", help: "Mean of λ̂")
-        trainLoss = registry.gauge("hypertrain_train_loss", help: "Last training loss")
-        validLoss = registry.gauge("hypertrain_valid_loss", help: "Last validation loss (batch, or full at evaluations)")
-        testLoss = registry.gauge("hypertrain_test_loss", help: "Test loss at the last evaluation")
+    /// Serves the metrics on `host:port` when `port` is given (0: an ephemeral port); without
+    /// a port nothing is recorded. A server that cannot start is logged, not fatal.
+    init(port: UInt16?, host: String = "0.0.0.0", log: (String) -> Void) {
+        steps = registry.makeGauge(name: "hypertrain_steps", help: "Steps completed")
+        applied = registry.makeGauge(name: "hypertrain_gradients_applied", help: "Training gradients applied")
+        hyperApplied = registry.makeGauge(name: "hypertrain_hypergradients_applied", help: "Hypergradients applied")
+        reissued = registry.makeGauge(name: "hypertrain_tasks_reissued", help: "Tasks re-issued after a peer died")
+        trainers = registry.makeGauge(name: "hypertrain_peers_alive", labels: [("role", "trainer")], help: "Registered peers")
+        validators = registry.makeGauge(name: "hypertrain_peers_alive", labels: [("role", "validator")], help: "Registered peers")
+        lambdaMean = registry.makeGauge(name: "hypertrain_lambda_hat_mean", help: "Mean of λ̂")
+        trainLoss = registry.makeGauge(name: "hypertrain_train_loss", help: "Last training loss")
+        validLoss = registry.makeGauge(name: "hypertrain_valid_loss", help: "Last validation loss (batch, or full at evaluations)")
+        testLoss = registry.makeGauge(name: "hypertrain_test_loss", help: "Test loss at the last evaluation")
         if let port {
             do {
-                let s = try PrometheusServer(registry: registry, port: port)
-                log("Prometheus metrics on http://0.0.0.0:\(s.boundPort)/metrics")
+                let s = try PrometheusServer(registry: registry, port: port, host: host)
+                log("Prometheus metrics on http://\(host):\(s.boundPort)/metrics")
                 server = s
             } catch {
                 log("metrics server not started: \(error)")
@@ -66,11 +71,14 @@ final class ClusterMetrics {
         trainers.set(Double(peers.trainers))
         validators.set(Double(peers.validators))
         for (reason, n) in counters.rejected {
-            let g = rejected[reason] ?? registry.gauge("hypertrain_messages_rejected", help: "Messages rejected, by reason", labels: ["reason": reason])
+            let g = rejected[reason] ?? registry.makeGauge(name: "hypertrain_messages_rejected", labels: [("reason", reason)], help: "Messages rejected, by reason")
             rejected[reason] = g
             g.set(Double(n))
         }
     }
+
+    /// The port being served, if any.
+    var boundPort: UInt16? { server?.boundPort }
 
     func stop() { server?.stop() }
 }

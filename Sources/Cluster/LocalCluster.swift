@@ -47,6 +47,9 @@ public final class LocalCluster {
         processes.append(p)
     }
 
+    /// The children's process ids, in start order.
+    public var pids: [Int32] { processes.map(\.processIdentifier) }
+
     /// Children still running.
     public var running: Int { processes.filter(\.isRunning).count }
 

@@ -9,7 +9,8 @@ import SystemIO
 /// | n     | payload (a serialized `Event`)            |
 /// | 4     | masked CRC-32C of the payload             |
 ///
-/// (tensorflow `core/lib/io/record_writer.cc`.)
+/// (tensorflow `core/lib/io/record_writer.cc`.) Hand-written on purpose: no Swift package
+/// writes TFRecord framing; the `Event` payload itself comes from protoc-c (`TensorBoardEvent`).
 enum TFRecord {
     /// Bytes of framing around each payload.
     static let overhead = 16

@@ -1,75 +1,128 @@
-/// Serializes the few tensorflow `Event` messages an event file needs.
+import Foundation
+private import CTensorBoardProto
+
+/// Serializes the few TensorBoard `Event` messages an event file needs, through the protobuf-c
+/// code generated from `proto/tensorboard/` (a subset of TensorBoard's own `event.proto`,
+/// `summary.proto` and `histogram.proto`, same package and field numbers).
 ///
-/// Field numbers, checked against tensorboard 2.21's `compat/proto/event.proto`,
-/// `summary.proto` and `histogram.proto`:
-///
-/// ```
-/// Event          { double wall_time = 1; int64 step = 2; string file_version = 3;
-///                  Summary summary = 5; SessionLog session_log = 7; }
-/// SessionLog     { SessionStatus status = 1; }          // START = 1
-/// Summary        { repeated Value value = 1; }
-/// Summary.Value  { string tag = 1; oneof value { float simple_value = 2; HistogramProto histo = 5; } }
-/// HistogramProto { double min = 1, max = 2, num = 3, sum = 4, sum_squares = 5;
-///                  repeated double bucket_limit = 6 [packed]; repeated double bucket = 7 [packed]; }
-/// ```
-///
-/// As generated proto3 encoders do, fields without explicit presence are left out when they
-/// hold their default (zero or empty), so the bytes match Python's `SerializeToString()`;
-/// `simple_value` and `histo` sit in a `oneof` and are always written.
+/// protoc-c follows proto3: a field without explicit presence is left out when it holds its
+/// default, so the bytes match Python's `SerializeToString()`; the members of a `oneof`
+/// (`file_version`, `summary`, `session_log`; `simple_value`, `histo`) are always written.
 enum TensorBoardEvent {
     /// The version string TensorBoard expects in the first record of a file.
     static let fileVersion = "brain.Event:2"
 
-    /// `SessionLog.SessionStatus.START`.
-    private static let sessionStart: Int32 = 1
-
     /// The first record: `Event { wall_time, file_version: "brain.Event:2" }`.
     static func header(wallTime: Double) -> [UInt8] {
-        event(wallTime: wallTime, step: 0) { $0.string(3, fileVersion) }
+        var memory = MessageMemory()
+        defer { memory.release() }
+        var event = makeEvent(wallTime: wallTime, step: 0)
+        event.what_case = TENSORBOARD__EVENT__WHAT_FILE_VERSION
+        event.file_version = memory.string(fileVersion)
+        return pack(&event)
     }
 
     /// `Event { wall_time, step, session_log { status: START } }`: tells TensorBoard that the
     /// run restarted at `step`, so it drops what an earlier file recorded at `step` or later.
     static func restart(wallTime: Double, step: Int64) -> [UInt8] {
-        event(wallTime: wallTime, step: step) { e in
-            e.message(7) { $0.enumValue(1, sessionStart) }
-        }
+        var memory = MessageMemory()
+        defer { memory.release() }
+        let log = memory.message(Tensorboard__SessionLog.self, tensorboard__session_log__init)
+        log.pointee.status = TENSORBOARD__SESSION_LOG__SESSION_STATUS__START
+        var event = makeEvent(wallTime: wallTime, step: step)
+        event.what_case = TENSORBOARD__EVENT__WHAT_SESSION_LOG
+        event.session_log = log
+        return pack(&event)
     }
 
     /// `Event { wall_time, step, summary { value… } }`.
     static func summary(wallTime: Double, step: Int64, values: [TensorBoardValue]) -> [UInt8] {
-        event(wallTime: wallTime, step: step) { e in
-            e.message(5) { summary in
-                for value in values {
-                    summary.message(1) { encode(value, into: &$0) }
-                }
+        var memory = MessageMemory()
+        defer { memory.release() }
+        let items = memory.array(of: UnsafeMutablePointer<Tensorboard__Summary__Value>?.self, count: values.count)
+        for (i, value) in values.enumerated() {
+            let v = memory.message(Tensorboard__Summary__Value.self, tensorboard__summary__value__init)
+            v.pointee.tag = memory.string(value.tag)
+            switch value {
+            case .scalar(_, let x):
+                v.pointee.value_case = TENSORBOARD__SUMMARY__VALUE__VALUE_SIMPLE_VALUE
+                v.pointee.simple_value = x
+            case .histogram(_, let h):
+                let p = memory.message(Tensorboard__HistogramProto.self, tensorboard__histogram_proto__init)
+                p.pointee.min = h.min
+                p.pointee.max = h.max
+                p.pointee.num = h.count
+                p.pointee.sum = h.sum
+                p.pointee.sum_squares = h.sumOfSquares
+                p.pointee.n_bucket_limit = h.bucketLimits.count
+                p.pointee.bucket_limit = memory.copy(h.bucketLimits)
+                p.pointee.n_bucket = h.bucketCounts.count
+                p.pointee.bucket = memory.copy(h.bucketCounts)
+                v.pointee.value_case = TENSORBOARD__SUMMARY__VALUE__VALUE_HISTO
+                v.pointee.histo = p
             }
+            items[i] = v
         }
+        let summary = memory.message(Tensorboard__Summary.self, tensorboard__summary__init)
+        summary.pointee.n_value = values.count
+        summary.pointee.value = values.isEmpty ? nil : items
+        var event = makeEvent(wallTime: wallTime, step: step)
+        event.what_case = TENSORBOARD__EVENT__WHAT_SUMMARY
+        event.summary = summary
+        return pack(&event)
     }
 
-    private static func event(wallTime: Double, step: Int64, body: (inout ProtobufEncoder) -> Void) -> [UInt8] {
-        var e = ProtobufEncoder()
-        if wallTime != 0 { e.double(1, wallTime) }
-        if step != 0 { e.int64(2, step) }
-        body(&e)
-        return e.bytes
+    private static func makeEvent(wallTime: Double, step: Int64) -> Tensorboard__Event {
+        var event = Tensorboard__Event()
+        tensorboard__event__init(&event)
+        event.wall_time = wallTime
+        event.step = step
+        return event
     }
 
-    private static func encode(_ value: TensorBoardValue, into v: inout ProtobufEncoder) {
-        if !value.tag.isEmpty { v.string(1, value.tag) }
-        switch value {
-        case .scalar(_, let x):
-            v.float(2, x)
-        case .histogram(_, let h):
-            v.message(5) { p in
-                if h.min != 0 { p.double(1, h.min) }
-                if h.max != 0 { p.double(2, h.max) }
-                if h.count != 0 { p.double(3, h.count) }
-                if h.sum != 0 { p.double(4, h.sum) }
-                if h.sumOfSquares != 0 { p.double(5, h.sumOfSquares) }
-                p.packedDoubles(6, h.bucketLimits)
-                p.packedDoubles(7, h.bucketCounts)
-            }
+    private static func pack(_ event: inout Tensorboard__Event) -> [UInt8] {
+        let size = tensorboard__event__get_packed_size(&event)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = size == 0 ? 0 : tensorboard__event__pack(&event, buffer.baseAddress!)
         }
+    }
+}
+
+/// The C memory one message tree points into, freed together once the tree is packed.
+private struct MessageMemory {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    /// A message initialized by its generated `…__init`.
+    mutating func message<M>(_: M.Type, _ initialize: (UnsafeMutablePointer<M>) -> Void) -> UnsafeMutablePointer<M> {
+        let pointer = array(of: M.self, count: 1)
+        initialize(pointer)
+        return pointer
+    }
+
+    /// `count` zeroed elements of a C (trivial) type, from `calloc` so that `free` releases them.
+    mutating func array<T>(of _: T.Type, count: Int) -> UnsafeMutablePointer<T> {
+        let raw = calloc(max(count, 1), MemoryLayout<T>.stride)!
+        blocks.append(raw)
+        return raw.bindMemory(to: T.self, capacity: max(count, 1))
+    }
+
+    /// A copy of `values`, or `nil` when empty.
+    mutating func copy(_ values: [Double]) -> UnsafeMutablePointer<Double>? {
+        guard !values.isEmpty else { return nil }
+        let pointer = array(of: Double.self, count: values.count)
+        pointer.initialize(from: values, count: values.count)
+        return pointer
+    }
+
+    /// A NUL-terminated copy of `text`.
+    mutating func string(_ text: String) -> UnsafeMutablePointer<CChar> {
+        let pointer = strdup(text)!
+        blocks.append(UnsafeMutableRawPointer(pointer))
+        return pointer
+    }
+
+    mutating func release() {
+        for block in blocks { free(block) }
+        blocks = []
     }
 }

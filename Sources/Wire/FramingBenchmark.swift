@@ -30,14 +30,30 @@ package struct FramingBenchmarkResult: Sendable, CustomStringConvertible {
 }
 
 package enum FramingBenchmark {
-    /// Runs both encodings of a TrainTask with `floats` elements of φ, `iterations` times each.
-    package static func run(floats: Int = 165_000, iterations: Int = 200) -> FramingBenchmarkResult {
-        var rng = SplitMix64(seed: 42)
-        let phi = (0..<floats).map { _ in Float(Double(rng.next() >> 40) / Double(1 << 24)) }
-        let lambdaHat: [Float] = [1.5]
-        let message = Message(senderID: "coordinator", phiVersion: 7, lambdaVersion: 3, sequence: 11,
-                              body: .trainTask(TrainTask(step: 7, taskIndex: 0, leaseID: 1,
-                                                         phi: phi, lambdaHat: lambdaHat)))
+    static let lambdaHat: [Float] = [1.5]
+
+    /// The TrainTask both encodings carry.
+    static func message(phi: [Float]) -> Message {
+        Message(senderID: "coordinator", phiVersion: 7, lambdaVersion: 3, sequence: 11,
+                body: .trainTask(TrainTask(step: 7, taskIndex: 0, leaseID: 1, phi: phi, lambdaHat: lambdaHat)))
+    }
+
+    /// φ after one encode and decode each way: as WireCodec's extra frame (`nil` if the
+    /// frames did not decode to a TrainTask) and inside the protobuf `bytes` field. Both
+    /// must give back `phi` bit for bit, or the timings compare different work.
+    package static func decodedBothWays(phi: [Float]) -> (frames: [Float]?, bytes: [Float]) {
+        let message = message(phi: phi)
+        var frames: [Float]?
+        if case .trainTask(let t)? = try? WireCodec.decode(WireCodec.encode(message)).body { frames = t.phi }
+        return (frames, unpackInline(packInline(message, phi: phi, lambdaHat: lambdaHat)))
+    }
+
+    /// Runs both encodings of a TrainTask with `floats` elements of φ drawn from `generator`
+    /// (uniform in [0, 1)), `iterations` times each.
+    package static func run(floats: Int = 165_000, iterations: Int = 200,
+                            using generator: inout some RandomNumberGenerator) -> FramingBenchmarkResult {
+        let phi = (0..<floats).map { _ in Float.random(in: 0..<1, using: &generator) }
+        let message = message(phi: phi)
         let clock = ContinuousClock()
         func seconds(_ d: Duration) -> Double {
             Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
@@ -124,18 +140,5 @@ package enum FramingBenchmark {
             }
             initialized = n
         }
-    }
-}
-
-/// A tiny deterministic generator for benchmark data (Wire depends on nothing else).
-private struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

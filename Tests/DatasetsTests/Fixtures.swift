@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// A fresh directory under the system temp folder, removed when the value goes away.
 final class TemporaryDirectory {
@@ -99,33 +100,3 @@ func referenceFNV1a(_ parts: [[UInt8]]) -> UInt64 {
 }
 
 func littleEndian(_ v: UInt64) -> [UInt8] { (0 ..< 8).map { UInt8((v >> (8 * UInt64($0))) & 0xff) } }
-
-/// Where the real MNIST files live for tests: `$HYPERTRAIN_DATA`, else `data/mnist` under
-/// the package root (found by walking up from this file).
-enum RealData {
-    static func packageRoot(filePath: String = #filePath) -> String? {
-        var dir = (filePath as NSString).deletingLastPathComponent
-        while dir != "/" && !dir.isEmpty {
-            if FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("Package.swift")) {
-                return dir
-            }
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        return nil
-    }
-
-    static var directory: String {
-        if let dir = ProcessInfo.processInfo.environment["HYPERTRAIN_DATA"], !dir.isEmpty { return dir }
-        return ((packageRoot() ?? FileManager.default.currentDirectoryPath) as NSString)
-            .appendingPathComponent("data/mnist")
-    }
-
-    static let missingMessage = Comment(rawValue:
-        "MNIST not found in \(directory): run `make data` or `scripts/fetch-mnist.sh` first (or set HYPERTRAIN_DATA)")
-
-    /// `true` when the four raw files are present (not verified).
-    static var isPresent: Bool {
-        ["train-images.idx3-ubyte", "train-labels.idx1-ubyte", "t10k-images.idx3-ubyte", "t10k-labels.idx1-ubyte"]
-            .allSatisfy { FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent($0)) }
-    }
-}

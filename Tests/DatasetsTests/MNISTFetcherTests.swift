@@ -1,11 +1,12 @@
 import Datasets
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct MNISTFetcherTests {
     @Test("the hash table agrees with scripts/fetch-mnist.sh")
     func tableMatchesScript() throws {
-        let root = try #require(RealData.packageRoot())
+        let root = RealData.packageRoot
         let script = try String(contentsOfFile: root + "/scripts/fetch-mnist.sh", encoding: .utf8)
         #expect(MNISTFetcher.expected.count == 4)
         for file in MNISTFetcher.expected {

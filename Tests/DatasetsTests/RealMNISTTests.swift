@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Testing
+import TestSupport
 
 /// Checks on the real MNIST in `data/mnist` (or `$HYPERTRAIN_DATA`). CI fetches it before
 /// the tests; when it is absent these tests fail and say how to get it, rather than skip.
@@ -12,13 +13,13 @@ import Testing
     }()
 
     static func mnist() throws -> MNIST {
-        let result = try #require(loaded, RealData.missingMessage)
+        let result = try #require(loaded, Comment(rawValue: RealData.missingMessage))
         return try result.get()
     }
 
     @Test("the real files have the published sizes and hashes")
     func verify() throws {
-        try #require(RealData.isPresent, RealData.missingMessage)
+        try #require(RealData.isPresent, Comment(rawValue: RealData.missingMessage))
         try MNISTFetcher.verify(directory: RealData.directory)
     }
 
@@ -56,7 +57,7 @@ import Testing
 
     @Test("importing a gzipped copy under the original names reproduces the verified files")
     func importGzipped() throws {
-        try #require(RealData.isPresent, RealData.missingMessage)
+        try #require(RealData.isPresent, Comment(rawValue: RealData.missingMessage))
         let src = try TemporaryDirectory(), dst = try TemporaryDirectory()
         for file in MNISTFetcher.expected {
             let hyphenated = file.name.replacingOccurrences(of: ".idx", with: "-idx")
@@ -75,7 +76,7 @@ import Testing
 
     @Test("verify names a real file whose contents were altered")
     func verifyDetectsCorruption() throws {
-        try #require(RealData.isPresent, RealData.missingMessage)
+        try #require(RealData.isPresent, Comment(rawValue: RealData.missingMessage))
         let dir = try TemporaryDirectory()
         for file in MNISTFetcher.expected where file.bytes < 100_000 {
             try FileManager.default.copyItem(atPath: RealData.directory + "/" + file.name, toPath: dir.file(file.name))
@@ -113,7 +114,7 @@ import Testing
 
     @Test("loading the real data set gives 60,000 + 10,000 images, in under 10 s in release builds")
     func loadTime() throws {
-        try #require(RealData.isPresent, RealData.missingMessage)
+        try #require(RealData.isPresent, Comment(rawValue: RealData.missingMessage))
         let clock = ContinuousClock()
         var best = Duration.seconds(1000)
         #if DEBUG

@@ -2,16 +2,10 @@ import Foundation
 import HyperOpt
 import Testing
 @testable import Experiments
+import TestSupport
 
 /// MNIST for these tests: `$HYPERTRAIN_DATA`, else data/mnist under the package root.
-private let dataDirectory: String = {
-    if let d = ProcessInfo.processInfo.environment["HYPERTRAIN_DATA"], !d.isEmpty { return d }
-    var dir = (#filePath as NSString).deletingLastPathComponent
-    while dir != "/" && !FileManager.default.fileExists(atPath: dir + "/Package.swift") {
-        dir = (dir as NSString).deletingLastPathComponent
-    }
-    return dir + "/data/mnist"
-}()
+private var dataDirectory: String { RealData.directory }
 
 private func temporaryDirectory() throws -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ht-exp-\(UUID().uuidString)").path

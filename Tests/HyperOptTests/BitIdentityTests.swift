@@ -1,6 +1,7 @@
 import HyperOpt
 import Models
 import Testing
+import TestSupport
 
 /// The exact bits of short runs, recorded with the code before the step-throughput work of
 /// 2026-11-29 (commit 4d02ba5): kernels may be restructured (fused passes, other loop orders,

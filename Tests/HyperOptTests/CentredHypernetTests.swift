@@ -2,6 +2,7 @@ import HyperOpt
 import Linalg
 import Models
 import Testing
+import TestSupport
 
 /// `hypernetInput: .centred` (w = φ(λ − λ̂)): the same computation as the raw input shifted
 /// by λ̂, and λ̂'s hypergradient is the derivative at λ̂ with the centre held fixed.

@@ -2,6 +2,7 @@ import Foundation
 import HyperOpt
 import Models
 import Testing
+import TestSupport
 
 /// The key check of the reproduction (EXPERIMENTS.md, fig4): on the Fig. 4 setting, Algorithm 3 must
 /// move λ̂ from −3.5 to the optimum that cross-validation finds (≈ −1.8 with MSE and the

@@ -1,6 +1,7 @@
 import HyperOpt
 import Models
 import Testing
+import TestSupport
 
 /// A small real-MNIST setting: 100 training points, minibatches of 50 (so sampling matters),
 /// a 200-point validation batch drawn from 1,000.

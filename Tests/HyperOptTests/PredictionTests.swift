@@ -3,6 +3,7 @@ import HyperOpt
 import Linalg
 import Models
 import Testing
+import TestSupport
 
 /// What `predict` and `export` compute: predictions `φ(λ)` at any λ from a φ centred on the
 /// checkpoint's λ̂, the losses of given weights, the run's answer and the file that holds it.

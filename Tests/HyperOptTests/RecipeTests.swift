@@ -2,6 +2,7 @@ import Foundation
 import HyperOpt
 import Models
 import Testing
+import TestSupport
 
 /// A small real-MNIST setting (as LocalRunTests').
 private func smallConfig(seed: UInt64 = 1) -> ExperimentConfig {

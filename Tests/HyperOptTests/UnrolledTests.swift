@@ -3,6 +3,7 @@ import HyperOpt
 import Linalg
 import Models
 import Testing
+import TestSupport
 
 /// A small synthetic problem: 6 inputs (~40 % zeros, like sparse pixels), 3 classes.
 private func syntheticData(rows: Int, seed: UInt64) -> Examples<Double> {

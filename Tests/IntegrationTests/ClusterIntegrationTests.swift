@@ -5,6 +5,7 @@ import Cluster
 import RunState
 import Transport
 import Wire
+import TestSupport
 
 /// The cluster as users run it: real `hypertrain` processes over ipc:// and tcp://127.0.0.1,
 /// killed and restarted, fed garbage, and checked against the single-process run.
@@ -624,18 +625,4 @@ enum PB {
 
     /// A Gradient body (field 15): step 0, task 0, lease 1.
     static func gradientBody() -> [UInt8] { bytes(15, uint(1, 0) + uint(2, 0) + uint(3, 1)) }
-}
-
-/// A seeded generator, so a failing fuzz input can be reproduced.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
 }

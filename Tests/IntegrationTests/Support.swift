@@ -3,6 +3,7 @@ import Testing
 @preconcurrency import Glibc
 import Cluster
 import RunState
+import TestSupport
 
 // Shared machinery of the integration tests: where the package, the data and the built
 // `hypertrain` binary are; real child processes with their output in files; polling waits
@@ -23,11 +24,7 @@ enum Env {
     /// The MNIST directory (`$HYPERTRAIN_DATA`, else data/mnist of the package); fails the test
     /// with the fix when the files are missing.
     static func data() throws -> String {
-        let dir = ProcessInfo.processInfo.environment["HYPERTRAIN_DATA"] ?? root + "/data/mnist"
-        let files = ["train-images.idx3-ubyte", "train-labels.idx1-ubyte", "t10k-images.idx3-ubyte", "t10k-labels.idx1-ubyte"]
-        let missing = files.filter { !FileManager.default.fileExists(atPath: dir + "/" + $0) }
-        try #require(missing.isEmpty, "MNIST is missing from \(dir) (\(missing.joined(separator: ", "))): run `make data` first")
-        return dir
+        try RealData.requireDirectory()
     }
 
     /// The `hypertrain` executable built with the tests: next to the running test bundle,

@@ -1,17 +1,5 @@
+import TestSupport
 import Wire
-
-/// A deterministic generator for test data (SplitMix64).
-struct TestRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// One message of every body kind, with small tensors that include awkward values.
 enum Samples {
@@ -61,7 +49,7 @@ enum Samples {
     }
 
     static func trainTask(floats: Int, seed: UInt64 = 1) -> Message {
-        var rng = TestRNG(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let phi = (0..<floats).map { _ in Float.random(in: -1...1, using: &rng) }
         return Message(senderID: "coordinator", phiVersion: 2, lambdaVersion: 1, sequence: 9,
                        body: .trainTask(TrainTask(step: 2, taskIndex: 1, leaseID: 5, phi: phi, lambdaHat: [0.5, 1.5])))

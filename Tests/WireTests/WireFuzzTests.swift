@@ -1,5 +1,6 @@
 import Testing
 import Wire
+import TestSupport
 
 /// Decoding untrusted bytes must never trap: everything is either a WireError or a message
 /// that re-encodes stably. (Typed throws guarantee that anything thrown is a WireError.)
@@ -19,7 +20,7 @@ import Wire
 
     @Test("4,000 random multi-frame inputs are refused without crashing")
     func randomBytes() {
-        var rng = TestRNG(seed: 0xF022)
+        var rng = SplitMix64(seed: 0xF022)
         var refusals = 0
         let n = 4_000
         for _ in 0..<n {
@@ -35,7 +36,7 @@ import Wire
 
     @Test("4,000 mutations of valid messages never crash the decoder")
     func mutations() {
-        var rng = TestRNG(seed: 0xB17F)
+        var rng = SplitMix64(seed: 0xB17F)
         let seeds = Samples.messages.map(WireCodec.encode)
         var refusals = 0
         for i in 0..<4_000 {
@@ -76,7 +77,7 @@ import Wire
 
     @Test("peekHeader on random bytes never crashes and agrees with a full decode whenever that succeeds")
     func peekRandom() {
-        var rng = TestRNG(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var decoded = 0
         for _ in 0..<2_000 {
             let frame = (0..<Int.random(in: 0...100, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }

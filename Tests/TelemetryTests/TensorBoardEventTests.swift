@@ -1,36 +1,8 @@
 import Testing
 @testable import Telemetry
 
-@Suite struct ProtobufEncoderTests {
-    static let varints: [(UInt64, [UInt8])] = [
-        (0, [0x00]),
-        (1, [0x01]),
-        (127, [0x7F]),
-        (128, [0x80, 0x01]),
-        (300, [0xAC, 0x02]),
-        (UInt64.max, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
-    ]
-
-    @Test("varints use seven bits per byte, least significant group first", arguments: varints)
-    func varint(value: UInt64, expected: [UInt8]) {
-        var e = ProtobufEncoder()
-        e.varint(value)
-        #expect(e.bytes == expected)
-    }
-
-    @Test("scalar fields: key, then fixed little-endian bytes or a varint")
-    func scalarFields() {
-        var e = ProtobufEncoder()
-        e.double(1, 2.0)
-        e.float(2, 0.125)
-        e.int64(2, -1)
-        e.string(3, "ab")
-        #expect(e.bytes == [0x09, 0, 0, 0, 0, 0, 0, 0, 0x40,
-                            0x15, 0, 0, 0, 0x3E,
-                            0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01,
-                            0x1A, 0x02, 0x61, 0x62])
-    }
-
+/// The protoc-c encoding of TensorBoard events, byte for byte against Python's.
+@Suite struct TensorBoardEventTests {
     // The expected bytes below were produced once with tensorboard 2.21's Python classes
     // (protobuf 7.36), e.g.
     //   e = event_pb2.Event(wall_time=1764387200.5, step=300)

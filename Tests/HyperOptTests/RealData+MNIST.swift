@@ -3,36 +3,10 @@ import Foundation
 import HyperOpt
 import Linalg
 import Testing
+import TestSupport
 
-/// Where the real MNIST lives for the tests: `$HYPERTRAIN_DATA`, else `data/mnist` under the
-/// package root (found by walking up from this file). CI fetches it first; when it is absent
-/// the real-data tests fail with a message saying how to get it, they do not skip.
-enum RealData {
-    static func packageRoot(filePath: String = #filePath) -> String? {
-        var dir = (filePath as NSString).deletingLastPathComponent
-        while dir != "/" && !dir.isEmpty {
-            if FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("Package.swift")) {
-                return dir
-            }
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        return nil
-    }
-
-    static var directory: String {
-        if let dir = ProcessInfo.processInfo.environment["HYPERTRAIN_DATA"], !dir.isEmpty { return dir }
-        return ((packageRoot() ?? FileManager.default.currentDirectoryPath) as NSString)
-            .appendingPathComponent("data/mnist")
-    }
-
-    static let missingMessage = Comment(rawValue:
-        "MNIST not found in \(directory): run `make data` or `scripts/fetch-mnist.sh` first (or set HYPERTRAIN_DATA)")
-
-    static var isPresent: Bool {
-        ["train-images.idx3-ubyte", "train-labels.idx1-ubyte", "t10k-images.idx3-ubyte", "t10k-labels.idx1-ubyte"]
-            .allSatisfy { FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent($0)) }
-    }
-
+/// The real MNIST for HyperOpt tests (the locator is TestSupport's ``RealData``).
+extension RealData {
     /// MNIST, loaded once per test process.
     private static let loaded: Result<MNIST, DatasetError>? = {
         guard isPresent else { return nil }
@@ -41,7 +15,7 @@ enum RealData {
 
     /// The real MNIST, or a failure that says how to fetch it.
     static func mnist() throws -> MNIST {
-        let result = try #require(loaded, missingMessage)
+        let result = try #require(loaded, Comment(rawValue: missingMessage))
         return try result.get()
     }
 
