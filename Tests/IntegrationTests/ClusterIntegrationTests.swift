@@ -283,15 +283,30 @@ import TestSupport
             #expect(codes.contains(e.code), "\(what): got \(e.code) (\(e.message)), expected \(codes)")
             #expect(e.inReplyTo == rogue.sequence, "\(what): in_reply_to \(e.inReplyTo), sequence \(rogue.sequence)")
         }
-        try rogueExpect(gradient(task.leaseID, gradCount: p - 1), [.badTensor], "grad_phi one short")
-        try rogueExpect(gradient(task.leaseID, gradCount: p + 7), [.badTensor], "grad_phi too long")
-        try rogueExpect(gradient(task.leaseID, gradCount: p, lambdas: []), [.badTensor], "no λ samples")
-        try rogueExpect(gradient(task.leaseID, gradCount: p, indices: Array(repeating: 1_000_000, count: batch)), [.badTensor], "indices out of range")
-        try rogueExpect(gradient(task.leaseID, gradCount: p, lambdas: task.lambdaHat.map { $0 + 9 }), [.badTensor], "λ samples not from (seed, step, task)")
-        try rogueExpect(gradient(task.leaseID + 1000, gradCount: p), [.stale], "unknown lease")
-        try rogueExpect(gradient(task.leaseID, gradCount: p, fill: .nan), [.nonFinite], "NaN gradient")
-        try rogueExpect(gradient(task.leaseID, gradCount: p), [.stale], "lease given up by the NaN gradient")
-        try rogueExpect(.hypergradient(Hypergradient(step: 0, leaseID: task.leaseID, validLoss: 1, gradLambda: [1])), [.unauthorized, .stale], "trainer sending a hypergradient")
+        // A refused result closes its lease and the task goes back in the queue (protocol §4):
+        // the rogue asks for it again before each next bad result.
+        var lease = task.leaseID
+        func renew() throws {
+            guard case .trainTask(let again)? = try rogue.send(.workRequest)?.body else {
+                Issue.record("the refused task was not handed out again"); return
+            }
+            #expect(again.taskIndex == task.taskIndex && again.leaseID != lease)
+            lease = again.leaseID
+        }
+        try rogueExpect(gradient(lease, gradCount: p - 1), [.badTensor], "grad_phi one short")
+        try renew()
+        try rogueExpect(gradient(lease, gradCount: p + 7), [.badTensor], "grad_phi too long")
+        try renew()
+        try rogueExpect(gradient(lease, gradCount: p, lambdas: []), [.badTensor], "no λ samples")
+        try renew()
+        try rogueExpect(gradient(lease, gradCount: p, indices: Array(repeating: 1_000_000, count: batch)), [.badTensor], "indices out of range")
+        try renew()
+        try rogueExpect(gradient(lease, gradCount: p, lambdas: task.lambdaHat.map { $0 + 9 }), [.badTensor], "λ samples not from (seed, step, task)")
+        try renew()
+        try rogueExpect(gradient(lease + 1000, gradCount: p), [.stale], "unknown lease")
+        try rogueExpect(gradient(lease, gradCount: p, fill: .nan), [.nonFinite], "NaN gradient")
+        try rogueExpect(gradient(lease, gradCount: p), [.stale], "lease given up by the NaN gradient")
+        try rogueExpect(.hypergradient(Hypergradient(step: 0, leaseID: lease, validLoss: 1, gradLambda: [1])), [.unauthorized, .stale], "trainer sending a hypergradient")
         try rogueExpect(.trialResult(TrialResult(trialID: 1, leaseID: 1, trainLoss: 0, validLoss: 0, testLoss: 0)), [.unexpected], "trial result to a hyper-training coordinator")
         // Sender id that is not the registered one.
         try rogue.sendRaw(WireCodec.encode(Message(senderID: "trainer-999", sequence: rogue.sequence + 1, body: .workRequest)))
