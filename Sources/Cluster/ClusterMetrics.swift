@@ -17,7 +17,7 @@ final class ClusterMetrics {
     private let testLoss: Gauge
     private var rejected: [String: Gauge] = [:]
 
-    init(port: UInt16?, log: (String) -> Void) {
+    init(port: UInt16?, host: String, log: (String) -> Void) {
         steps = registry.gauge("hypertrain_steps", help: "Steps completed")
         applied = registry.gauge("hypertrain_gradients_applied", help: "Training gradients applied")
         hyperApplied = registry.gauge("hypertrain_hypergradients_applied", help: "Hypergradients applied")
@@ -30,8 +30,8 @@ final class ClusterMetrics {
         testLoss = registry.gauge("hypertrain_test_loss", help: "Test loss at the last evaluation")
         if let port {
             do {
-                let s = try PrometheusServer(registry: registry, port: port)
-                log("Prometheus metrics on http://0.0.0.0:\(s.boundPort)/metrics")
+                let s = try PrometheusServer(registry: registry, port: port, host: host)
+                log("Prometheus metrics on http://\(host):\(s.boundPort)/metrics")
                 server = s
             } catch {
                 log("metrics server not started: \(error)")
