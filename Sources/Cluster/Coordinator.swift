@@ -94,6 +94,12 @@ public final class Coordinator {
         self.options = options
     }
 
+    /// Problems as one message: clauses joined by "; " without a period in front of a
+    /// separator ("… now; lambdaLearningRate …", never "now.; lambdaLearningRate").
+    static func sentences(_ problems: [String]) -> String {
+        problems.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 }.joined(separator: "; ")
+    }
+
     /// Runs to the end (or a signal). Throws on unrecoverable errors (bad checkpoint, bind failure, divergence).
     public func run(beforeLoop: () throws -> Void = {}) throws -> Outcome {
         Transport.tuneAllocatorForLargeMessages()
@@ -110,7 +116,7 @@ public final class Coordinator {
             }
             let ckpt = found.checkpoint
             let problems = ckpt.compatible(with: config) + state.problems(restoring: ckpt.snapshot)
-            guard problems.isEmpty else { throw ClusterError.cannotResume(problems.joined(separator: "; ")) }
+            guard problems.isEmpty else { throw ClusterError.cannotResume(Self.sentences(problems)) }
             guard ckpt.dataFingerprint == data.fingerprint else { throw ClusterError.cannotResume("the data splits differ from the checkpoint's") }
             state.restore(ckpt.snapshot)
             state.restoreRollbacks(Int(min(ckpt.counters["guard_rollbacks"] ?? 0, 60)))

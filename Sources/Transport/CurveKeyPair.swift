@@ -152,7 +152,7 @@ public struct CurveKeyPair: Sendable, Equatable, CustomStringConvertible {
             case "secret":
                 guard sec == nil else { throw KeyFileError(path: path, line: lineNo, reason: "second 'secret=' line") }
                 guard Z85.isValidKey(value) else {
-                    throw KeyFileError(path: path, line: lineNo, reason: "secret key is not a Z85 key: \(Z85.problem(value) ?? "invalid")")
+                    throw KeyFileError(path: path, line: lineNo, reason: "secret key is not a Z85 key: \(Z85.problem(value, secret: true) ?? "invalid")")
                 }
                 sec = Field(value: value, line: lineNo)
             default:

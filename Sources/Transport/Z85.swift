@@ -21,8 +21,9 @@ enum Z85 {
     }
 
     /// What is wrong with `key` as a Z85 CURVE key, as a phrase naming the offending character
-    /// and its 1-based position; nil when it is a valid key.
-    static func problem(_ key: String) -> String? {
+    /// and its 1-based position; nil when it is a valid key. `secret`: never quote valid
+    /// characters of the key (a group that overflows is named by its positions only).
+    static func problem(_ key: String, secret: Bool = false) -> String? {
         let chars = Array(key)
         guard chars.count == keyLength else { return "expected \(keyLength) characters, got \(chars.count)" }
         if let i = chars.firstIndex(where: { c in !(c.isASCII && alphabet.contains(c.asciiValue!)) }) {
@@ -32,7 +33,8 @@ enum Z85 {
         guard decodeKey(key) == nil else { return nil }
         // Valid characters, yet undecodable: a 5-character group worth more than 2^32 − 1.
         let group = (0..<(keyLength / 5)).first { g in decodeKey(String(chars[(g * 5)..<(g * 5 + 5)]) + String(repeating: "0", count: keyLength - 5)) == nil } ?? 0
-        return "the 5-character group '\(String(chars[(group * 5)..<(group * 5 + 5)]))' at positions \(group * 5 + 1)–\(group * 5 + 5) exceeds 32 bits"
+        let quoted = secret ? "" : " '\(String(chars[(group * 5)..<(group * 5 + 5)]))'"
+        return "the 5-character group\(quoted) at positions \(group * 5 + 1)–\(group * 5 + 5) exceeds 32 bits"
     }
 
     /// Whether `key` is a well-formed Z85 CURVE key.
