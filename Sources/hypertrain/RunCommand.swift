@@ -145,7 +145,12 @@ struct RunCommand: SettingsCommand {
             answerLine.text = answer.line
             return answer.fields
         }
-        options.log = { line in if !output.quiet || line.contains("lost") || line.contains("rejected") { Console.error("coordinator: " + line) } }
+        // --quiet keeps what an operator must see: lost peers, refusals and failed checkpoints.
+        options.log = { line in
+            if !output.quiet || line.contains("lost") || line.contains("rejected") || line.contains("checkpoint") && line.contains("failed") {
+                Console.error("coordinator: " + line)
+            }
+        }
         // After a normal end the children exit on the coordinator's Shutdown; otherwise
         // (error, Ctrl-C) they are terminated at once.
         var finished = false
