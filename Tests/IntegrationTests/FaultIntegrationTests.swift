@@ -30,11 +30,10 @@ import Cluster
         // A second process takes the write lock (BEGIN EXCLUSIVE) and holds it for 6 s.
         let locker = Process()
         locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        locker.arguments = ["python3", "-c", """
-            import sqlite3, sys, time
-            c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
-            c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(6); c.execute('COMMIT')
-            """, db]
+        let script = "from sqlite3 import connect; from sys import argv; from time import sleep; "
+            + "c = connect(argv[1], timeout=30, isolation_level=None); "
+            + "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sleep(6); c.execute('COMMIT')"
+        locker.arguments = ["python3", "-c", script, db]
         let lockedOut = Pipe()
         locker.standardOutput = lockedOut
         try locker.run()

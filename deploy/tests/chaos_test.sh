@@ -111,7 +111,7 @@ else t_fail "run with killed/stopped peers completed (exit $rc, steps '$steps')"
 fault
 E="ipc://$W/s.sock"
 start study coordinator --study-mode --bind "$E" --insecure --heartbeat-ms 200 "${FLAGS[@]}" \
-    --trials 8 --trial-steps 200 --box=-6:2 --study "$W/study.sqlite"; C=$LAST_PID
+    --trials 12 --trial-steps 2000 --box=-6:2 --study "$W/study.sqlite"; C=$LAST_PID
 start s-w1 worker --connect "$E" --insecure --data "$DATA"
 start s-w2 worker --connect "$E" --insecure --data "$DATA"
 done_trials() {
@@ -131,9 +131,9 @@ PY
 fi
 wait_pid "$C" 120; rc=$?
 n=$(done_trials); locks=$(grep -c "locked by another process" "$W/study.log")
-if [[ $rc == 0 && "$n" == 8 && "$locks" == 1 ]] && grep -q "writable again" "$W/study.log"; then
-    survived "study database locked 5 s (BEGIN EXCLUSIVE): all 8 trials stored, the lock logged once"
-else t_fail "locked study database (exit $rc, $n/8 done, lock logged $locks times)"; tail -5 "$W/study.log"; fi
+if [[ $rc == 0 && "$n" == 12 && "$locks" == 1 ]] && grep -q "writable again" "$W/study.log"; then
+    survived "study database locked 5 s (BEGIN EXCLUSIVE): all 12 trials stored, the lock logged once"
+else t_fail "locked study database (exit $rc, $n/12 done, lock logged $locks times)"; tail -5 "$W/study.log"; fi
 
 # --- 4. a full disk under the checkpoint -------------------------------------------------------
 if [[ $(id -u) == 0 ]] && mkdir -p "$W/tmpfs" && mount -t tmpfs -o size=256k tmpfs "$W/tmpfs" 2>/dev/null; then
