@@ -24,7 +24,7 @@ import Cluster
         let coordinator = try procs.start("coordinator", [
             "coordinator", "--study-mode", "--bind", endpoint, "--insecure", "--heartbeat-ms", "200",
             "--data", data, "--n-train", "100", "--n-valid", "1000", "--n-test", "1000", "--batch-size", "50",
-            "--trials", "10", "--trial-steps", "200", "--box=-6:2", "--study", db, "--seed", "3"])
+            "--trials", "16", "--trial-steps", "2000", "--box=-6:2", "--study", db, "--seed", "3"])
         for i in 1...2 { try procs.start("worker\(i)", ["worker", "--connect", endpoint, "--insecure", "--data", data]) }
         try #require(Poll.until(timeout: 60) { studyRows(db).contains { $0.status == "done" } }, "no trial finished\n\(procs.logs)")
         // A second process takes the write lock (BEGIN EXCLUSIVE) and holds it for 6 s.
@@ -44,8 +44,8 @@ import Cluster
         let status = try #require(coordinator.wait(timeout: 120), "study did not finish after the lock\n\(procs.logs)")
         #expect(status == 0, "\(procs.logs)")
         let rows = studyRows(db)
-        #expect(rows.count == 10 && rows.allSatisfy { $0.status == "done" }, "\(rows)")
-        #expect(doneWhenLocked < 10, "the study finished before the lock; the test proves nothing")
+        #expect(rows.count == 16 && rows.allSatisfy { $0.status == "done" }, "\(rows)")
+        #expect(doneWhenLocked < 16, "the study finished before the lock; the test proves nothing")
         let log = coordinator.stderr
         let lockLines = log.split(separator: "\n").filter { $0.contains("locked by another process") }
         #expect(lockLines.count == 1, "the lock is logged once, got \(lockLines.count)\n\(log)")
