@@ -26,8 +26,9 @@ import Cluster
             "--data", data, "--n-train", "100", "--n-valid", "1000", "--n-test", "1000", "--batch-size", "50",
             "--trials", "16", "--trial-steps", "2000", "--box=-6:2", "--study", db, "--seed", "3"])
         for i in 1...2 { try procs.start("worker\(i)", ["worker", "--connect", endpoint, "--insecure", "--data", data]) }
-        try #require(Poll.until(timeout: 60) { studyRows(db).contains { $0.status == "done" } }, "no trial finished\n\(procs.logs)")
-        // A second process takes the write lock (BEGIN EXCLUSIVE) and holds it for 6 s.
+        try #require(Poll.until(timeout: 60) { studyRows(db).contains { $0.status != "pending" } }, "no trial issued\n\(procs.logs)")
+        // A second process takes the write lock (BEGIN EXCLUSIVE) as the first trials run, and
+        // holds it for 6 s: their results arrive while it is held.
         let locker = Process()
         locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let script = "from sqlite3 import connect; from sys import argv; from time import sleep; "
@@ -50,6 +51,9 @@ import Cluster
         let lockLines = log.split(separator: "\n").filter { $0.contains("locked by another process") }
         #expect(lockLines.count == 1, "the lock is logged once, got \(lockLines.count)\n\(log)")
         #expect(log.contains("writable again"), "\(log)")
+        let duringLock = log.components(separatedBy: "locked by another process").dropFirst().joined()
+            .components(separatedBy: "writable again").first ?? ""
+        #expect(duringLock.contains("done: valid"), "no result arrived while the file was locked\n\(log)")
         // Workers were never cut off while the file was locked: nobody timed out and re-registered.
         let afterLock = log.components(separatedBy: "locked by another process").dropFirst().joined()
         #expect(!afterLock.contains("lost "), "\(log)")

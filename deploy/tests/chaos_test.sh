@@ -114,15 +114,17 @@ start study coordinator --study-mode --bind "$E" --insecure --heartbeat-ms 200 "
     --trials 12 --trial-steps 2000 --box=-6:2 --study "$W/study.sqlite"; C=$LAST_PID
 start s-w1 worker --connect "$E" --insecure --data "$DATA"
 start s-w2 worker --connect "$E" --insecure --data "$DATA"
-done_trials() {
-    python3 - "$W/study.sqlite" <<'PY' 2>/dev/null || echo 0
+trials_where() {
+    python3 - "$W/study.sqlite" "$1" <<'PY' 2>/dev/null || echo 0
 import sqlite3, sys
 # Read-only: opening must not create the file before the coordinator does.
-print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=30).execute("select count(*) from trials where status = 'done'").fetchone()[0])
+print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=30).execute(f"select count(*) from trials where status {sys.argv[2]}").fetchone()[0])
 PY
 }
-some_trial_done() { (( $(done_trials) >= 1 )); }
-if wait_for 60 some_trial_done; then
+done_trials() { trials_where "= 'done'"; }
+# The lock is taken as soon as the first trial is handed out, so results arrive while it is held.
+some_trial_issued() { (( $(trials_where "!= 'pending'") >= 1 )); }
+if wait_for 60 some_trial_issued; then
     python3 - "$W/study.sqlite" <<'PY'
 import sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
@@ -131,9 +133,10 @@ PY
 fi
 wait_pid "$C" 120; rc=$?
 n=$(done_trials); locks=$(grep -c "locked by another process" "$W/study.log")
-if [[ $rc == 0 && "$n" == 12 && "$locks" == 1 ]] && grep -q "writable again" "$W/study.log"; then
-    survived "study database locked 5 s (BEGIN EXCLUSIVE): all 12 trials stored, the lock logged once"
-else t_fail "locked study database (exit $rc, $n/12 done, lock logged $locks times)"; tail -5 "$W/study.log"; fi
+during=$(sed -n '/locked by another process/,/writable again/p' "$W/study.log" | grep -c "done: valid")
+if [[ $rc == 0 && "$n" == 12 && "$locks" == 1 && "$during" -ge 1 ]] && grep -q "writable again" "$W/study.log"; then
+    survived "study database locked 5 s (BEGIN EXCLUSIVE): $during result(s) arrived while locked; all 12 trials stored, the lock logged once"
+else t_fail "locked study database (exit $rc, $n/12 done, lock logged $locks times, $during result(s) during the lock)"; tail -5 "$W/study.log"; fi
 
 # --- 4. a full disk under the checkpoint -------------------------------------------------------
 if [[ $(id -u) == 0 ]] && mkdir -p "$W/tmpfs" && mount -t tmpfs -o size=256k tmpfs "$W/tmpfs" 2>/dev/null; then
