@@ -47,7 +47,8 @@ test-swift: data
 	HYPERTRAIN_DATA=$(CURDIR)/$(DATA) swift test -c release -Xswiftc -enable-testing $(SWIFT_FLAGS)
 
 # Deployment tests: manifests and units validated; Slurm, systemd units and a three-host
-# network-namespace cluster run for real when root (skipped with a reason otherwise).
+# network-namespace cluster run for real when root (skipped with a reason otherwise); the chaos
+# test (deploy/tests/chaos_test.sh, ≈ 1 min) injects issue 14's faults into real processes.
 test-deploy: data
 	swift build -c release -Xswiftc -enable-testing $(SWIFT_FLAGS)
 	HYPERTRAIN_DATA=$(CURDIR)/$(DATA) HT_BIN=$(CURDIR)/.build/release/hypertrain bash deploy/tests/run_all.sh

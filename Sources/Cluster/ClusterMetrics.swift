@@ -22,7 +22,7 @@ final class ClusterMetrics {
 
     /// Serves the metrics on `host:port` when `port` is given (0: an ephemeral port); without
     /// a port nothing is recorded. A server that cannot start is logged, not fatal.
-    init(port: UInt16?, host: String = "0.0.0.0", log: (String) -> Void) {
+    init(port: UInt16?, host: String, log: (String) -> Void) {
         steps = registry.makeGauge(name: "hypertrain_steps", help: "Steps completed")
         applied = registry.makeGauge(name: "hypertrain_gradients_applied", help: "Training gradients applied")
         hyperApplied = registry.makeGauge(name: "hypertrain_hypergradients_applied", help: "Hypergradients applied")

@@ -53,6 +53,8 @@ public enum ClusterError: Error, Sendable, CustomStringConvertible {
     case aborted(String)
     /// A checkpoint cannot be resumed under this configuration.
     case cannotResume(String)
+    /// The run's last checkpoint could not be written (the file named, and why).
+    case finalCheckpointFailed(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -62,6 +64,8 @@ public enum ClusterError: Error, Sendable, CustomStringConvertible {
         case .refused(let m): "the coordinator refused this worker: \(m)"
         case .aborted(let m): "run aborted: \(m)"
         case .cannotResume(let m): "cannot resume: \(m)"
+        case .finalCheckpointFailed(let path, let reason):
+            "the final checkpoint \(path) could not be written (\(reason)); the last good checkpoint there (or its .prev) is older than the run's end"
         }
     }
 }

@@ -45,6 +45,8 @@ public final class Coordinator {
         public var resume = false
         /// Prometheus port (nil: off).
         public var metricsPort: UInt16?
+        /// Address the Prometheus endpoint binds (the CLI derives it from `bind`).
+        public var metricsHost = "127.0.0.1"
         /// Progress, metrics and summary files.
         public var reporter: RunReporter.Options = .init()
         /// Log lines go here.
@@ -70,6 +72,8 @@ public final class Coordinator {
         public let steps: UInt64
         /// Stopped by a signal before the end (state checkpointed).
         public let interrupted: Bool
+        /// The signal that stopped the run (SIGINT, SIGTERM), if one did.
+        public let signal: Int32?
         /// Counters.
         public let counters: CoordinatorCounters
         /// The final state.
@@ -90,6 +94,12 @@ public final class Coordinator {
         self.options = options
     }
 
+    /// Problems as one message: clauses joined by "; " without a period in front of a
+    /// separator ("… now; lambdaLearningRate …", never "now.; lambdaLearningRate").
+    static func sentences(_ problems: [String]) -> String {
+        problems.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 }.joined(separator: "; ")
+    }
+
     /// Runs to the end (or a signal). Throws on unrecoverable errors (bad checkpoint, bind failure, divergence).
     public func run(beforeLoop: () throws -> Void = {}) throws -> Outcome {
         Transport.tuneAllocatorForLargeMessages()
@@ -97,6 +107,8 @@ public final class Coordinator {
         let trainer = HyperTrainer(config: config, data: data)
         let state = HyperState(config: config, phi: trainer.initialPhi(), lambdaHat: trainer.initialLambdaHat())
         var priorWall = 0.0
+        /// The checkpoint's counters: a resumed run's summary and checkpoints count from them.
+        var priorCounters: [String: UInt64] = [:]
         if options.resume, let path = options.checkpointPath, FileManager.default.fileExists(atPath: path) || FileManager.default.fileExists(atPath: path + ".prev") {
             let found = try Checkpoint.latestGood(at: path)
             if found.usedPrevious {
@@ -104,11 +116,12 @@ public final class Coordinator {
             }
             let ckpt = found.checkpoint
             let problems = ckpt.compatible(with: config) + state.problems(restoring: ckpt.snapshot)
-            guard problems.isEmpty else { throw ClusterError.cannotResume(problems.joined(separator: "; ")) }
+            guard problems.isEmpty else { throw ClusterError.cannotResume(Self.sentences(problems)) }
             guard ckpt.dataFingerprint == data.fingerprint else { throw ClusterError.cannotResume("the data splits differ from the checkpoint's") }
             state.restore(ckpt.snapshot)
             state.restoreRollbacks(Int(min(ckpt.counters["guard_rollbacks"] ?? 0, 60)))
             priorWall = ckpt.wallSecondsSoFar
+            priorCounters = ckpt.counters
             log("resumed from \(path) at step \(state.step)")
         } else if options.resume {
             log("--resume: no checkpoint at \(options.checkpointPath ?? "(none)"); starting fresh")
@@ -117,7 +130,7 @@ public final class Coordinator {
                                    dataFingerprint: data.fingerprint, heartbeatInterval: options.heartbeatInterval,
                                    heartbeatLiveness: options.heartbeatLiveness)
         let reporter = try RunReporter(config: config, options: options.reporter, startStep: state.step)
-        let metrics = ClusterMetrics(port: options.metricsPort, log: log)
+        let metrics = ClusterMetrics(port: options.metricsPort, host: options.metricsHost, log: log)
         defer { metrics.stop() }
 
         let server = try RouterServer(bind: options.bind, curve: options.curve,
@@ -141,18 +154,40 @@ public final class Coordinator {
         let firstStep = state.step
         let tickInterval = min(options.heartbeatInterval / 2, 0.1)
 
-        // Repeated refusals (stale gradients in async mode) and a failing checkpoint are logged
-        // once per kind per 10 s, with a count of the ones held back.
+        // Repeated refusals (stale gradients in async mode) are logged once per kind per 10 s,
+        // with a count of the ones held back.
         var throttle = LogThrottle(interval: 10)
-        func checkpoint() {
-            guard let path = options.checkpointPath else { return }
+        /// Counters over the whole run, including before a resume.
+        func totals() -> (gradients: UInt64, hypergradients: UInt64, reissued: UInt64) {
             let c = core.counters
+            return (c.gradientsApplied + (priorCounters["gradients_applied"] ?? 0),
+                    c.hypergradientsApplied + (priorCounters["hypergradients_applied"] ?? 0),
+                    c.tasksReissued + (priorCounters["tasks_reissued"] ?? 0))
+        }
+        // A failed write (disk full, permissions) is logged once per distinct error and counted;
+        // the next attempt waits for the next interval, not the next step (a full disk must not
+        // cost every step a failed write). The file already there and its .prev stay intact.
+        var checkpointFailures: [(reason: String, count: Int)] = []
+        func checkpoint() -> CheckpointError? {
+            guard let path = options.checkpointPath else { return nil }
+            let t = totals()
             let ckpt = Checkpoint(snapshot: state.snapshot(), config: config, dataFingerprint: data.fingerprint,
-                                  counters: ["gradients_applied": c.gradientsApplied, "hypergradients_applied": c.hypergradientsApplied,
-                                             "tasks_reissued": c.tasksReissued, "guard_rollbacks": UInt64(state.rollbacks)],
+                                  counters: ["gradients_applied": t.gradients, "hypergradients_applied": t.hypergradients,
+                                             "tasks_reissued": t.reissued, "guard_rollbacks": UInt64(state.rollbacks)],
                                   wallSecondsSoFar: priorWall + reporter.elapsed)
-            do { try ckpt.write(to: path); lastCheckpointStep = state.step } catch {
-                for l in throttle.lines(for: "checkpoint failed: \(error)", now: clock()) { log(l) }
+            lastCheckpointStep = state.step
+            do throws(CheckpointError) {
+                try ckpt.write(to: path)
+                return nil
+            } catch {
+                let reason = "\(error)"
+                if let i = checkpointFailures.firstIndex(where: { $0.reason == reason }) {
+                    checkpointFailures[i].count += 1
+                } else {
+                    checkpointFailures.append((reason, 1))
+                    log("checkpoint at step \(state.step) failed: \(reason); keeping the previous checkpoint, next attempt in \(options.checkpointEvery) steps (further failures like this are counted, not logged)")
+                }
+                return error
             }
         }
 
@@ -179,14 +214,14 @@ public final class Coordinator {
                     reporter.record(report)
                     metrics.record(report: report, counters: core.counters, peers: core.peerCounts)
                     if options.checkpointEvery > 0 && state.step - lastCheckpointStep >= UInt64(options.checkpointEvery) {
-                        checkpoint()
+                        _ = checkpoint()
                     }
                 }
             }
         }
 
         let loop = ServeLoop(server: server, tickInterval: tickInterval)
-        if let s = try loop.run(isFinished: { core.isFinished },
+        let signal = try loop.run(isFinished: { core.isFinished },
                                 handle: { peer, frames, now in
                                     perform(core.handle(peer: peer, frames: frames, now: now))
                                     if startupSeconds == nil && core.firstRoundIssued { startupSeconds = reporter.elapsed }
@@ -194,20 +229,23 @@ public final class Coordinator {
                                 tick: { now in
                                     perform(core.tick(now: now))
                                     metrics.record(counters: core.counters, peers: core.peerCounts)
-                                }) {
+                                })
+        if let s = signal {
             log("signal \(s): checkpointing at step \(state.step) and stopping")
             interrupted = true
         }
         if let fatal = core.fatalError {
-            checkpoint()
+            _ = checkpoint()
             perform(core.shutdownAll(reason: "run aborted"))
             throw ClusterError.aborted(fatal)
         }
-        checkpoint()
+        let finalCheckpointError = checkpoint()
         for line in throttle.flush() { log(line) }
-        // Interrupted: the workers keep retrying and rejoin when the coordinator is restarted
-        // with --resume. Finished: they are told to exit.
-        if !interrupted { perform(core.shutdownAll(reason: "run complete")) }
+        for f in checkpointFailures where f.count > 1 { log("checkpoint failed \(f.count) times: \(f.reason)") }
+        // Every peer is told why the coordinator goes: the run is complete (exit 0), or it was
+        // stopped by a signal and continues with --resume (standalone workers exit 75 so that a
+        // supervisor with Restart=on-failure starts them again to wait for it).
+        perform(core.shutdownAll(reason: signal.map { ShutdownReason.coordinatorStopped(signal: $0) } ?? ShutdownReason.runComplete))
         let evaluation = trainer.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
         let c = core.counters
         // The single-process run starts its clock after loading data and building its trainer;
@@ -218,10 +256,11 @@ public final class Coordinator {
         let extras = interrupted ? [] : options.summaryExtras(state.lambdaHat.array, evaluation)
         let counters: [(String, JSONRecord.Value)] = [
             ("mode", options.mode.rawValue),
-            ("gradients_applied", Int(c.gradientsApplied)),
-            ("hypergradients_applied", Int(c.hypergradientsApplied)),
+            ("gradients_applied", Int(totals().gradients)),
+            ("hypergradients_applied", Int(totals().hypergradients)),
             ("gradients_rejected", c.rejected.mapValues { Int($0) }),
-            ("tasks_reissued", Int(c.tasksReissued)),
+            ("tasks_reissued", Int(totals().reissued)),
+            ("checkpoint_failures", checkpointFailures.reduce(0) { $0 + $1.count }),
             ("peers_lost", Int(c.peersLost)),
             ("registrations", Int(c.registrations)),
             ("interrupted", interrupted),
@@ -229,7 +268,10 @@ public final class Coordinator {
             ("steps_per_second_after_startup", stepsRun / max(wall - startup, 1e-9)),
         ]
         try reporter.finish(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step, extra: counters + extras)
+        if let error = finalCheckpointError, let path = options.checkpointPath {
+            throw ClusterError.finalCheckpointFailed(path: path, reason: "\(error)")
+        }
         return Outcome(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step,
-                       interrupted: interrupted, counters: c, snapshot: state.snapshot())
+                       interrupted: interrupted, signal: signal, counters: c, snapshot: state.snapshot())
     }
 }

@@ -69,10 +69,16 @@ final class RouterServer {
         do { try router.send(message, prefix: [peer]) } catch { log("send \(message.body.name) failed: \(error)") }
     }
 
-    /// Closes the socket (lingering up to 2 s to deliver Shutdown messages) and the context.
+    /// Closes the socket (lingering up to 2 s to deliver Shutdown messages) and the context,
+    /// and removes the socket files of ipc:// endpoints (a later bind to the same path, or a
+    /// worker connecting to it, must not find a stale file).
     func close() {
         router.close()
         zap?.stop()
         context.close()
+        for endpoint in endpoints where endpoint.hasPrefix("ipc://") {
+            let path = String(endpoint.dropFirst("ipc://".count))
+            if !path.hasPrefix("@") { unlink(path) }   // "@name": Linux abstract namespace, no file
+        }
     }
 }

@@ -23,6 +23,10 @@ public enum Signals {
     /// Forgets a received signal.
     public static func clear() { received = 0 }
 
+    /// The conventional exit status of a process stopped by `signal`: 128 + its number
+    /// (SIGINT → 130, SIGTERM → 143), what a shell reports for a process the signal killed.
+    public static func exitStatus(for signal: Int32) -> Int32 { 128 + signal }
+
     /// `true` when `parent` is no longer this process's parent (it died; we were re-parented).
     public static func orphaned(from parent: Int32?) -> Bool {
         guard let parent else { return false }

@@ -25,6 +25,11 @@ public final class StudyCoordinator {
         public var summaryPath: String?
         /// Heartbeat interval, seconds.
         public var heartbeatInterval: Double = 1
+        /// How long one database statement may wait for another process's lock while the study
+        /// runs (the loop must keep serving heartbeats; refused writes are queued and retried).
+        public var databaseBusyTimeoutMilliseconds: Int32 = 50
+        /// After a signal, how long to keep retrying queued writes before exiting.
+        public var finalFlushSeconds: Double = 5
         /// Log lines go here.
         public var log: @Sendable (String) -> Void = Log.writer("study")
         /// Called once bound, with the endpoints.
@@ -47,6 +52,11 @@ public final class StudyCoordinator {
         public let wallSeconds: Double
         /// Stopped by a signal.
         public let interrupted: Bool
+        /// The signal that stopped it (SIGINT, SIGTERM), if one did.
+        public let signal: Int32?
+        /// Changes the database never took (it stayed locked until the coordinator stopped);
+        /// their trials are `running` in the file and re-run after `--resume`.
+        public let unsavedWrites: Int
     }
 
     private let config: ExperimentConfig
@@ -90,6 +100,7 @@ public final class StudyCoordinator {
         let core = try StudyCoordinatorCore(config: config, study: study, store: store, dataFingerprint: dataFingerprint,
                                             now: clock(), priorSeconds: priorSeconds, heartbeatInterval: options.heartbeatInterval)
         if exists { log("resumed \(options.databasePath): \(core.trials.filter { $0.status == .done }.count) trial(s) done") }
+        store.busyTimeoutMilliseconds = options.databaseBusyTimeoutMilliseconds
         let metrics = try options.metricsPath.map { try JSONLinesWriter(path: $0, append: exists) }
         defer { try? metrics?.close() }
 
@@ -111,7 +122,7 @@ public final class StudyCoordinator {
                     finishedCount += 1
                     if let v = r.validLoss, v.isFinite, v < (best?.valid ?? .infinity) { best = (v, r.testLoss ?? .nan) }
                     let seconds = core.studySeconds(now: clock())
-                    try? store.setMeta("seconds", String(seconds))
+                    perform(core.saveMeta("seconds", String(seconds), now: clock()))
                     var record = JSONRecord([
                         ("trial", r.id), ("trials_finished", finishedCount), ("elapsed_seconds", seconds),
                         ("status", r.status.rawValue),
@@ -128,15 +139,25 @@ public final class StudyCoordinator {
 
         var interrupted = false
         let loop = ServeLoop(server: server, tickInterval: 0.1)
-        if let s = try loop.run(isFinished: { core.isFinished(now: clock()) },
-                                handle: { peer, frames, now in perform(core.handle(peer: peer, frames: frames, now: now)) },
-                                tick: { now in perform(core.tick(now: now)) }) {
+        let signal = try loop.run(isFinished: { core.isFinished(now: clock()) },
+                                  handle: { peer, frames, now in perform(core.handle(peer: peer, frames: frames, now: now)) },
+                                  tick: { now in perform(core.tick(now: now)) })
+        if let s = signal {
             log("signal \(s): stopping; the study resumes with --resume")
             interrupted = true
         }
         let seconds = core.studySeconds(now: clock())
-        try store.setMeta("seconds", String(seconds))
-        perform(core.shutdownAll(reason: interrupted ? "study interrupted" : "study complete"))
+        perform(core.saveMeta("seconds", String(seconds), now: clock()))
+        // Stopped while the file was locked: a few more attempts, then say what stays unsaved.
+        let flushDeadline = clock() + options.finalFlushSeconds
+        while core.unsavedWrites > 0 && clock() < flushDeadline {
+            usleep(200_000)
+            perform(core.flush(now: clock(), force: true))
+        }
+        if core.unsavedWrites > 0 {
+            log("\(core.unsavedWrites) change(s) could not be written to \(options.databasePath) (still locked); their trials stay 'running' there and are re-run after --resume")
+        }
+        perform(core.shutdownAll(reason: interrupted ? "study coordinator stopped by signal \(signal ?? 0); it resumes with --resume" : "study complete"))
         let trials = core.trials
         if let path = options.summaryPath {
             let b = core.best
@@ -155,6 +176,7 @@ public final class StudyCoordinator {
                 ("config", config),
             ]), to: path)
         }
-        return Outcome(trials: trials, best: core.best, wallSeconds: seconds, interrupted: interrupted)
+        return Outcome(trials: trials, best: core.best, wallSeconds: seconds, interrupted: interrupted, signal: signal,
+                       unsavedWrites: core.unsavedWrites)
     }
 }

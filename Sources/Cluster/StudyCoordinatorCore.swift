@@ -9,6 +9,13 @@ public typealias StudyAction = PeerAction<TrialRecord>
 /// machine over the SQLite `StudyStore`: workers ask for work, get a `TrialTask` (Algorithm 1
 /// at a proposed λ), and return a `TrialResult`. A dead worker's trial goes back to the queue;
 /// a late result for a trial that is still open is accepted (trials are deterministic).
+///
+/// Database writes go through an ordered queue: a write the file does not take now (another
+/// process holds a lock on it) stays in memory and is retried every ``retryInterval`` seconds,
+/// in order, so nothing is lost or reordered. A result is acknowledged to its worker as soon
+/// as it is in that queue (the worker moves on; the coordinator holds the result), and the
+/// study is not finished until the queue is empty. If the coordinator is killed while a result
+/// is still queued, the file has that trial `running`, and `--resume` re-queues it.
 public final class StudyCoordinatorCore {
     /// What scheduling keeps per peer: whether it asked for work.
     struct Slot { var waiting = false }
@@ -26,6 +33,14 @@ public final class StudyCoordinatorCore {
     private let priorSeconds: Double
     private let spec: ExperimentSpec
     private var warmStart: GaussianProcess.Hyperparameters?
+    /// Writes the database has not taken yet, oldest first.
+    private var unsaved: [StudyWrite] = []
+    /// When the current run of failed writes began (nil: the last write succeeded).
+    private var failingSince: Double?
+    private var failuresSinceLogged = 0
+    private var nextAttempt = 0.0
+    /// Seconds between attempts while the database refuses writes.
+    public static let retryInterval = 1.0
     /// Messages rejected, by reason.
     public var rejected: [String: Int] { peers.rejected.mapValues { Int($0) } }
 
@@ -60,8 +75,13 @@ public final class StudyCoordinatorCore {
         records.filter { $0.status == .done && ($0.validLoss?.isFinite ?? false) }.min { $0.validLoss! < $1.validLoss! }
     }
 
-    /// `true` when every trial is finished (or the budget is spent and nothing is running).
+    /// Changes still waiting for the database.
+    public var unsavedWrites: Int { unsaved.count }
+
+    /// `true` when every trial is finished (or the budget is spent and nothing is running) and
+    /// stored.
     public func isFinished(now: Double) -> Bool {
+        guard unsaved.isEmpty else { return false }
         let finished = records.filter { $0.status == .done || $0.status == .failed }.count
         if finished >= study.trials { return true }
         if let budget = study.wallBudgetSeconds, studySeconds(now: now) >= budget {
@@ -77,10 +97,11 @@ public final class StudyCoordinatorCore {
         case .handled(let actions): return actions
         case .undecodable(let actions):
             // The worker drops a refused result's trial: its trials go back to the queue.
-            return actions + requeue(leases.release(heldBy: peer)) + dispatch(now: now)
+            let (count, requeued) = requeue(leases.release(heldBy: peer), now: now)
+            return actions + requeued + [.log("\(count) trial(s) re-queued after an undecodable reply")] + dispatch(now: now)
         case .hello(let hello, _):
             var actions: [StudyAction] = []
-            for (old, reason) in peers.replaced(by: peer, hello: hello) { actions += lose(old, reason: reason) }
+            for (old, reason) in peers.replaced(by: peer, hello: hello) { actions += lose(old, reason: reason, now: now) }
             return actions + peers.register(peer, hello: hello, prefix: "trial-worker", slot: Slot(), spec: spec, now: now).actions
         case .statusRequest(let sequence):
             return [peers.refuse(peer, .unexpected, "a study coordinator reports no status; see its summary", inReplyTo: sequence)]
@@ -93,7 +114,7 @@ public final class StudyCoordinatorCore {
         case .trialResult(let r):
             return accept(r, from: peer, sequence: message.sequence, now: now) + dispatch(now: now)
         case .shutdown:
-            return lose(peer, reason: "left") + dispatch(now: now)
+            return lose(peer, reason: "left", now: now) + dispatch(now: now)
         default:
             return [peers.refuse(peer, .unexpected, "unexpected \(message.body.name) in a study", inReplyTo: message.sequence)]
         }
@@ -102,40 +123,82 @@ public final class StudyCoordinatorCore {
     /// Clock tick: heartbeats, dead peers' trials back to the queue.
     public func tick(now: Double) -> [StudyAction] {
         var actions: [StudyAction] = []
-        for (key, reason) in peers.expired(now: now) { actions += lose(key, reason: reason) }
-        return actions + peers.heartbeats(now: now) + dispatch(now: now)
+        for (key, reason) in peers.expired(now: now) { actions += lose(key, reason: reason, now: now) }
+        return actions + flush(now: now) + peers.heartbeats(now: now) + dispatch(now: now)
+    }
+
+    /// Queues a metadata value (replacing a queued value of the same key).
+    public func saveMeta(_ key: String, _ value: String, now: Double) -> [StudyAction] {
+        if let i = unsaved.firstIndex(where: { if case .meta(key, _) = $0 { true } else { false } }) {
+            unsaved[i] = .meta(key: key, value: value)
+            return []
+        }
+        return save(.meta(key: key, value: value), now: now)
+    }
+
+    /// Queues a write and applies it now when nothing is waiting ahead of it.
+    private func save(_ write: StudyWrite, now: Double) -> [StudyAction] {
+        unsaved.append(write)
+        return unsaved.count == 1 ? flush(now: now, force: true) : []
+    }
+
+    /// Applies queued writes in order, stopping at the first the database refuses; retried
+    /// from `tick` every ``retryInterval`` seconds (`force`: now). A refusal is logged when a
+    /// run of them starts, and the end of the run once, with how long it lasted.
+    public func flush(now: Double, force: Bool = false) -> [StudyAction] {
+        guard !unsaved.isEmpty, force || now >= nextAttempt else { return [] }
+        var applied = 0
+        var failure: StudyStoreError?
+        while applied < unsaved.count {
+            do { try store.apply(unsaved[applied]) } catch { failure = error; break }
+            applied += 1
+        }
+        unsaved.removeFirst(applied)
+        guard let failure else {
+            guard let since = failingSince else { return [] }
+            failingSince = nil
+            return [.log("study database writable again after \(String(format: "%.1f", now - since)) s (\(failuresSinceLogged) failed attempt(s)); every queued change is stored")]
+        }
+        nextAttempt = now + Self.retryInterval
+        failuresSinceLogged += 1
+        guard failingSince == nil else { return [] }
+        failingSince = now
+        failuresSinceLogged = 1
+        let why = failure.isBusy ? "locked by another process" : "refused a write"
+        return [.log("study database \(why) (\(failure)); keeping \(unsaved.count) change(s) in memory and retrying every \(Int(Self.retryInterval)) s (logged once)")]
     }
 
     /// Tells every peer to stop.
     public func shutdownAll(reason: String) -> [StudyAction] { peers.shutdownAll(reason: reason) }
 
     /// Removes a peer; its running trials go back to the queue.
-    private func lose(_ key: [UInt8], reason: String) -> [StudyAction] {
+    private func lose(_ key: [UInt8], reason: String, now: Double) -> [StudyAction] {
         guard let p = peers.remove(key) else { return [] }
-        let requeued = requeue(leases.release(heldBy: key)).count
-        return [.log("lost \(p.workerID) (\(reason)); \(requeued) trial(s) re-queued")]
+        let (requeued, actions) = requeue(leases.release(heldBy: key), now: now)
+        return [.log("lost \(p.workerID) (\(reason)); \(requeued) trial(s) re-queued")] + actions
     }
 
-    /// Puts the running trials among `released` back in the queue; a log line for each.
-    private func requeue(_ released: [LeaseTable<Int>.Lease]) -> [StudyAction] {
+    /// Puts the running trials among `released` back in the queue.
+    private func requeue(_ released: [LeaseTable<Int>.Lease], now: Double) -> (count: Int, actions: [StudyAction]) {
+        var count = 0
         var actions: [StudyAction] = []
         for lease in released where records[lease.task].status == .running {
             let id = lease.task
-            try? store.markPending(id: id)
+            actions += save(.pending(id: id), now: now)
             records[id].status = .pending
             records[id].worker = nil
-            actions.append(.log("trial \(id) re-queued"))
+            count += 1
         }
-        return actions
+        return (count, actions)
     }
 
     private func dispatch(now: Double) -> [StudyAction] {
         var actions: [StudyAction] = []
         for key in peers.orderedKeys {
             guard let p = peers[key], p.slot.waiting else { continue }
-            guard let id = nextTrial(now: now) else { break }
+            guard let id = nextTrial(now: now, actions: &actions) else { break }
             let lease = leases.issue(id, to: key, now: now)
-            do { try store.markRunning(id: id, worker: p.workerID) } catch { actions.append(.log("\(error)")) }
+            actions += save(.running(id: id, worker: p.workerID), now: now)
             records[id].status = .running
             records[id].worker = p.workerID
             records[id].attempts += 1
@@ -147,13 +210,13 @@ public final class StudyCoordinatorCore {
     }
 
     /// The lowest pending trial, or a newly proposed one while the budget allows.
-    private func nextTrial(now: Double) -> Int? {
+    private func nextTrial(now: Double, actions: inout [StudyAction]) -> Int? {
         if let pending = records.first(where: { $0.status == .pending }) { return pending.id }
         guard records.count < study.trials else { return nil }
         if let budget = study.wallBudgetSeconds, studySeconds(now: now) >= budget { return nil }
         let id = records.count
         let lambda = propose(id)
-        do { try store.insert(id: id, lambda: lambda) } catch { return nil }
+        actions += save(.insert(id: id, lambda: lambda), now: now)
         records.append(TrialRecord(id: id, lambda: lambda, status: .pending, worker: nil, attempts: 0))
         return id
     }
@@ -194,22 +257,19 @@ public final class StudyCoordinatorCore {
         let seconds = issued.map { now - $0.issuedAt } ?? .nan
         let study = studySeconds(now: now)
         if !(r.validLoss.isFinite) {
-            try? store.markFailed(id: id)
+            let saved = save(.failed(id: id), now: now)
             records[id].status = .failed
             return [.log("trial \(id) diverged (non-finite validation loss); recorded as failed"), peers.send(peer, .ack(Ack(sequence: sequence))),
-                    .event(records[id])]
+                    .event(records[id])] + saved
         }
-        do {
-            try store.markDone(id: id, train: r.trainLoss, valid: r.validLoss, test: r.testLoss, trialSeconds: seconds, studySeconds: study)
-        } catch {
-            return [.log("could not store trial \(id): \(error)")]
-        }
+        // Acknowledged once queued: the coordinator holds the result until the file takes it.
+        let saved = save(.done(id: id, train: r.trainLoss, valid: r.validLoss, test: r.testLoss, trialSeconds: seconds, studySeconds: study), now: now)
         records[id].status = .done
         records[id].trainLoss = r.trainLoss
         records[id].validLoss = r.validLoss
         records[id].testLoss = r.testLoss
         records[id].trialSeconds = seconds
         records[id].finishedAtStudySeconds = study
-        return [peers.send(peer, .ack(Ack(sequence: sequence))), .event(records[id])]
+        return saved + [peers.send(peer, .ack(Ack(sequence: sequence))), .event(records[id])]
     }
 }

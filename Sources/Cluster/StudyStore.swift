@@ -41,7 +41,28 @@ public struct TrialRecord: Sendable, Equatable {
 public struct StudyStoreError: Error, Sendable, CustomStringConvertible {
     /// What failed.
     public let message: String
+    /// Another connection holds a lock on the file (SQLITE_BUSY/SQLITE_LOCKED): the same write
+    /// may succeed later.
+    public var isBusy = false
     public var description: String { "study database: \(message)" }
+}
+
+/// One change to the study database. The coordinator queues these in order and applies them
+/// with ``StudyStore/apply(_:)``, so a write that cannot be made now (the file is locked by
+/// another process) is retried later without reordering or losing it.
+public enum StudyWrite: Sendable, Equatable {
+    /// A new pending trial.
+    case insert(id: Int, lambda: [Double])
+    /// Leased to a worker.
+    case running(id: Int, worker: String)
+    /// Back to the queue (its worker died).
+    case pending(id: Int)
+    /// A result.
+    case done(id: Int, train: Double, valid: Double, test: Double, trialSeconds: Double, studySeconds: Double)
+    /// Failed (non-finite loss).
+    case failed(id: Int)
+    /// A metadata value.
+    case meta(key: String, value: String)
 }
 
 /// The study's SQLite database, written by the coordinator alone. Every state change is a
@@ -63,6 +84,8 @@ public final class StudyStore {
             throw StudyStoreError(message: "\(path): \(msg)")
         }
         db = handle
+        // Opening may wait for another process's lock for a while; the study loop then sets a
+        // short timeout (`busyTimeoutMilliseconds`) so a locked file never freezes it.
         sqlite3_busy_timeout(handle, 5000)
         try exec("PRAGMA journal_mode=WAL")
         try exec("PRAGMA synchronous=FULL")
@@ -84,6 +107,25 @@ public final class StudyStore {
     }
 
     deinit { sqlite3_close(db) }
+
+    /// How long a statement waits for another connection's lock before failing with
+    /// `isBusy` (SQLite's busy handler); 5 s after `init`.
+    public var busyTimeoutMilliseconds: Int32 = 5000 {
+        didSet { sqlite3_busy_timeout(db, busyTimeoutMilliseconds) }
+    }
+
+    /// Applies one queued change.
+    public func apply(_ write: StudyWrite) throws(StudyStoreError) {
+        switch write {
+        case .insert(let id, let lambda): try insert(id: id, lambda: lambda)
+        case .running(let id, let worker): try markRunning(id: id, worker: worker)
+        case .pending(let id): try markPending(id: id)
+        case .done(let id, let train, let valid, let test, let trialSeconds, let studySeconds):
+            try markDone(id: id, train: train, valid: valid, test: test, trialSeconds: trialSeconds, studySeconds: studySeconds)
+        case .failed(let id): try markFailed(id: id)
+        case .meta(let key, let value): try setMeta(key, value)
+        }
+    }
 
     /// Closes the database.
     public func close() {
@@ -157,18 +199,27 @@ public final class StudyStore {
 
     private func exec(_ sql: String) throws(StudyStoreError) {
         var err: UnsafeMutablePointer<CChar>?
-        if sqlite3_exec(db, sql, nil, nil, &err) != SQLITE_OK {
+        let rc = sqlite3_exec(db, sql, nil, nil, &err)
+        if rc != SQLITE_OK {
             let msg = err.map { String(cString: $0) } ?? "error"
             sqlite3_free(err)
-            throw StudyStoreError(message: msg)
+            throw StudyStoreError(message: msg, isBusy: Self.isBusy(rc))
         }
+    }
+
+    private static func isBusy(_ rc: Int32) -> Bool {
+        let primary = rc & 0xff
+        return primary == SQLITE_BUSY || primary == SQLITE_LOCKED
+    }
+
+    private func failure(_ rc: Int32) -> StudyStoreError {
+        StudyStoreError(message: String(cString: sqlite3_errmsg(db)), isBusy: Self.isBusy(rc))
     }
 
     private func prepare(_ sql: String, _ values: [Value]) throws(StudyStoreError) -> OpaquePointer? {
         var stmt: OpaquePointer?
-        guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK else {
-            throw StudyStoreError(message: String(cString: sqlite3_errmsg(db)))
-        }
+        let rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nil)
+        guard rc == SQLITE_OK else { throw failure(rc) }
         for (i, v) in values.enumerated() {
             let idx = Int32(i + 1)
             switch v {
@@ -183,7 +234,8 @@ public final class StudyStore {
     private func run(_ sql: String, _ values: [Value]) throws(StudyStoreError) {
         let stmt = try prepare(sql, values)
         defer { sqlite3_finalize(stmt) }
-        guard sqlite3_step(stmt) == SQLITE_DONE else { throw StudyStoreError(message: String(cString: sqlite3_errmsg(db))) }
+        let rc = sqlite3_step(stmt)
+        guard rc == SQLITE_DONE else { throw failure(rc) }
     }
 
     private func query<R>(_ sql: String, _ values: [Value], row: (OpaquePointer?) -> R) throws(StudyStoreError) -> [R] {
@@ -194,7 +246,7 @@ public final class StudyStore {
             let rc = sqlite3_step(stmt)
             if rc == SQLITE_ROW { out.append(row(stmt)); continue }
             if rc == SQLITE_DONE { return out }
-            throw StudyStoreError(message: String(cString: sqlite3_errmsg(db)))
+            throw failure(rc)
         }
     }
 

@@ -161,6 +161,13 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
         if algorithm == .joint && sigma * Double(hyperparameterCount).squareRoot() < 0.05 {
             w.append("sigma \(sigma) is tiny: the hypernetwork's slope ∂w/∂λ is then barely trained and λ̂ tends to stop at the wrong place (σ = 0.5 works on the Fig. 4 setting; with H hyperparameters what counts is σ·√H)")
         }
+        // Adam's step is ≈ lr per parameter whatever the gradient's scale: far above 0.1 every
+        // weight jumps by tenths each step (Adam at --phi-lr 10 ends with a train loss of 1e5).
+        let sane: (OptimizerKind) -> ClosedRange<Double> = { $0 == .adam ? 1e-6...0.1 : 1e-6...10 }
+        for (name, kind, rate) in [("phi-lr", phiOptimizer, phiLearningRate), ("lambda-lr", lambdaOptimizer, lambdaLearningRate)]
+        where !sane(kind).contains(rate) {
+            w.append("\(name) \(rate) is far outside the usual range for \(kind.rawValue) (\(sane(kind).lowerBound)…\(sane(kind).upperBound)): expect the run to diverge or not to move (the recipes use Adam 3e-4 for φ and 0.003/√H for λ̂)")
+        }
         return w
     }
 }

@@ -65,9 +65,23 @@ public final class RunReporter {
         start = ProgressLine.monotonicSeconds()
     }
 
+    /// The first training loss this reporter saw (a resumed run's first step after the resume).
+    private var firstTrain: Double?
+
+    /// A warning when the run ended far worse than it started (a step size far too large
+    /// trains the loss up, not down, and the run still ends normally); nil otherwise.
+    public static func divergenceWarning(first: Double?, final: Double) -> String? {
+        guard let first, first.isFinite, first > 0 else { return nil }
+        guard !final.isFinite || final > 100 * first else { return nil }
+        return "the final training loss \(String(format: "%.4g", final)) is far above the first step's (\(String(format: "%.4g", first))): training diverged; lower --phi-lr / --lambda-lr (or use the default recipe)"
+    }
+
     /// Records one step.
     public func record(_ r: StepReport) {
-        if let t = r.trainLoss { lastTrain = t }
+        if let t = r.trainLoss {
+            lastTrain = t
+            if firstTrain == nil { firstTrain = t }
+        }
         if let v = r.validBatchLoss { lastValid = v }
         let lambda = r.lambdaHat.map(Double.init)
         let rate = Double(r.step - startStep) / max(elapsed, 1e-9)
@@ -95,6 +109,7 @@ public final class RunReporter {
     /// Ends the progress line, writes the summary, closes the metrics file.
     public func finish(lambdaHat: [Float], evaluation: Evaluation, steps: UInt64, extra: [(String, JSONRecord.Value)] = []) throws {
         let wall = elapsed
+        if let w = Self.divergenceWarning(first: firstTrain, final: evaluation.trainLoss) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         progress?.finish()
         try? metrics?.close()
         try? tensorboard?.close()

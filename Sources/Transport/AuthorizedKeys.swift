@@ -39,7 +39,7 @@ public struct AuthorizedKeys: Sendable, Equatable {
                 keys.append(candidate)
             } else {
                 throw KeyFileError(path: source, line: i + 1,
-                                   reason: "not a Z85 public key (expected 40 characters, got \(candidate.count)); comments start with #")
+                                   reason: "not a Z85 public key (\(Z85.problem(candidate) ?? "invalid")); comments start with #")
             }
         }
         return try AuthorizedKeys(keys)
@@ -50,4 +50,7 @@ public struct AuthorizedKeys: Sendable, Equatable {
 
     /// Number of distinct keys.
     public var count: Int { keys.count }
+
+    /// Whether no key is accepted (every client will be refused).
+    public var isEmpty: Bool { keys.isEmpty }
 }

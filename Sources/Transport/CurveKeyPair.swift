@@ -98,7 +98,13 @@ public struct CurveKeyPair: Sendable, Equatable, CustomStringConvertible {
 
     /// Reads a key pair from a `.key` file (a file with only `public=` is refused: it has no
     /// secret). A missing `public=` line is derived from the secret; a present one must match.
+    ///
+    /// A secret key others could read is refused, as ssh refuses such a private key: the file
+    /// must not grant any permission to others, and may grant group read only when root owns
+    /// it (PostgreSQL's rule for its TLS key: a Kubernetes secret volume is root-owned, mode
+    /// 0440, group `fsGroup`).
     public static func load(from path: String) throws(KeyFileError) -> CurveKeyPair {
+        try checkSecretFilePermissions(path)
         let fields = try parseKeyFile(path)
         guard let secret = fields.secret else {
             throw KeyFileError(path: path, reason: "no 'secret=' line (is this a .pub file? a key pair needs the .key file)")
@@ -140,13 +146,13 @@ public struct CurveKeyPair: Sendable, Equatable, CustomStringConvertible {
             case "public":
                 guard pub == nil else { throw KeyFileError(path: path, line: lineNo, reason: "second 'public=' line") }
                 guard Z85.isValidKey(value) else {
-                    throw KeyFileError(path: path, line: lineNo, reason: "public key is not 40 valid Z85 characters (got \(value.count) characters)")
+                    throw KeyFileError(path: path, line: lineNo, reason: "public key is not a Z85 key: \(Z85.problem(value) ?? "invalid")")
                 }
                 pub = Field(value: value, line: lineNo)
             case "secret":
                 guard sec == nil else { throw KeyFileError(path: path, line: lineNo, reason: "second 'secret=' line") }
                 guard Z85.isValidKey(value) else {
-                    throw KeyFileError(path: path, line: lineNo, reason: "secret key is not 40 valid Z85 characters (got \(value.count) characters)")
+                    throw KeyFileError(path: path, line: lineNo, reason: "secret key is not a Z85 key: \(Z85.problem(value, secret: true) ?? "invalid")")
                 }
                 sec = Field(value: value, line: lineNo)
             default:
@@ -154,6 +160,17 @@ public struct CurveKeyPair: Sendable, Equatable, CustomStringConvertible {
             }
         }
         return (pub, sec)
+    }
+
+    /// Throws unless the secret key file at `path` is private enough (see `load(from:)`).
+    static func checkSecretFilePermissions(_ path: String) throws(KeyFileError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }   // reading it reports what is wrong
+        let mode = info.st_mode & 0o777
+        let tooOpen = info.st_uid == 0 && info.st_uid != getuid() ? mode & 0o037 != 0 : mode & 0o077 != 0
+        if tooOpen {
+            throw KeyFileError(path: path, reason: "this secret key is accessible by others (mode \(String(mode, radix: 8))); run `chmod 600 \(path)` (a root-owned file may also be group-readable, 0640)")
+        }
     }
 
     /// The file's text; errors name the file.

@@ -30,6 +30,8 @@ struct CoordinatorCommand: SettingsCommand {
     var insecure = false
     @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on this port (/metrics).")
     var metricsPort: UInt16?
+    @Option(name: .customLong("metrics-bind"), help: "Address the metrics endpoint listens on (default: the host of the first tcp:// --bind, 127.0.0.1 with ipc:// only).")
+    var metricsBind: String?
     @OptionGroup var data: DataOption
     @Flag(name: .customLong("study-mode"), help: "Run a baseline study (random search / Bayesian optimization) instead of hyper-training; see the study flags.")
     var studyMode = false
@@ -39,7 +41,7 @@ struct CoordinatorCommand: SettingsCommand {
         .merging(LoggingOptions.settings) { a, _ in a }
         .merging(ClusterRunOptions.settings) { a, _ in a }.merging(DataOption.settings) { a, _ in a }
         .merging(StudyOptions.settings) { a, _ in a }.merging([
-            "bind": .texts, "server-key": .text, "authorized-keys": .text, "insecure": .flag, "metrics-port": .integer, "study-mode": .flag,
+            "bind": .texts, "server-key": .text, "authorized-keys": .text, "insecure": .flag, "metrics-port": .integer, "metrics-bind": .text, "study-mode": .flag,
         ]) { a, _ in a }
 
     func validate() throws {
@@ -62,6 +64,12 @@ struct CoordinatorCommand: SettingsCommand {
         let curve: CurveServerSetup? = try (!insecure ? serverKey.flatMap { key in authorizedKeys.map { (key, $0) } } : nil).map {
             CurveServerSetup(keyPair: try CurveKeyPair.load(from: $0.0), authorized: try AuthorizedKeys.load(from: $0.1))
         }
+        if let curve, curve.authorized.isEmpty, let file = authorizedKeys {
+            Console.error("warning: \(file) holds no key: every client will be refused (add one with `hypertrain keygen --name NAME --authorize \(file)`)")
+        }
+        if insecure, let open = bind.first(where: { !BindAddress($0).isLoopback }) {
+            Console.error("warning: --insecure on \(open): anyone who can reach this address can join the run and read its parameters unencrypted; use CURVE keys off a trusted network")
+        }
         if studyMode {
             let study = try studyOptions.spec(config: &config)
             let data = try ExperimentData.load(directory: self.data.directory, config: config)
@@ -72,7 +80,7 @@ struct CoordinatorCommand: SettingsCommand {
             options.summaryPath = output.files.summary
             let outcome = try StudyCoordinator(config: config, study: study, dataFingerprint: data.fingerprint, options: options).run()
             print("best valid \(outcome.best?.validLoss ?? .nan) test \(outcome.best?.testLoss ?? .nan) after \(outcome.trials.count) trials")
-            if outcome.interrupted { throw ExitCode(130) }
+            if let s = outcome.signal { throw ExitCode(Signals.exitStatus(for: s)) }
             return
         }
         try ResolvedSettings.write(config, besideSummary: output.files.summary)
@@ -81,10 +89,11 @@ struct CoordinatorCommand: SettingsCommand {
         cluster.apply(to: &options)
         options.reporter = output.reporterOptions
         options.metricsPort = metricsPort
+        options.metricsHost = metricsBind ?? BindAddress.metricsHost(for: bind)
         options.curve = curve
         let outcome = try Coordinator(config: config, data: data, options: options).run()
         print(RunCommand.resultLine(lambdaHat: outcome.lambdaHat, evaluation: outcome.evaluation))
-        if outcome.interrupted { throw ExitCode(130) }
+        if let s = outcome.signal { throw ExitCode(Signals.exitStatus(for: s)) }
     }
 }
 
@@ -99,8 +108,9 @@ struct PeerOptions: ParsableArguments {
     @Flag(help: "Plain TCP without CURVE.")
     var insecure = false
     @OptionGroup var data: DataOption
-    @Option(name: .customLong("give-up-after"), help: "Exit after this many seconds without a coordinator (0: never).")
-    var giveUpAfter: Double = 0
+    @Option(name: .customLong("give-up-after"),
+            help: "Exit (status 2) after this many seconds without a coordinator: never reached at start, or gone without a Shutdown (killed, host lost). 0: wait forever.")
+    var giveUpAfter: Double = 600
     @Option(name: .customLong("parent-pid"), help: .hidden)
     var parentPID: Int32?
     @Option(name: .customLong("busy-wait-us"),
@@ -124,10 +134,16 @@ struct PeerOptions: ParsableArguments {
             o.curve = (try CurveKeyPair.load(from: key), try CurveKeyPair.loadPublicKey(from: serverPublicKey))
         }
         switch try WorkerNode(options: o).run() {
-        case .shutdown: return
-        case .signal: throw ExitCode(130)
+        case .shutdown(let reason):
+            // The coordinator stopped and continues with --resume: exit 75 (EX_TEMPFAIL) so a
+            // supervisor that restarts failures (systemd Restart=on-failure) starts this worker
+            // again to wait for it; after a complete run, 0.
+            if ShutdownReason.isCoordinatorStopped(reason) { throw ExitCode(75) }
+            return
+        case .signal:
+            throw ExitCode(Signals.exitStatus(for: Signals.pending ?? SIGTERM))
         case .gaveUp:
-            Console.error("no coordinator at \(connect) for \(giveUpAfter) s (wrong address, or this key is not authorized?)")
+            Console.error("no word from a coordinator at \(connect) for \(giveUpAfter) s (--give-up-after): it went away without a Shutdown, the address is wrong, or this key is not authorized; exiting")
             throw ExitCode(2)
         case .orphaned: throw ExitCode(1)
         }

@@ -59,19 +59,24 @@ struct RunCommand: SettingsCommand {
                        counters: ["guard_rollbacks": UInt64(run.state.rollbacks)], wallSecondsSoFar: reporter.elapsed)
         }
         // Every --checkpoint-every steps, so that a killed run leaves its latest state for
-        // `export` and `predict`; a failed write is reported once per distinct error and the run
-        // goes on (the final write below must succeed).
-        var lastCheckpointError: String?
+        // `export` and `predict`; a failed write is reported once per distinct error (counted,
+        // the count printed at the end), the previous file stays, and the run goes on to the
+        // next interval. The final write below must succeed, or the run fails.
+        var checkpointFailures: [(reason: String, count: Int)] = []
         let evaluation = try run.run { report in
             reporter.record(report)
             if let path = cluster.checkpoint, cluster.checkpointEvery > 0, report.step % UInt64(cluster.checkpointEvery) == 0,
                report.step < UInt64(config.steps) {
                 do {
                     try checkpoint().write(to: path)
-                    lastCheckpointError = nil
                 } catch {
-                    if "\(error)" != lastCheckpointError { Console.error("run: checkpoint at step \(report.step) failed: \(error)") }
-                    lastCheckpointError = "\(error)"
+                    let reason = "\(error)"
+                    if let i = checkpointFailures.firstIndex(where: { $0.reason == reason }) {
+                        checkpointFailures[i].count += 1
+                    } else {
+                        checkpointFailures.append((reason, 1))
+                        Console.error("run: checkpoint at step \(report.step) failed: \(reason); keeping the previous one, next attempt in \(cluster.checkpointEvery) steps (further failures like this are counted, not printed)")
+                    }
                 }
             }
             return true
@@ -81,7 +86,12 @@ struct RunCommand: SettingsCommand {
         let answer = answerReport(config: config, data: data, lambdaHat: run.state.lambdaHat.array, evaluation: evaluation)
         try reporter.finish(lambdaHat: run.state.lambdaHat.array, evaluation: evaluation, steps: run.state.step,
                             extra: [("mode", "single-process"), ("workers", 0), ("hyper_training_seconds", hyperTrainingSeconds)] as [(String, JSONRecord.Value)] + answer.fields)
-        if let path = cluster.checkpoint { try final.write(to: path) }
+        for f in checkpointFailures where f.count > 1 { Console.error("run: checkpoint failed \(f.count) times: \(f.reason)") }
+        if let path = cluster.checkpoint {
+            do { try final.write(to: path) } catch {
+                throw CommandError("the final checkpoint \(path) could not be written (\(error)); the file there (or its .prev) is from an earlier step")
+            }
+        }
         print(Self.resultLine(lambdaHat: run.state.lambdaHat.array, evaluation: evaluation))
         if let line = answer.line { print(line) }
     }
@@ -135,7 +145,12 @@ struct RunCommand: SettingsCommand {
             answerLine.text = answer.line
             return answer.fields
         }
-        options.log = { line in if !output.quiet || line.contains("lost") || line.contains("rejected") { Console.error("coordinator: " + line) } }
+        // --quiet keeps what an operator must see: lost peers, refusals and failed checkpoints.
+        options.log = { line in
+            if !output.quiet || line.contains("lost") || line.contains("rejected") || line.contains("checkpoint") && line.contains("failed") {
+                Console.error("coordinator: " + line)
+            }
+        }
         // After a normal end the children exit on the coordinator's Shutdown; otherwise
         // (error, Ctrl-C) they are terminated at once.
         var finished = false
@@ -148,7 +163,7 @@ struct RunCommand: SettingsCommand {
         if let line = answerLine.text { print(line) }
         if outcome.interrupted {
             Console.error("interrupted at step \(outcome.steps)" + (cluster.checkpoint.map { "; resume with --resume --checkpoint \($0)" } ?? ""))
-            throw ExitCode(130)
+            throw ExitCode(Signals.exitStatus(for: outcome.signal ?? SIGINT))
         }
     }
 

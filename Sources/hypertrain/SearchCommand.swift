@@ -112,6 +112,6 @@ struct SearchCommand: SettingsCommand {
         if let b = outcome.best {
             print("best trial \(b.id): λ \(b.lambda.count <= 4 ? b.lambda.map { String(format: "%.3f", $0) }.joined(separator: ", ") : "(\(b.lambda.count) values)")  valid \(String(format: "%.5f", b.validLoss ?? .nan))  test \(String(format: "%.5f", b.testLoss ?? .nan))  (\(outcome.trials.filter { $0.status == .done }.count) trials, \(String(format: "%.1f", outcome.wallSeconds)) s)")
         }
-        if outcome.interrupted { throw ExitCode(130) }
+        if let s = outcome.signal { throw ExitCode(Signals.exitStatus(for: s)) }
     }
 }

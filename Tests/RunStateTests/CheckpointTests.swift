@@ -530,6 +530,23 @@ import TestSupport
         print("checkpoint \(megabytes) MB: write \(writeTime), read \(readTime)")
         // Speed is printed, not asserted: benchmarks check speed, tests check outcomes.
     }
+
+    @Test("a checkpoint whose λ̂ left the ±80 range of --lambda-init still writes, reads and resumes (any finite λ̂ is accepted)")
+    func lambdaHatBeyondInitRange() throws {
+        let base = CheckpointFixture.make(steps: 1, compact: true)
+        var snapshot = base.snapshot
+        snapshot.lambdaHat = snapshot.lambdaHat.map { _ in 95 }
+        let checkpoint = Checkpoint(snapshot: snapshot, config: base.config, dataFingerprint: base.dataFingerprint, wallSecondsSoFar: 1)
+        let dir = NSTemporaryDirectory() + "ckpt-lambda-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try checkpoint.write(to: dir + "/c.bin")
+        let read = try Checkpoint.read(from: dir + "/c.bin")
+        #expect(read.snapshot.lambdaHat.allSatisfy { $0 == 95 })
+        #expect(read.compatible(with: base.config).isEmpty)
+        let state = HyperState(config: base.config, phi: base.snapshot.phi, lambdaHat: base.snapshot.lambdaHat)
+        #expect(state.problems(restoring: read.snapshot).isEmpty)
+    }
 }
 
 // MARK: - Test cases and fixtures

@@ -142,4 +142,59 @@ import Transport
         defer { dir.remove() }
         #expect(throws: KeyFileError.self) { try AuthorizedKeys.load(from: dir.file("absent")) }
     }
+
+    @Test("a bad Z85 key names the offending character and its position, or the group that overflows")
+    func z85ProblemNamesTheCharacter() throws {
+        let good = try CurveKeyPair.generate().publicKey
+        var chars = Array(good)
+        chars[10] = "~"
+        do {
+            _ = try AuthorizedKeys.parse(String(chars) + "\n", source: "ak")
+            Issue.record("accepted a key with '~'")
+        } catch {
+            #expect(error.description.contains("character '~' at position 11"), "\(error)")
+            #expect(!error.description.contains("expected 40 characters, got 40"), "\(error)")
+        }
+        let dir = try TempDir()
+        defer { dir.remove() }
+        try "public=\(String(chars))\n".write(toFile: dir.file("bad.pub"), atomically: true, encoding: .utf8)
+        #expect { try CurveKeyPair.loadPublicKey(from: dir.file("bad.pub")) } throws: { error in
+            "\(error)".contains("character '~' at position 11")
+        }
+        do {
+            _ = try AuthorizedKeys.parse("#" + String(good.dropFirst()) + "x" + "\n", source: "ak")
+        } catch {
+            Issue.record("a # line is a comment: \(error)")
+        }
+        do {
+            _ = try AuthorizedKeys.parse(String(good.prefix(39)) + "\n", source: "ak")
+            Issue.record("accepted 39 characters")
+        } catch {
+            #expect(error.description.contains("expected 40 characters, got 39"), "\(error)")
+        }
+    }
+
+    @Test("a secret key file others can read is refused with the chmod to run; 0600 loads")
+    func secretKeyPermissions() throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let k = try CurveKeyPair.generate()
+        let (keyFile, _) = try k.write(to: dir.path, name: "server")
+        for mode: mode_t in [0o644, 0o604, 0o660] {
+            chmod(keyFile, mode)
+            #expect { try CurveKeyPair.load(from: keyFile) } throws: { error in
+                "\(error)".contains("chmod 600 \(keyFile)")
+            }
+        }
+        chmod(keyFile, 0o600)
+        #expect(try CurveKeyPair.load(from: keyFile) == k)
+        chmod(keyFile, 0o400)
+        #expect(try CurveKeyPair.load(from: keyFile) == k)
+    }
+
+    @Test("an empty authorized-keys file parses to an empty set (the CLI warns about it)")
+    func emptyAuthorizedKeys() throws {
+        let keys = try AuthorizedKeys.parse("# nobody yet\n\n", source: "ak")
+        #expect(keys.isEmpty && keys.count == 0)
+    }
 }

@@ -35,6 +35,8 @@ struct TempDir {
     func write(_ name: String, _ text: String) throws -> String {
         let p = file(name)
         try text.write(toFile: p, atomically: false, encoding: .utf8)
+        // Secret key files must be private (CurveKeyPair.load refuses others' access).
+        if name.hasSuffix(".key") { chmod(p, 0o600) }
         return p
     }
 

@@ -197,7 +197,7 @@ scenario2() {
     state=$(job_field "$j" JobState); restarts=$(job_field "$j" Restarts)
     if [[ "$state" == COMPLETED ]]; then t_pass "JobState=COMPLETED after requeue"; else t_fail "JobState=COMPLETED after requeue (got $state)"; show_logs "$out"; fi
     if [[ "${restarts:-0}" -ge 1 ]]; then t_pass "Restarts=$restarts"; else t_fail "Restarts ≥ 1 (got '${restarts}')"; fi
-    check "coordinator checkpointed on SIGTERM and exited 130" grep -q "coordinator exited with 130" "$out/job.out"
+    check "coordinator checkpointed on SIGTERM and exited 143" grep -q "coordinator exited with 143" "$out/job.out"
     check "requeued run passed --resume" grep -q "resuming from" "$out/job.out"
     check "coordinator resumed mid-run (0 < step < 8000)" resumed_mid_run "$out" 8000
     check "CURVE keys reused on requeue" bash -c "[[ -n '$pub' && \"\$(cat '$out/keys/coordinator.pub')\" == '$pub' ]]"

@@ -125,7 +125,7 @@ wait_pid() {
 
 # systemctl stop/restart: SIGTERM to the main process (KillSignal=SIGTERM, KillMode=mixed).
 kill -TERM "$COORD"; wait_pid "$COORD" 60; rc=$?
-if [[ $rc == 130 ]]; then t_pass "SIGTERM → coordinator checkpoints and exits 130 (SuccessExitStatus)"; else t_fail "SIGTERM → exit 130 (got $rc)"; fi
+if [[ $rc == 143 ]]; then t_pass "SIGTERM → coordinator checkpoints and exits 143 (SuccessExitStatus)"; else t_fail "SIGTERM → exit 143 (got $rc)"; fi
 # What systemd does with the peers now: a peer still running keeps reconnecting; one that exited
 # non-zero is restarted (Restart=on-failure); one that exited 0 stays stopped, so the operator
 # restarts it (`systemctl restart 'hypertrain-worker@*' hypertrain-validator`, deploy/README.md).
@@ -135,8 +135,9 @@ declare -A UNIT=([worker1]='hypertrain-worker@.service' [worker2]='hypertrain-wo
 declare -A INST=([worker1]=1 [worker2]=2 [validator]="")
 for name in worker1 worker2 validator; do
     pid=${PEER[$name]}
-    if kill -0 "$pid" 2>/dev/null; then echo "  note: $name keeps running and reconnects by itself"; continue; fi
-    wait "$pid"; rc=$?
+    wait_pid "$pid" 15; rc=$?
+    if [[ $rc == 75 ]]; then t_pass "$name told the coordinator stopped: exit 75 (Restart=on-failure restarts it)"
+    else t_fail "$name exit 75 after the coordinator's SIGTERM (got $rc)"; tail -3 "$W/$name.log"; fi
     if [[ $rc == 0 ]]; then
         echo "  note: $name exited 0 ($(grep -o 'shutdown ([^)]*)' "$W/$name.log" | tail -1)): Restart=on-failure leaves it stopped; restarting it as the operator would"
     else

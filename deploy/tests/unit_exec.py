@@ -121,7 +121,7 @@ REQUIRED = {
     ("Service", "ExecStart"): (lambda v: len(v) == 1 and v[0].startswith("/"), "exactly one ExecStart= with an absolute path"),
     ("Service", "Restart"): (lambda v: v == ["on-failure"], "Restart=on-failure"),
     ("Service", "KillSignal"): (lambda v: v in (["SIGTERM"], ["TERM"], ["15"]), "KillSignal=SIGTERM"),
-    ("Service", "SuccessExitStatus"): (lambda v: any("130" in x.split() for x in v), "SuccessExitStatus includes 130 (exit after SIGTERM)"),
+    ("Service", "SuccessExitStatus"): (lambda v: any("143" in x.split() for x in v) and any("130" in x.split() for x in v), "SuccessExitStatus includes 143 and 130 (exit after SIGTERM, SIGINT)"),
     ("Service", "TimeoutStopSec"): (lambda v: len(v) == 1, "TimeoutStopSec="),
     ("Service", "LoadCredential"): (lambda v: len(v) >= 1, "LoadCredential= for the secret key"),
     ("Install", "WantedBy"): (lambda v: len(v) >= 1, "WantedBy= in [Install]"),

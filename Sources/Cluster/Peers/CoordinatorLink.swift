@@ -55,8 +55,9 @@ final class CoordinatorLink {
         defer { context.close() }
         var interval = 1.0
         var liveness = 5
-        let startedWaiting = Self.now()
-        var everConnected = false
+        // When the coordinator was last heard from (or we started waiting for it): after
+        // `giveUpAfter` seconds without it, registered before or not, the worker stops.
+        var lastContact = Self.now()
         let log = settings.log
         while true {
             let socket = try connectSocket(context)
@@ -68,7 +69,7 @@ final class CoordinatorLink {
             var registered = false
             var lastHello = lastHeard
             func givingUp(_ now: Double) -> Bool {
-                !everConnected && settings.giveUpAfter > 0 && now - startedWaiting > settings.giveUpAfter
+                settings.giveUpAfter > 0 && now - lastContact > settings.giveUpAfter
             }
             session: while true {
                 do {
@@ -86,7 +87,7 @@ final class CoordinatorLink {
                             lastHello = now
                         } else if registered && now - lastHeard > interval * Double(liveness) {
                             log("\(workerID): coordinator silent for \(String(format: "%.1f", now - lastHeard)) s; reconnecting")
-                            if settings.giveUpAfter > 0 && now - lastHeard > settings.giveUpAfter { return .gaveUp }
+                            if givingUp(now) { return .gaveUp }
                             break session
                         } else if registered && now - lastSent >= interval {
                             try send(socket, Outgoing(body: .heartbeat(Heartbeat(unixMs: UInt64(Date().timeIntervalSince1970 * 1000)))))
@@ -94,6 +95,7 @@ final class CoordinatorLink {
                         continue
                     }
                     lastHeard = Self.now()
+                    lastContact = lastHeard
                     let message: Message
                     do { message = try WireCodec.decode(frames) } catch {
                         log("dropped an undecodable message (\(frames.count) frames): \(error)")
@@ -108,7 +110,6 @@ final class CoordinatorLink {
                         // Preparing (loading data) is our time, not the coordinator's silence.
                         lastHeard = Self.now()
                         registered = true
-                        everConnected = true
                         log("registered as \(workerID)")
                         for _ in 0..<Self.pipelineDepth { try send(socket, Outgoing(body: .workRequest)) }
                     case .error(let e):
