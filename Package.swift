@@ -32,8 +32,6 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         // /metrics: registry and text exposition (README, "Dependencies").
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        // /metrics and /healthz HTTP endpoint (README, "Dependencies").
-        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // C layer: module maps, generated code, and the hand-written kernels in their own target.
@@ -67,12 +65,10 @@ let package = Package(
         .target(name: "Wire", dependencies: ["CHypertrainProto"]),
         // job: ZeroMQ sockets, poller, CURVE keys, ZAP authenticator
         .target(name: "Transport", dependencies: ["CZeroMQ", "SystemIO"]),
-        // job: progress line, JSON Lines and summary (Foundation Codable), logging (swift-log), TensorBoard event files (protoc-c), Prometheus metrics (swift-prometheus) served by FlyingFox
+        // job: progress line, JSON Lines and summary (Foundation Codable), logging (swift-log), TensorBoard event files (protoc-c), Prometheus metrics (swift-prometheus) on a small HTTP endpoint with its own thread
         .target(name: "Telemetry", dependencies: ["SystemIO", "CTensorBoardProto",
                                                   .product(name: "Logging", package: "swift-log"),
-                                                  .product(name: "Prometheus", package: "swift-prometheus"),
-                                                  .product(name: "FlyingFox", package: "FlyingFox"),
-                                                  .product(name: "FlyingSocks", package: "FlyingFox")]),
+                                                  .product(name: "Prometheus", package: "swift-prometheus")]),
         // job: a run's durable outputs: the checkpoint file format and the run reporter (progress, metrics, summary)
         .target(name: "RunState", dependencies: ["HyperOpt", "Telemetry", "SystemIO"], swiftSettings: fastSwift),
         // job: the peer layer (registration, liveness, dedup, leases, the I/O loop) and on it the hyper-training and study coordinators, workers, local launcher

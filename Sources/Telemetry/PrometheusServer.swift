@@ -1,183 +1,152 @@
-import FlyingFox
-import FlyingSocks
 import Foundation
+@preconcurrency import Glibc
 import Prometheus
 import SystemIO
 
-/// The coordinator's HTTP endpoint for Prometheus scrapes, served by FlyingFox.
+/// A minimal HTTP/1.1 endpoint for Prometheus scrapes, run by the coordinator.
 ///
-/// Serves `GET /metrics` (the registry in the text exposition format, `Content-Type:
-/// text/plain; version=0.0.4; charset=utf-8`) and `GET /healthz` (`ok`); `HEAD` is accepted
-/// too. Other paths get 404 and other methods 405. Request parsing, timeouts and connection
-/// handling are FlyingFox's; nothing is logged per request.
+/// Serves `GET /metrics` (the registry in text format 0.0.4, `Content-Type: text/plain;
+/// version=0.0.4; charset=utf-8`) and `GET /healthz` (`ok`); `HEAD` is accepted too. Other paths
+/// get 404, other methods 405, and requests that are not HTTP/1.x get 400. Every connection is
+/// closed after one response. Nothing is logged per request.
 ///
-/// The server binds in ``start(registry:port:host:)`` (or the blocking ``init(registry:port:host:)``)
-/// — so a port already in use is reported there — and serves from Swift concurrency tasks
-/// until ``shutdown()`` (or the blocking ``stop()``). It only reads the registry, which
-/// swift-prometheus makes safe to read while the coordinator updates it.
-public final class PrometheusServer: Sendable {
+/// The server binds and starts listening in ``init(registry:port:host:)`` — so a port already
+/// in use is reported there — and then serves on its own thread (outside the Swift concurrency
+/// pool) until ``stop()``. Connections are handled one at a time: a scrape is a few kilobytes
+/// and each connection gets at most a few seconds, so a slow or silent client cannot hold the
+/// server for long.
+///
+/// In debug builds, releasing a server that was not stopped is an assertion failure.
+public final class PrometheusServer: @unchecked Sendable {
+    // @unchecked Sendable: all stored properties are immutable except `thread`, which is only
+    // touched while holding `lock`. The serving thread shares only the immutable `PrometheusServerLoop`.
+
     /// The TCP port the server listens on; the kernel's choice when created with port 0.
     public let boundPort: UInt16
     /// The address the server was asked to bind, e.g. `0.0.0.0` or `127.0.0.1`.
     public let host: String
 
-    private let server: HTTPServer
-    private let serving: Task<Void, Never>
+    private let loop: PrometheusServerLoop
+    private let lock = NSLock()
+    private var thread: pthread_t?
 
-    private init(boundPort: UInt16, host: String, server: HTTPServer, serving: Task<Void, Never>) {
-        self.boundPort = boundPort
-        self.host = host
-        self.server = server
-        self.serving = serving
-    }
-
-    /// Binds `host:port`, starts listening and serving.
+    /// Binds `host:port`, starts listening and starts the serving thread.
     ///
     /// - Parameters:
     ///   - registry: The metrics rendered on each `GET /metrics`.
     ///   - port: The TCP port, or 0 for an ephemeral one (then read ``boundPort``).
-    ///   - host: A numeric local address: `0.0.0.0` (all IPv4 interfaces, the default),
-    ///     `127.0.0.1`, `::` or `::1`.
-    /// - Throws: ``TelemetryError`` if the address is not numeric or cannot be bound (for
-    ///   example `EADDRINUSE`: "bind 0.0.0.0:9464: Address already in use").
-    public static func start(registry: PrometheusCollectorRegistry, port: UInt16,
-                             host: String = "0.0.0.0") async throws(TelemetryError) -> PrometheusServer {
-        let subject = "\(host):\(port)"
-        let address: any SocketAddress
-        do {
-            if host.contains(":") {
-                address = try sockaddr_in6.inet6(ip6: host, port: port)
-            } else {
-                address = try sockaddr_in.inet(ip4: host, port: port)
+    ///   - host: The local address to bind: `0.0.0.0` (all IPv4 interfaces, the default),
+    ///     `127.0.0.1`, `::`, or a host name that resolves to a local address.
+    /// - Throws: ``TelemetryError`` if the address cannot be resolved or bound (for example
+    ///   `EADDRINUSE`), or the thread cannot be started.
+    public init(registry: PrometheusCollectorRegistry, port: UInt16, host: String = "0.0.0.0") throws(TelemetryError) {
+        self.host = host
+        let listener = try Self.listen(host: host, port: port)
+        var wake: [Int32] = [-1, -1]
+        do throws(TelemetryError) {
+            try SystemCall.check("pipe", "wake pipe") { pipe(&wake) }
+            for fd in wake {
+                try SystemCall.check("fcntl", "descriptor \(fd)") { fcntl(fd, F_SETFD, FD_CLOEXEC) }
             }
+            let loop = PrometheusServerLoop(render: { var text: [UInt8] = []; registry.emit(into: &text); return text },
+                                            listenFD: listener.fd, wakeFD: wake[0], wakeSignalFD: wake[1])
+            self.loop = loop
+            self.boundPort = listener.port
+
+            var thread = pthread_t()
+            let context = Unmanaged.passRetained(loop).toOpaque()
+            let result = pthread_create(&thread, nil, { context in
+                let loop = Unmanaged<PrometheusServerLoop>.fromOpaque(context!).takeRetainedValue()
+                loop.run()
+                return nil
+            }, context)
+            guard result == 0 else {
+                Unmanaged<PrometheusServerLoop>.fromOpaque(context).release()
+                throw TelemetryError(operation: "pthread_create", subject: "\(host):\(listener.port)", code: result)
+            }
+            self.thread = thread
         } catch {
-            throw TelemetryError(operation: "bind", subject: subject, code: EINVAL,
-                                 reason: "not a numeric IPv4 or IPv6 address")
+            for fd in [listener.fd] + wake where fd >= 0 { _ = Glibc.close(fd) }
+            throw error
         }
-        let server = HTTPServer(address: address, timeout: Self.clientTimeout, logger: .disabled,
-                                handler: MetricsEndpoint(registry: registry))
-        let failure = FailureBox()
-        let serving = Task {
-            do { try await server.run() } catch { failure.record(error) }
-        }
-        // FlyingFox reports a failed bind by `run()` throwing, and success by listening; wait
-        // for whichever comes first.
-        let deadline = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < deadline {
-            if let error = failure.error {
-                throw Self.telemetryError(error, subject: subject)
-            }
-            if case let address? = await server.listeningAddress {
-                let bound: UInt16
-                switch address {
-                case .ip4(_, let p), .ip6(_, let p): bound = p
-                case .unix: bound = port
-                }
-                return PrometheusServer(boundPort: bound, host: host, server: server, serving: serving)
-            }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        serving.cancel()
-        await server.stop()
-        throw TelemetryError(operation: "listen", subject: subject, code: ETIMEDOUT)
     }
 
-    /// Stops accepting connections, ends open ones and waits until the server has finished.
-    /// The port is free again when this returns. Calling it again does nothing.
-    public func shutdown() async {
-        await server.stop(timeout: 0)
-        serving.cancel()
-        await serving.value
+    deinit {
+        assert(thread == nil, "PrometheusServer on port \(boundPort) released without stop()")
+        stop()
     }
 
-    /// ``start(registry:port:host:)`` for synchronous callers (the coordinator's thread).
-    ///
-    /// Blocks until the server listens or fails; do not call it from a task of the Swift
-    /// concurrency pool, whose threads the server needs.
-    public convenience init(registry: PrometheusCollectorRegistry, port: UInt16, host: String = "0.0.0.0") throws(TelemetryError) {
-        let started = Self.blocking { () async -> Result<PrometheusServer, TelemetryError> in
-            do throws(TelemetryError) {
-                return .success(try await Self.start(registry: registry, port: port, host: host))
-            } catch {
-                return .failure(error)
-            }
-        }
-        let server = try started.get()
-        self.init(boundPort: server.boundPort, host: server.host, server: server.server, serving: server.serving)
-    }
-
-    /// ``shutdown()`` for synchronous callers; the same caveat as ``init(registry:port:host:)``.
+    /// Stops accepting connections, waits for the serving thread to finish and closes the
+    /// socket. A response in progress is abandoned. Calling it again does nothing.
     public func stop() {
-        Self.blocking { await self.shutdown() }
+        lock.lock()
+        defer { lock.unlock() }
+        guard let running = thread else { return }
+        thread = nil
+        var byte: UInt8 = 1
+        _ = Glibc.write(loop.wakeSignalFD, &byte, 1)
+        pthread_join(running, nil)
+        for fd in [loop.listenFD, loop.wakeFD, loop.wakeSignalFD] { _ = Glibc.close(fd) }
     }
 
-    /// Time a client gets to send its request and receive the response.
-    static let clientTimeout: TimeInterval = 2
+    // MARK: Binding
 
-    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-        let done = DispatchSemaphore(value: 0)
-        let box = FailureBox.Value<T>()
-        Task.detached {
-            box.set(await body())
-            done.signal()
+    /// A listening non-blocking socket bound to the first usable address for `host:port`.
+    private static func listen(host: String, port: UInt16) throws(TelemetryError) -> (fd: Int32, port: UInt16) {
+        let subject = "\(host):\(port)"
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        var list: UnsafeMutablePointer<addrinfo>?
+        let resolved = getaddrinfo(host, String(port), &hints, &list)
+        guard resolved == 0, let list else {
+            if resolved == EAI_SYSTEM { throw TelemetryError(operation: "getaddrinfo", subject: subject, code: errno) }
+            throw TelemetryError(operation: "getaddrinfo", subject: subject, code: resolved,
+                                 reason: String(cString: gai_strerror(resolved)))
         }
-        done.wait()
-        return box.get()!
-    }
+        defer { freeaddrinfo(list) }
 
-    private static func telemetryError(_ error: any Error, subject: String) -> TelemetryError {
-        if case .failed(let type, let code, let message) = error as? SocketError {
-            return TelemetryError(operation: type, subject: subject, code: code, reason: message)
+        var lastError = TelemetryError(operation: "bind", subject: subject, code: EADDRNOTAVAIL)
+        var candidate: UnsafeMutablePointer<addrinfo>? = list
+        while let info = candidate?.pointee {
+            candidate = info.ai_next
+            let fd = socket(info.ai_family, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), info.ai_protocol)
+            guard fd >= 0 else {
+                lastError = TelemetryError(operation: "socket", subject: subject, code: errno)
+                continue
+            }
+            do {
+                var one: Int32 = 1
+                try SystemCall.check("setsockopt", subject) {
+                    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+                }
+                try SystemCall.check("bind", subject) { bind(fd, info.ai_addr, info.ai_addrlen) }
+                try SystemCall.check("listen", subject) { Glibc.listen(fd, 64) }
+                return (fd, try localPort(fd, subject: subject))
+            } catch {
+                _ = Glibc.close(fd)
+                lastError = error
+            }
         }
-        return TelemetryError(operation: "listen", subject: subject, code: EIO, reason: String(describing: error))
+        throw lastError
     }
-}
 
-/// The routes: `/metrics` and `/healthz`, `GET` or `HEAD`.
-private struct MetricsEndpoint: HTTPHandler {
-    let registry: PrometheusCollectorRegistry
-
-    func handleRequest(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let body: Data, contentType: String
-        switch request.path {
-        case "/metrics":
-            var bytes: [UInt8] = []
-            registry.emit(into: &bytes)
-            body = Data(bytes)
-            contentType = "text/plain; version=0.0.4; charset=utf-8"
-        case "/healthz":
-            body = Data("ok".utf8)
-            contentType = "text/plain; charset=utf-8"
+    private static func localPort(_ fd: Int32, subject: String) throws(TelemetryError) -> UInt16 {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = try withUnsafeMutablePointer(to: &storage) { pointer throws(TelemetryError) in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address throws(TelemetryError) in
+                try SystemCall.check("getsockname", subject) { getsockname(fd, address, &length) }
+            }
+        }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(as: sockaddr_in.self).sin_port) }
+        case AF_INET6:
+            return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(as: sockaddr_in6.self).sin6_port) }
         default:
-            return HTTPResponse(statusCode: .notFound, body: Data("not found\n".utf8))
+            throw TelemetryError(operation: "getsockname", subject: subject, code: EAFNOSUPPORT)
         }
-        switch request.method {
-        case .GET:
-            return HTTPResponse(statusCode: .ok, headers: [.contentType: contentType], body: body)
-        case .HEAD:
-            return HTTPResponse(statusCode: .ok, headers: [.contentType: contentType])
-        default:
-            return HTTPResponse(statusCode: .methodNotAllowed, headers: [HTTPHeader("Allow"): "GET, HEAD"],
-                                body: Data("method not allowed\n".utf8))
-        }
-    }
-}
-
-/// The error `run()` ended with, set from the serving task and read by the starting one.
-private final class FailureBox: @unchecked Sendable {
-    // @unchecked Sendable: `stored` is only touched while holding `lock`.
-    private let lock = NSLock()
-    private var stored: (any Error)?
-
-    func record(_ error: any Error) { lock.withLock { stored = error } }
-    var error: (any Error)? { lock.withLock { stored } }
-
-    /// One value handed from a task to a thread waiting on a semaphore.
-    final class Value<T>: @unchecked Sendable {
-        // @unchecked Sendable: `value` is only touched while holding `lock`.
-        private let lock = NSLock()
-        private var value: T?
-        func set(_ newValue: T) { lock.withLock { value = newValue } }
-        func get() -> T? { lock.withLock { value } }
     }
 }

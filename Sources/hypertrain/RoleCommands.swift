@@ -143,7 +143,7 @@ struct PeerOptions: ParsableArguments {
         case .signal:
             throw ExitCode(Signals.exitStatus(for: Signals.pending ?? SIGTERM))
         case .gaveUp:
-            Console.error("no word from a coordinator at \(connect) for \(giveUpAfter) s (--give-up-after): it went away without a Shutdown, the address is wrong, or this key is not authorized; exiting")
+            Console.error("no coordinator at \(connect) for \(giveUpAfter) s (--give-up-after): it went away without a Shutdown, the address is wrong, or this key is not authorized; exiting")
             throw ExitCode(2)
         case .orphaned: throw ExitCode(1)
         }

@@ -4,8 +4,8 @@ import Prometheus
 import Testing
 import Telemetry
 
-/// The /metrics endpoint over real sockets. The raw-socket client blocks, so it runs on its own
-/// thread (``offPool(_:)``): the server's tasks need the concurrency pool's few threads.
+/// The /metrics endpoint over real sockets. The server serves on its own thread; the raw-socket
+/// client blocks, so it runs on its own thread too (``offPool(_:)``).
 @Suite struct PrometheusServerTests {
     let registry: PrometheusCollectorRegistry = {
         let registry = PrometheusCollectorRegistry()
@@ -26,7 +26,7 @@ import Telemetry
 
     @Test("GET /metrics returns swift-prometheus's exposition, current at each scrape")
     func scrape() async throws {
-        let server = try await PrometheusServer.start(registry: registry, port: 0, host: "127.0.0.1")
+        let server = try PrometheusServer(registry: registry, port: 0, host: "127.0.0.1")
         #expect(server.boundPort != 0)
         let response = try await Self.get(server.boundPort, "/metrics")
         #expect(response.status == 200)
@@ -38,12 +38,12 @@ import Telemetry
         registry.makeCounter(name: "hypertrain_steps_total", help: "Optimizer steps applied.").increment(by: Int64(1))
         let later = try await Self.get(server.boundPort, "/metrics?x=1")
         #expect(later.body.contains("hypertrain_steps_total 43\n"), "each scrape renders current values")
-        await server.shutdown()
+        server.stop()
     }
 
     @Test("GET /healthz answers ok; HEAD has no body; unknown paths get 404; other methods 405")
     func routes() async throws {
-        let server = try await PrometheusServer.start(registry: registry, port: 0, host: "127.0.0.1")
+        let server = try PrometheusServer(registry: registry, port: 0, host: "127.0.0.1")
         let port = server.boundPort
         let health = try await Self.get(port, "/healthz")
         #expect(health.status == 200)
@@ -55,50 +55,50 @@ import Telemetry
         let post = try await Self.get(port, "/metrics", method: "POST")
         #expect(post.status == 405)
         #expect(post.headers["allow"] == "GET, HEAD")
-        await server.shutdown()
+        server.stop()
     }
 
     @Test("Junk and clients that hang up do not stop the server")
     func abuse() async throws {
-        let server = try await PrometheusServer.start(registry: registry, port: 0, host: "127.0.0.1")
+        let server = try PrometheusServer(registry: registry, port: 0, host: "127.0.0.1")
         let port = server.boundPort
         _ = try await offPool { try rawHTTPExchange(port: port, bytes: [0, 255, 254, 10, 13, 10, 0], halfClose: true) }
         _ = try await offPool { try rawHTTPExchange(port: port, bytes: Array("GET /metr".utf8), halfClose: true) }
         _ = try await offPool { try rawHTTPExchange(port: port, bytes: [], halfClose: true) }
         #expect(try await Self.get(port, "/healthz").body == "ok")
-        await server.shutdown()
+        server.stop()
     }
 
-    @Test("A port in use is reported at start; shutdown frees the port and is idempotent")
+    @Test("A port in use is reported at start; stop() frees the port and is idempotent")
     func lifecycle() async throws {
-        let server = try await PrometheusServer.start(registry: registry, port: 0, host: "127.0.0.1")
+        let server = try PrometheusServer(registry: registry, port: 0, host: "127.0.0.1")
         let port = server.boundPort
-        let error = try await #require(throws: TelemetryError.self) {
-            try await PrometheusServer.start(registry: registry, port: port, host: "127.0.0.1")
+        let error = try #require(throws: TelemetryError.self) {
+            try PrometheusServer(registry: registry, port: port, host: "127.0.0.1")
         }
         #expect(error.code == EADDRINUSE)
         #expect(error.description.contains("127.0.0.1:\(port)"))
 
-        await server.shutdown()
-        await server.shutdown()
+        server.stop()
+        server.stop()
         let refused = try await #require(throws: SocketFailure.self) {
             try await offPool { try rawHTTP(port: port, "GET /healthz HTTP/1.1\r\n\r\n") }
         }
         #expect(refused.code == ECONNREFUSED)
-        let again = try await PrometheusServer.start(registry: registry, port: port, host: "127.0.0.1")
+        let again = try PrometheusServer(registry: registry, port: port, host: "127.0.0.1")
         #expect(try await Self.get(port, "/healthz").body == "ok")
-        await again.shutdown()
+        again.stop()
     }
 
-    @Test("An address that is not local, or not numeric, is a TelemetryError")
+    @Test("An address that is not local, or a host name that does not resolve, is a TelemetryError")
     func foreignAddress() async throws {
         // 192.0.2.1 is TEST-NET-1 (RFC 5737): numeric and never local.
-        let error = try await #require(throws: TelemetryError.self) {
-            try await PrometheusServer.start(registry: registry, port: 0, host: "192.0.2.1")
+        let error = try #require(throws: TelemetryError.self) {
+            try PrometheusServer(registry: registry, port: 0, host: "192.0.2.1")
         }
         #expect(error.code == EADDRNOTAVAIL)
-        await #expect(throws: TelemetryError.self) {
-            try await PrometheusServer.start(registry: registry, port: 0, host: "localhost")
+        #expect(throws: TelemetryError.self) {
+            try PrometheusServer(registry: registry, port: 0, host: "no-such-host.invalid")
         }
     }
 

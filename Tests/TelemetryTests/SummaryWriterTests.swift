@@ -63,7 +63,17 @@ import Telemetry
         try SummaryWriter.write(JSONRecord([("values", values), ("one", values[1])]), to: path)
 
         struct Back: Decodable { var values: [Double]; var one: Double }
-        let back = try JSONDecoder().decode(Back.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let back: Back
+        do {
+            back = try JSONDecoder().decode(Back.self, from: bytes)
+        } catch {
+            // Say where the text is not JSON (JSONSerialization names the position).
+            let why = (try? JSONSerialization.jsonObject(with: bytes)).map { _ in "JSONSerialization reads it" }
+                ?? "\((Result { try JSONSerialization.jsonObject(with: bytes) }.mapError { $0 as NSError }).failure.map { "\($0.userInfo)" } ?? "")"
+            Issue.record("\(error); \(bytes.count) bytes; \(why); starts \(String(decoding: bytes.prefix(120), as: UTF8.self)) … ends \(String(decoding: bytes.suffix(120), as: UTF8.self))")
+            return
+        }
         #expect(back.values.count == values.count)
         for (written, read) in zip(values, back.values) {
             #expect(written.bitPattern == read.bitPattern, "\(written) read back as \(read)")
@@ -89,4 +99,8 @@ import Telemetry
         #expect(throws: TelemetryError.self) { try SummaryWriter.write(JSONRecord([("ok", true)]), to: target) }
         #expect(try directory.contents() == ["summary.json"])
     }
+}
+
+private extension Result {
+    var failure: Failure? { if case .failure(let f) = self { f } else { nil } }
 }
