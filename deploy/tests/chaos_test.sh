@@ -108,10 +108,12 @@ if [[ $rc == 0 && "$steps" == 1500 ]]; then
 else t_fail "run with killed/stopped peers completed (exit $rc, steps '$steps')"; tail -5 "$W/c2.log"; fi
 
 # --- 3. the study database locked by another process -----------------------------------------
+# Trials of 30,000 steps (≈ 1.5 s each): the study outlasts the moment the lock is taken, so
+# results arrive while it is held (at 2,000 steps an unloaded machine finished first).
 fault
 E="ipc://$W/s.sock"
 start study coordinator --study-mode --bind "$E" --insecure --heartbeat-ms 200 "${FLAGS[@]}" \
-    --trials 12 --trial-steps 2000 --box=-6:2 --study "$W/study.sqlite"; C=$LAST_PID
+    --trials 12 --trial-steps 30000 --box=-6:2 --study "$W/study.sqlite"; C=$LAST_PID
 start s-w1 worker --connect "$E" --insecure --data "$DATA"
 start s-w2 worker --connect "$E" --insecure --data "$DATA"
 trials_where() {
