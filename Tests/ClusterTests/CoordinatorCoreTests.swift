@@ -308,7 +308,7 @@ import Wire
         #expect(h.core.counters.gradientsApplied == 1)
         // Every result that reached the state machine is accounted for: applied or refused.
         let c = h.core.counters
-        #expect(c.resultsReceived == 12 && c.resultsReceived == c.gradientsApplied + c.hypergradientsApplied + c.resultsRefused.values.reduce(0, +),
+        #expect(c.resultsReceived == 11 && c.resultsReceived == c.gradientsApplied + c.hypergradientsApplied + c.resultsRefused.values.reduce(0, +),
                 "\(c)")
     }
 
