@@ -259,6 +259,8 @@ public final class Coordinator {
             ("gradients_applied", Int(totals().gradients)),
             ("hypergradients_applied", Int(totals().hypergradients)),
             ("gradients_rejected", c.rejected.mapValues { Int($0) }),
+            ("results_received", Int(c.resultsReceived)),
+            ("results_refused", c.resultsRefused.mapValues { Int($0) }),
             ("tasks_reissued", Int(totals().reissued)),
             ("checkpoint_failures", checkpointFailures.reduce(0) { $0 + $1.count }),
             ("peers_lost", Int(c.peersLost)),

@@ -12,7 +12,8 @@ extension CoordinatorCore {
     func acceptGradient(peer: [UInt8], message: Message, _ g: Gradient, now: Double) -> [CoordinatorAction] {
         let who = peers[peer]?.workerID ?? "?"
         func refuse(_ code: ErrorCode, _ why: String) -> [CoordinatorAction] {
-            [.log("rejected gradient from \(who) (step \(g.step), task \(g.taskIndex), \(g.gradPhi.count) floats): \(why)"),
+            resultsRefused["\(code)", default: 0] += 1
+            return [.log("rejected gradient from \(who) (step \(g.step), task \(g.taskIndex), \(g.gradPhi.count) floats): \(why)"),
              peers.refuse(peer, code, why, inReplyTo: message.sequence)]
         }
         guard let lease = leases.lease(g.leaseID, heldBy: peer), lease.task.step == g.step,
@@ -70,7 +71,7 @@ extension CoordinatorCore {
         var actions: [CoordinatorAction] = [send(peer, .ack(Ack(sequence: message.sequence)))]
         switch mode {
         case .sync:
-            guard receivedGradients[k] == nil else { peers.reject("\(ErrorCode.duplicate)"); return actions }
+            guard receivedGradients[k] == nil else { peers.reject("\(ErrorCode.duplicate)"); resultsRefused["\(ErrorCode.duplicate)", default: 0] += 1; return actions }
             trainLosses[k] = g.trainLoss
             if weightForm {
                 g.gradW.withUnsafeBufferPointer { gw in
@@ -106,7 +107,8 @@ extension CoordinatorCore {
     func acceptHypergradient(peer: [UInt8], message: Message, _ g: Hypergradient, now: Double) -> [CoordinatorAction] {
         let who = peers[peer]?.workerID ?? "?"
         func refuse(_ code: ErrorCode, _ why: String) -> [CoordinatorAction] {
-            [.log("rejected hypergradient from \(who) (step \(g.step), \(g.gradLambda.count) floats): \(why)"),
+            resultsRefused["\(code)", default: 0] += 1
+            return [.log("rejected hypergradient from \(who) (step \(g.step), \(g.gradLambda.count) floats): \(why)"),
              peers.refuse(peer, code, why, inReplyTo: message.sequence)]
         }
         guard let lease = leases.lease(g.leaseID, heldBy: peer), lease.task.kind == .valid, lease.task.step == g.step else {
@@ -144,7 +146,7 @@ extension CoordinatorCore {
         var actions: [CoordinatorAction] = [send(peer, .ack(Ack(sequence: message.sequence)))]
         switch mode {
         case .sync:
-            guard validLoss == nil else { peers.reject("\(ErrorCode.duplicate)"); return actions }
+            guard validLoss == nil else { peers.reject("\(ErrorCode.duplicate)"); resultsRefused["\(ErrorCode.duplicate)", default: 0] += 1; return actions }
             if weightForm {
                 g.gradW.withUnsafeBufferPointer { gw in
                     payloads.expander.hypergradient(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,

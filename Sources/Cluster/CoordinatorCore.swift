@@ -20,6 +20,11 @@ public struct CoordinatorCounters: Sendable, Equatable {
     public var peersLost: UInt64 = 0
     /// Registrations accepted.
     public var registrations: UInt64 = 0
+    /// Results (gradients, hypergradients) that reached the state machine: each is applied or
+    /// refused, so `gradientsApplied + hypergradientsApplied + Σ resultsRefused` equals this.
+    public var resultsReceived: UInt64 = 0
+    /// Results refused, by reason.
+    public var resultsRefused: [String: UInt64] = [:]
 }
 
 /// The hyper-training coordinator's logic as a pure state machine: messages and clock ticks in,
@@ -72,6 +77,8 @@ public final class CoordinatorCore {
     let h: Int
     var gradientsApplied: UInt64 = 0
     var hypergradientsApplied: UInt64 = 0
+    var resultsReceived: UInt64 = 0
+    var resultsRefused: [String: UInt64] = [:]
     var tasksReissued: UInt64 = 0
     /// A validator has registered at least once. Until then a sync step waits for one (the
     /// start of a run); after the last one is lost, steps go on without λ̂ steps — losing the
@@ -156,7 +163,8 @@ public final class CoordinatorCore {
     /// Counters so far.
     public var counters: CoordinatorCounters {
         CoordinatorCounters(gradientsApplied: gradientsApplied, hypergradientsApplied: hypergradientsApplied, rejected: peers.rejected,
-                            tasksReissued: tasksReissued, peersLost: peers.removals, registrations: peers.registrations)
+                            tasksReissued: tasksReissued, peersLost: peers.removals, registrations: peers.registrations,
+                            resultsReceived: resultsReceived, resultsRefused: resultsRefused)
     }
 
     /// Peers alive, by role.
@@ -180,6 +188,10 @@ public final class CoordinatorCore {
         case .message(let m, _, let r): (message, role) = (m, r)
         }
         switch message.body {
+        case .gradient, .hypergradient: resultsReceived += 1
+        default: break
+        }
+        switch message.body {
         case .workRequest:
             let credits = peers[peer]!.slot.credits
             peers[peer]?.slot.credits = min(credits + 1, Self.maxCredits)
@@ -189,6 +201,7 @@ public final class CoordinatorCore {
             let removed = lose(peer, reason: "left: \(s.reason.prefix(80))")
             return removed + completeRoundIfReady(now: now) + dispatch(now: now)
         case .gradient where role != .trainer, .hypergradient where role != .validator:
+            resultsRefused["\(ErrorCode.unauthorized)", default: 0] += 1
             return [peers.refuse(peer, .unauthorized, "a \(role) may not send \(message.body.name)", inReplyTo: message.sequence)]
         case .gradient(let g):
             // The next round's tasks go out before the ack and the step report: they are what

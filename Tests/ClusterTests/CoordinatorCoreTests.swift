@@ -306,6 +306,10 @@ import Wire
         #expect(again.leaseID != ta.leaseID)
         #expect(CoreHarness.acked(h.core.handle(peer: a.id, frames: a.frames(.gradient(h.gradient(for: again, phi: ta.phi))), now: h.t0), to: a.id))
         #expect(h.core.counters.gradientsApplied == 1)
+        // Every result that reached the state machine is accounted for: applied or refused.
+        let c = h.core.counters
+        #expect(c.resultsReceived == 11 && c.resultsReceived == c.gradientsApplied + c.hypergradientsApplied + c.resultsRefused.values.reduce(0, +),
+                "\(c)")
     }
 
     @Test("a ∂L/∂w reply of the wrong length, beside a ∂L/∂φ, with a NaN, or to an async task is refused and changes nothing")
