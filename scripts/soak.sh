@@ -37,14 +37,15 @@ RANDOM=$SEED
 COORD=$!
 declare -A ROLE
 ROLE[$COORD]=coordinator
-start_peer() {  # role name
+start_peer() {  # role name; sets LAST (not in a subshell: ROLE must see the pid)
     "$BIN" "$1" --connect "$EP" --data "$DATA" --give-up-after 60 > "$OUT/$2.log" 2>&1 &
-    ROLE[$!]=$1
-    echo $!
+    LAST=$!
+    disown "$LAST"      # killed on purpose: no "Killed" notices from bash
+    ROLE[$LAST]=$1
 }
 TRAINERS=()
-for i in $(seq 1 "$WORKERS"); do TRAINERS+=("$(start_peer worker "trainer-$i")"); done
-VALIDATOR=$(start_peer validator validator)
+for i in $(seq 1 "$WORKERS"); do start_peer worker "trainer-$i"; TRAINERS+=("$LAST"); done
+start_peer validator validator
 cleanup() { kill -9 "${!ROLE[@]}" 2>/dev/null || true; rm -f "$SOCK"; }
 trap cleanup EXIT
 
@@ -67,7 +68,8 @@ while (( $(date +%s) < END )); do
         else kill -TERM "$victim" 2>/dev/null || true; TERMS=$((TERMS + 1)); fi
         unset "ROLE[$victim]"
         STARTED=$((STARTED + 1))
-        TRAINERS[$i]=$(start_peer worker "trainer-r$STARTED")
+        start_peer worker "trainer-r$STARTED"
+        TRAINERS[$i]=$LAST
         NEXT_CHURN=$((now + CHURN))
     fi
     kill -0 "$COORD" 2>/dev/null || { echo "soak: the coordinator died" >&2; tail -20 "$OUT/coordinator.log" >&2; exit 1; }
