@@ -41,7 +41,8 @@ extension CoordinatorCore {
         var actions: [CoordinatorAction] = []
         var issued = false
         var assigned = true
-        let order = peers.orderedKeys.filter { peers[$0]!.role == .trainer } + peers.orderedKeys.filter { peers[$0]!.role != .trainer }
+        let keys = peers.orderedKeys
+        let order = keys.filter { peers[$0]!.role == .trainer } + keys.filter { peers[$0]!.role != .trainer }
         while assigned {
             assigned = false
             for key in order {

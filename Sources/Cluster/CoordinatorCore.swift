@@ -183,9 +183,9 @@ public final class CoordinatorCore {
             let reissued = reissue(leases.release(heldBy: peer))
             if reissued == 0 { return actions }
             return actions + [.log("\(reissued) task(s) of \(peers[peer]!.workerID) re-queued after its undecodable reply")] + dispatch(now: now)
-        case .hello(let hello, _): return register(peer: peer, hello: hello, now: now)
+        case .hello(let hello): return register(peer: peer, hello: hello, now: now)
         case .statusRequest: return [send(peer, .status(status()))]
-        case .message(let m, _, let r): (message, role) = (m, r)
+        case .message(let m, let r): (message, role) = (m, r)
         }
         switch message.body {
         case .gradient, .hypergradient: resultsReceived += 1

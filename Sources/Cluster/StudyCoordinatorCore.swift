@@ -98,14 +98,15 @@ public final class StudyCoordinatorCore {
         case .undecodable(let actions):
             // The worker drops a refused result's trial: its trials go back to the queue.
             let (count, requeued) = requeue(leases.release(heldBy: peer), now: now)
+            if count == 0 { return actions }
             return actions + requeued + [.log("\(count) trial(s) re-queued after an undecodable reply")] + dispatch(now: now)
-        case .hello(let hello, _):
+        case .hello(let hello):
             var actions: [StudyAction] = []
             for (old, reason) in peers.replaced(by: peer, hello: hello) { actions += lose(old, reason: reason, now: now) }
             return actions + peers.register(peer, hello: hello, prefix: "trial-worker", slot: Slot(), spec: spec, now: now).actions
         case .statusRequest(let sequence):
             return [peers.refuse(peer, .unexpected, "a study coordinator reports no status; see its summary", inReplyTo: sequence)]
-        case .message(let m, _, _): message = m
+        case .message(let m, _): message = m
         }
         switch message.body {
         case .workRequest:

@@ -18,7 +18,7 @@ import Wire
 
     /// Registers `peer` through `receive` + `register` as a coordinator does.
     static func register(_ table: inout Table, _ peer: [UInt8], role: Role = .trainer, previous: String = "", now: Double) -> String {
-        guard case .hello(let hello, _) = table.receive(peer: peer, frames: frames(.hello(Hello(role: role, previousWorkerID: previous)), sequence: 1), now: now) else {
+        guard case .hello(let hello) = table.receive(peer: peer, frames: frames(.hello(Hello(role: role, previousWorkerID: previous)), sequence: 1), now: now) else {
             Issue.record("a Hello was not handed to the state machine")
             return ""
         }
@@ -32,7 +32,7 @@ import Wire
         let b = Self.register(&t, [2], role: .validator, now: 0)
         #expect(a == "w-1" && b == "w-2")
         #expect(t.count(.trainer) == 1 && t.count(.validator) == 1 && t.registrations == 2)
-        guard case .hello(let hello, _) = t.receive(peer: [3], frames: Self.frames(.hello(Hello(role: .trainer)), sequence: 1), now: 0) as Table.Intake else {
+        guard case .hello(let hello) = t.receive(peer: [3], frames: Self.frames(.hello(Hello(role: .trainer)), sequence: 1), now: 0) as Table.Intake else {
             Issue.record("no hello"); return
         }
         let out = Self.sent(t.register([3], hello: hello, prefix: "w", slot: 7, spec: ClusterSpec.spec(config: ExperimentConfig(), dataFingerprint: 0), now: 0).actions)
@@ -53,10 +53,10 @@ import Wire
         #expect(code(t.receive(peer: [9], frames: [[0xFF, 0x01]], now: 0)) != nil, "undecodable bytes must be refused")
         let id = Self.register(&t, [1], now: 0)
         #expect(code(t.receive(peer: [1], frames: Self.frames(.workRequest, from: "someone-else", sequence: 2), now: 0)) == .unexpected)
-        guard case .message(_, let worker, let role) = t.receive(peer: [1], frames: Self.frames(.workRequest, from: id, sequence: 2), now: 0) else {
+        guard case .message(let passed, let role) = t.receive(peer: [1], frames: Self.frames(.workRequest, from: id, sequence: 2), now: 0) else {
             Issue.record("a fresh message was not passed on"); return
         }
-        #expect(worker == id && role == .trainer)
+        #expect(passed.senderID == id && role == .trainer)
         #expect(code(t.receive(peer: [1], frames: Self.frames(.workRequest, from: id, sequence: 2), now: 0)) == .duplicate)
         #expect(code(t.receive(peer: [1], frames: Self.frames(.workRequest, from: id, sequence: 1), now: 0)) == .duplicate)
         guard case .handled(let hb) = t.receive(peer: [1], frames: Self.frames(.heartbeat(Heartbeat(unixMs: 0)), from: id, sequence: 3), now: 0) else {

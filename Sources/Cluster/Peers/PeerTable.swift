@@ -11,8 +11,6 @@ import Wire
 struct PeerTable<Slot, Event: Sendable> {
     /// A registered peer.
     struct Peer {
-        /// The ROUTER routing id of its socket.
-        let routingID: [UInt8]
         /// The id given in `Welcome` (e.g. `trainer-3`); the peer sends it as its sender id.
         let workerID: String
         /// The role it registered with.
@@ -81,11 +79,11 @@ struct PeerTable<Slot, Event: Sendable> {
     enum Intake {
         /// A registration: the state machine decides (roles it accepts, what it replaces) and
         /// calls `register`.
-        case hello(Hello, sequence: UInt64)
+        case hello(Hello)
         /// A status request (from any socket, registered or not).
         case statusRequest(sequence: UInt64)
         /// A new message from a registered peer, its sender id checked, not a heartbeat.
-        case message(Message, workerID: String, role: Role)
+        case message(Message, role: Role)
         /// Fully handled here (a refusal, or a heartbeat): only these actions remain.
         case handled([PeerAction<Event>])
         /// An undecodable message from a registered peer, refused with these actions. Which
@@ -114,7 +112,7 @@ struct PeerTable<Slot, Event: Sendable> {
         }
         peers[peer]?.lastHeard = now
         switch message.body {
-        case .hello(let hello): return .hello(hello, sequence: message.sequence)
+        case .hello(let hello): return .hello(hello)
         case .statusRequest: return .statusRequest(sequence: message.sequence)
         default: break
         }
@@ -135,7 +133,7 @@ struct PeerTable<Slot, Event: Sendable> {
         }
         peers[peer]?.lastSequence = message.sequence
         peers[peer]?.active = true
-        return .message(message, workerID: p.workerID, role: p.role)
+        return .message(message, role: p.role)
     }
 
     // MARK: - Registration and liveness
@@ -159,7 +157,7 @@ struct PeerTable<Slot, Event: Sendable> {
         self.now = now
         let id = "\(prefix)-\(nextNumber)"
         nextNumber += 1
-        peers[peer] = Peer(routingID: peer, workerID: id, role: hello.role, registeredAt: now, lastHeard: now, lastSent: now, slot: slot)
+        peers[peer] = Peer(workerID: id, role: hello.role, registeredAt: now, lastHeard: now, lastSent: now, slot: slot)
         registrations += 1
         let welcome = Welcome(workerID: id, spec: spec, heartbeatIntervalMs: UInt32(heartbeatInterval * 1000),
                               heartbeatLiveness: UInt32(liveness))
