@@ -51,6 +51,11 @@ public final class Coordinator {
         public var reporter: RunReporter.Options = .init()
         /// Log lines go here.
         public var log: @Sendable (String) -> Void = Log.writer("coordinator")
+        /// Run the validator on a thread of this process (over inproc://, with the splits
+        /// already loaded) instead of as a peer process: it then shares no core with an extra
+        /// process, and its tasks and results cost no trip through the I/O threads. Local mode
+        /// does this; standalone validators can still join.
+        public var inProcessValidator = false
         /// Called once the sockets are bound, with the bound endpoints (ports resolved).
         public var onReady: @Sendable ([String]) -> Void = { _ in }
         /// More summary fields from the finished run's λ̂ and evaluation (e.g. the run's answer
@@ -133,17 +138,23 @@ public final class Coordinator {
         let metrics = ClusterMetrics(port: options.metricsPort, host: options.metricsHost, log: log)
         defer { metrics.stop() }
 
-        let server = try RouterServer(bind: options.bind, curve: options.curve,
+        let inproc = "inproc://hypertrain-validator"
+        let server = try RouterServer(bind: options.bind + (options.inProcessValidator ? [inproc] : []), curve: options.curve,
                                       maxMessageBytes: Int64(max(config.phiCount, 1) * 4 * 2 + (16 << 20)), log: log)
         defer { server.close() }
+        let validator = options.inProcessValidator
+            ? InProcessWorker(role: .validator, connect: inproc, context: server.context, data: data, log: log) : nil
+        // Runs before `server.close()`: the validator has its Shutdown by then and closes its socket.
+        defer { validator?.join(orAbort: server.context) }
         // Tasks go on the wire as they are made (the first trainer starts while the others'
         // weights are computed).
         core.taskSink = { action in
             if case .send(let peer, let message) = action { server.send(message, to: peer) }
         }
-        let bound = server.endpoints
+        let bound = server.endpoints.filter { !$0.hasPrefix("inproc://") }
         log("listening on \(bound.joined(separator: ", ")) (\(options.curve == nil ? "plain" : "CURVE"), \(options.mode.rawValue) mode, step \(state.step)/\(config.steps))")
         options.onReady(bound)
+        validator?.start()
         try beforeLoop()
 
         let clock = ServeLoop.now
@@ -275,5 +286,45 @@ public final class Coordinator {
         }
         return Outcome(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step,
                        interrupted: interrupted, signal: signal, counters: c, snapshot: state.snapshot())
+    }
+}
+
+/// A worker on a thread of the coordinator's process, connected over inproc:// with the
+/// coordinator's ZeroMQ context and splits.
+final class InProcessWorker: @unchecked Sendable {
+    private let node: WorkerNode
+    private let done = DispatchSemaphore(value: 0)
+    private var started = false
+    private let log: @Sendable (String) -> Void
+
+    init(role: Role, connect: String, context: ZMQContext, data: ExperimentData, log: @escaping @Sendable (String) -> Void) {
+        var o = WorkerNode.Options(connect: connect, role: role, dataDirectory: "")
+        o.context = context
+        o.data = data
+        o.log = { line in log("in-process \(role): " + line) }
+        node = WorkerNode(options: o)
+        self.log = log
+    }
+
+    /// Starts the worker's thread.
+    func start() {
+        started = true
+        let thread = Thread { [self] in
+            do { _ = try node.run() } catch { log("in-process worker stopped: \(error)") }
+            done.signal()
+        }
+        thread.name = "in-process-worker"
+        thread.start()
+    }
+
+    /// Waits for the worker to end (it ends on the coordinator's Shutdown); after 5 s, makes
+    /// the context's blocking calls fail so that it ends.
+    func join(orAbort context: ZMQContext) {
+        guard started else { return }
+        if done.wait(timeout: .now() + 5) == .timedOut {
+            log("the in-process worker did not stop within 5 s; stopping it")
+            context.shutdown()
+            done.wait()
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import HyperOpt
 import Wire
 
@@ -63,7 +64,7 @@ extension CoordinatorCore {
         // ∂L/∂w reply is checked in full: the hypernetwork's backward pass runs at that λ.
         if mode == .sync {
             let m = weightForm ? h : min(h, Self.lambdaCheckLength)
-            guard payloads.expectedLambda(task: k, count: m, state)[...] == g.lambdas.prefix(m) else {
+            guard Self.sameBits(payloads.expectedLambda(task: k, count: m, state), g.lambdas, count: m) else {
                 return refuseResult(.badTensor, "lambda samples differ from (seed, step, task)'s — peer runs another config or build")
             }
         }
@@ -102,6 +103,14 @@ extension CoordinatorCore {
                                              validBatchLoss: nil, evaluation: nil)))
         }
         return actions
+    }
+
+    /// `true` when the first `count` elements of `a` and `b` have the same bits (a check of
+    /// up to D values per result: a byte comparison, not an element-wise generic one).
+    static func sameBits(_ a: [Float], _ b: [Float], count: Int) -> Bool {
+        guard a.count >= count, b.count >= count else { return false }
+        if count == 0 { return true }
+        return a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in memcmp(pa.baseAddress!, pb.baseAddress!, count * 4) == 0 } }
     }
 
     func acceptHypergradient(peer: [UInt8], message: Message, _ g: Hypergradient, now: Double) -> [CoordinatorAction] {

@@ -7,7 +7,8 @@ import Wire
 /// encoded messages back. Used by both the hyper-training and the study coordinators.
 /// Lives on the thread that created it (ZeroMQ sockets are not thread-safe).
 final class RouterServer {
-    private let context: ZMQContext
+    /// The socket's context (a worker thread in this process connects over inproc:// with it).
+    let context: ZMQContext
     private let zap: ZAPAuthenticator?
     private let router: Socket
     private let log: @Sendable (String) -> Void

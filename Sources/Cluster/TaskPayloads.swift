@@ -1,3 +1,4 @@
+import Foundation
 import HyperOpt
 import Linalg
 
@@ -20,12 +21,20 @@ final class TaskPayloads {
     /// Where a task's λ is sampled.
     private let lambdaScratch: AlignedBuffer<Float>
     /// The λ̂-independent part of sync training tasks' λ (`TaskSampler.lambdaNoise`), by step and
-    /// task: drawn for the next step once this one is handed out, while the peers compute, so a
-    /// weight task's λ is only `λ̂ + noise` when the step starts.
-    private var noiseCache: [NoiseKey: AlignedBuffer<Double>] = [:]
-    private var spareNoise: [AlignedBuffer<Double>] = []
+    /// task: drawn for the next step on `noiseThread` once this one is handed out, while the
+    /// peers compute (it is as much work as a tenth of a task), so a weight task's λ is only
+    /// `λ̂ + noise` when the step starts and results are taken in as they arrive.
+    private let noiseStore: NoiseStore
+    /// Draws the noise of the next steps in the cores' idle time (on a machine with as many
+    /// processes as cores, the peers' tasks and the coordinator's own step come first; the
+    /// noise is due a step or two later, and what is not drawn by then the coordinator's thread
+    /// draws itself).
+    private let noiseThread = HelperThread(name: "coordinator-noise", background: true)
+    /// Steps ahead whose noise is drawn.
+    static let noiseLookahead: UInt64 = 2
     private var rowsScratch: [Int32] = []
-    private struct NoiseKey: Hashable { let step: UInt64; let task: Int }
+    /// The λ each weight task of the current step carried (with the λ̂ version it came from).
+    private var sentLambdas: [NoiseStore.Key: (lambdaVersion: UInt64, values: [Float])] = [:]
 
     init(config: ExperimentConfig, hyperparameterCount: Int) {
         self.config = config
@@ -34,6 +43,7 @@ final class TaskPayloads {
         expander = TaskGradientExpander(config: config)
         weightsScratch = AlignedBuffer(count: expander.weightCount)
         lambdaScratch = AlignedBuffer(count: hyperparameterCount)
+        noiseStore = NoiseStore(sampler: sampler, count: hyperparameterCount)
     }
 
     /// Number of elementary-model weights (the length of w and ∂L/∂w).
@@ -67,12 +77,18 @@ final class TaskPayloads {
                        into: lambdaScratch.pointer, count: h)
         expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, lambda: lambdaScratch.constPointer,
                          into: weightsScratch.pointer)
-        return (lambdaScratch.array, weightsScratch.array)
+        let lambda = lambdaScratch.array
+        sentLambdas = sentLambdas.filter { $0.key.step == state.step }
+        sentLambdas[NoiseStore.Key(step: state.step, task: task)] = (state.lambdaVersion, lambda)
+        return (lambda, weightsScratch.array)
     }
 
     /// The first `count` components of the λ of sync task `task` of the state's step (from the
     /// current λ̂; a prefix of the stream is exactly the prefix of the full sample).
     func expectedLambda(task: Int, count: Int, _ state: HyperState) -> [Float] {
+        if count == h, let sent = sentLambdas[NoiseStore.Key(step: state.step, task: task)], sent.lambdaVersion == state.lambdaVersion {
+            return sent.values   // what this weight task carried: computed once, shared with its message
+        }
         if count == h {
             sampler.lambda(noise: noise(step: state.step, task: task), lambdaHat: state.lambdaHat.constPointer,
                            into: lambdaScratch.pointer, count: h)
@@ -92,26 +108,92 @@ final class TaskPayloads {
         return rowsScratch
     }
 
-    /// Draws the training tasks' noise of the step after `step` (this one is handed out; its
-    /// peers are computing).
+    /// Starts drawing the training tasks' noise of the `noiseLookahead` steps after `step` on
+    /// the noise thread (this one is handed out; its peers are computing).
     func drawNoise(after step: UInt64) {
-        let next = step + 1
-        guard next < UInt64(config.steps) else { return }
-        for k in 0..<StepPlan(step: next, config: config).trainTasks { _ = noise(step: next, task: k) }
+        let last = min(step + Self.noiseLookahead, UInt64(config.steps) - 1)
+        guard last > step else { return }
+        let keys = (step + 1...last).flatMap { s in
+            (0..<StepPlan(step: s, config: config).trainTasks).map { NoiseStore.Key(step: s, task: $0) }
+        }
+        let claimed = noiseStore.claim(keys)
+        guard !claimed.isEmpty else { return }
+        let store = noiseStore
+        noiseThread.submit { for key in claimed { store.draw(key) } }
     }
 
     /// Frees the noise of steps before `step` for reuse.
-    func discardNoise(before step: UInt64) {
-        for key in noiseCache.keys where key.step < step { spareNoise.append(noiseCache.removeValue(forKey: key)!) }
-    }
+    func discardNoise(before step: UInt64) { noiseStore.discard(before: step) }
 
     /// The λ̂-independent part of the λ of sync task `task` at `step`, drawn once.
     private func noise(step: UInt64, task: Int) -> UnsafePointer<Double> {
-        let key = NoiseKey(step: step, task: task)
-        if let b = noiseCache[key] { return b.constPointer }
-        let b = spareNoise.popLast() ?? AlignedBuffer<Double>(count: h)
-        sampler.lambdaNoise(step: step, task: task, into: b.pointer, count: h)
-        noiseCache[key] = b
-        return b.constPointer
+        noiseStore.values(NoiseStore.Key(step: step, task: task))
+    }
+}
+
+/// The drawn λ noise by (step, task), shared by the coordinator's thread and its noise
+/// thread. A key is queued, then drawn by whichever thread takes it first (the noise thread in
+/// order, the coordinator's thread when it needs one not taken yet), then ready; a reader of a
+/// key being drawn waits for it. Buffers stay put until `discard`, which only the
+/// coordinator's thread calls.
+final class NoiseStore: @unchecked Sendable {
+    struct Key: Hashable { let step: UInt64; let task: Int }
+    private let sampler: TaskSampler
+    private let count: Int
+    private let condition = NSCondition()
+    private var ready: [Key: AlignedBuffer<Double>] = [:]
+    private var queued: Set<Key> = []
+    private var drawing: Set<Key> = []
+    private var spare: [AlignedBuffer<Double>] = []
+
+    init(sampler: TaskSampler, count: Int) {
+        self.sampler = sampler
+        self.count = count
+    }
+
+    /// Queues the keys not queued, drawn or ready yet and returns them.
+    func claim(_ keys: [Key]) -> [Key] {
+        condition.lock()
+        defer { condition.unlock() }
+        let new = keys.filter { ready[$0] == nil && !queued.contains($0) && !drawing.contains($0) }
+        queued.formUnion(new)
+        return new
+    }
+
+    /// Draws a queued key unless another thread took it.
+    func draw(_ key: Key) {
+        condition.lock()
+        defer { condition.unlock() }
+        if queued.contains(key) { drawLocked(key) }
+    }
+
+    /// The key's values: drawn here unless another thread is drawing them (then waited for).
+    func values(_ key: Key) -> UnsafePointer<Double> {
+        condition.lock()
+        defer { condition.unlock() }
+        while drawing.contains(key) { condition.wait() }
+        if ready[key] == nil { drawLocked(key) }
+        return ready[key]!.constPointer
+    }
+
+    /// Draws `key` (not being drawn nor ready), unlocking while it computes.
+    private func drawLocked(_ key: Key) {
+        queued.remove(key)
+        drawing.insert(key)
+        let buffer = spare.popLast() ?? AlignedBuffer<Double>(count: count)
+        condition.unlock()
+        sampler.lambdaNoise(step: key.step, task: key.task, into: buffer.pointer, count: count)
+        condition.lock()
+        ready[key] = buffer
+        drawing.remove(key)
+        condition.broadcast()
+    }
+
+    /// Frees the noise of steps before `step`.
+    func discard(before step: UInt64) {
+        condition.lock()
+        defer { condition.unlock() }
+        for key in ready.keys where key.step < step { spare.append(ready.removeValue(forKey: key)!) }
+        queued = queued.filter { $0.step >= step }
     }
 }

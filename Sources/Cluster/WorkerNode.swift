@@ -29,6 +29,12 @@ public final class WorkerNode {
         public var busyWaitMicroseconds = 0
         /// Log lines go here.
         public var log: @Sendable (String) -> Void = Log.writer("worker")
+        /// The coordinator's ZeroMQ context, for a worker on a thread of the coordinator's
+        /// process (`inproc://` endpoints); nil: the worker's own.
+        public var context: ZMQContext?
+        /// Splits already in memory (the coordinator's, for a worker in its process): used
+        /// instead of loading `dataDirectory` when their fingerprint is the coordinator's.
+        public var data: ExperimentData?
 
         /// - Parameters: see the properties.
         public init(connect: String, role: Role, dataDirectory: String) {
@@ -75,7 +81,7 @@ public final class WorkerNode {
         BLASRuntime.setThreads(1)
         let link = CoordinatorLink(settings: .init(connect: options.connect, curve: options.curve, parentPID: options.parentPID,
                                                    giveUpAfter: options.giveUpAfter, busyWaitMicroseconds: options.busyWaitMicroseconds,
-                                                   log: options.log))
+                                                   log: options.log, context: options.context))
         let exit = try link.run(
             hello: { previous in
                 // Both roles take weight tasks: w (and a trainer's λ) in, ∂L/∂w out.
@@ -176,7 +182,8 @@ public final class WorkerNode {
     private func prepare(spec: ExperimentSpec) throws {
         let config = try ClusterSpec.config(from: spec)
         if let trainerConfig, trainerConfig == config, trainer != nil { return }
-        let data = try ExperimentData.load(directory: options.dataDirectory, config: config)
+        let data = try options.data.flatMap { $0.fingerprint == spec.dataFingerprint ? $0 : nil }
+            ?? ExperimentData.load(directory: options.dataDirectory, config: config)
         guard data.fingerprint == spec.dataFingerprint else {
             throw ClusterError.dataMismatch(local: data.fingerprint, coordinator: spec.dataFingerprint)
         }

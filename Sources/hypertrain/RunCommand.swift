@@ -23,22 +23,25 @@ struct RunCommand: SettingsCommand {
     @OptionGroup var cluster: ClusterRunOptions
     @OptionGroup var data: DataOption
 
-    @Option(help: "Training worker processes (0: everything in this one process). With N ≥ 1 this process is the coordinator and starts N workers and a validator over ipc://.")
-    var workers: Int = 0
+    @Option(help: "Training worker processes (0: everything in this one process; auto: the layout measured fastest for this machine's cores, see BENCHMARKS.md). With N ≥ 1 this process is the coordinator and starts N workers over ipc://, and the validator (see --validator).")
+    var workers: WorkerCount = .count(0)
+
+    @Option(help: "With --workers ≥ 1: where the validator runs — thread (a thread of this process, the coordinator's; the default) or process (a child process like the trainers).")
+    var validator: ValidatorPlacement = .thread
 
     @Option(name: .customLong("busy-wait-us"),
-            help: "With --workers ≥ 1: microseconds the worker processes keep checking for their next task before sleeping (0: sleep at once). A sleeping worker on an idle CPU is woken by an interrupt that can take a few hundred µs to land on a virtual machine, once per step.")
-    var busyWaitMicroseconds = 2_000
+            help: "With --workers ≥ 1: microseconds the worker processes keep checking for their next task before sleeping (0: sleep at once). A sleeping worker on an idle CPU is woken by an interrupt that can take a few hundred µs to land on a virtual machine, once per step; a spinning one takes a core from another role when there are fewer cores than busy threads. Default: 2000 when every trainer, the coordinator and the validator have a core of their own, else 0.")
+    var busyWaitMicroseconds: Int?
 
     static let settings = ExperimentOptions.settings.merging(OutputOptions.settings) { a, _ in a }
         .merging(LoggingOptions.settings) { a, _ in a }
         .merging(ClusterRunOptions.settings) { a, _ in a }.merging(DataOption.settings) { a, _ in a }
-        .merging(["workers": .integer, "busy-wait-us": .integer]) { a, _ in a }
+        .merging(["workers": .text, "busy-wait-us": .integer, "validator": .text]) { a, _ in a }
 
     func validate() throws {
-        guard (0...64).contains(workers) else { throw ValidationError("--workers must be in 0...64") }
-        guard (0...1_000_000).contains(busyWaitMicroseconds) else { throw ValidationError("--busy-wait-us must be in 0...1000000") }
-        if workers == 0 && (cluster.resume || cluster.mode != .sync) {
+        if case .count(let n) = workers, !(0...64).contains(n) { throw ValidationError("--workers must be in 0...64 or auto") }
+        if let b = busyWaitMicroseconds, !(0...1_000_000).contains(b) { throw ValidationError("--busy-wait-us must be in 0...1000000") }
+        if workers == .count(0) && (cluster.resume || cluster.mode != .sync) {
             throw ValidationError("--resume and --mode need --workers ≥ 1 (the single-process run writes a checkpoint only at the end)")
         }
     }
@@ -50,7 +53,12 @@ struct RunCommand: SettingsCommand {
         try ResolvedSettings.write(config, besideSummary: output.files.summary)
         let dataDir = self.data.directory
         let data = try ExperimentData.load(directory: dataDir, config: config)
-        if workers > 0 { return try runLocalCluster(config: config, data: data, dataDir: dataDir) }
+        let trainers = workers.trainers(samplesPerStep: config.samplesPerStep, cores: ProcessInfo.processInfo.activeProcessorCount)
+        if workers == .auto { Console.error("run: --workers auto: \(trainers) training worker(s) on \(ProcessInfo.processInfo.activeProcessorCount) cores") }
+        if trainers == 0 && (cluster.resume || cluster.mode != .sync) {
+            throw ValidationError("--resume and --mode need training workers; --workers auto chose none on \(ProcessInfo.processInfo.activeProcessorCount) core(s) (give --workers N)")
+        }
+        if trainers > 0 { return try runLocalCluster(config: config, data: data, dataDir: dataDir, trainers: trainers) }
         let run = LocalRun(config: config, data: data)
         run.log = { Console.error($0) }
         let reporter = try RunReporter(config: config, options: output.reporterOptions)
@@ -128,14 +136,17 @@ struct RunCommand: SettingsCommand {
     }
 
     /// This process coordinates; N trainers and one validator run as child processes.
-    private func runLocalCluster(config: ExperimentConfig, data: ExperimentData, dataDir: String) throws {
+    private func runLocalCluster(config: ExperimentConfig, data: ExperimentData, dataDir: String, trainers: Int) throws {
+        // Busy threads: the trainers, the coordinator and the validator.
+        let spin = busyWaitMicroseconds ?? (ProcessInfo.processInfo.activeProcessorCount >= trainers + 2 ? 2_000 : 0)
         let socketDir = FileManager.default.temporaryDirectory.path
         let endpoint = "ipc://\(socketDir)/hypertrain-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
-        let children = LocalCluster(executable: LocalCluster.currentExecutable, endpoint: endpoint, trainers: workers,
-                                    dataDirectory: dataDir, busyWaitMicroseconds: busyWaitMicroseconds,
+        let children = LocalCluster(executable: LocalCluster.currentExecutable, endpoint: endpoint, trainers: trainers,
+                                    validators: validator == .process ? 1 : 0, dataDirectory: dataDir, busyWaitMicroseconds: spin,
                                     log: { Console.error("run: " + $0) })
         var options = Coordinator.Options(bind: [endpoint])
         cluster.apply(to: &options)
+        options.inProcessValidator = validator == .thread
         options.reporter = output.reporterOptions
         // The answer (and the retraining at λ̂, in this process once the workers are gone) goes
         // into the summary as in the single-process run.
@@ -176,4 +187,43 @@ struct RunCommand: SettingsCommand {
 /// once, on the thread that runs the coordinator, before `run` returns).
 private final class AnswerLine: @unchecked Sendable {
     var text: String?
+}
+
+/// Where local mode runs the validator.
+enum ValidatorPlacement: String, ExpressibleByArgument, CaseIterable {
+    /// A thread of the coordinator's process (inproc://, the splits shared).
+    case thread
+    /// A child process, like the trainers.
+    case process
+}
+
+/// `--workers`: a number of training worker processes, or `auto`.
+enum WorkerCount: Equatable, ExpressibleByArgument {
+    case count(Int)
+    /// The layout measured fastest for the machine's cores (BENCHMARKS.md, "Local layout").
+    case auto
+
+    init?(argument: String) {
+        if argument == "auto" { self = .auto } else if let n = Int(argument) { self = .count(n) } else { return nil }
+    }
+
+    var defaultValueDescription: String {
+        switch self {
+        case .auto: "auto"
+        case .count(let n): "\(n)"
+        }
+    }
+
+    /// Training worker processes to start (0: the single-process run). `auto`: none on one
+    /// core; else one trainer per core left after the coordinator's and the validator's
+    /// threads, at least one and at most the step's training tasks (a sync step has no more
+    /// work to hand out) — on 2 cores, 1 (measured: 1 trainer beats 2 there, BENCHMARKS.md).
+    func trainers(samplesPerStep: Int, cores: Int) -> Int {
+        switch self {
+        case .count(let n): return n
+        case .auto:
+            guard cores >= 2 else { return 0 }
+            return min(max(samplesPerStep, 1), max(1, cores - 2))
+        }
+    }
 }

@@ -18,19 +18,20 @@ import TestSupport
 
     // MARK: 1. Determinism
 
-    @Test("sync mode with 2 worker processes reproduces the single-process run bit for bit")
-    func syncMatchesSingleProcess() throws {
-        let scratch = try Scratch("sync")
+    @Test("sync mode in every local layout reproduces the single-process run bit for bit (2 trainers and the validator a thread or a process; --workers auto)",
+          arguments: [["--workers", "2"], ["--workers", "2", "--validator", "process"], ["--workers", "auto"]])
+    func syncMatchesSingleProcess(layout: [String]) throws {
+        let scratch = try Scratch("sync-\(layout.joined(separator: "-"))")
         let procs = try Processes(scratch)
         defer { procs.stopAll() }
         let data = try Env.data()
         let ref = try References.shared.reference(Self.short)
 
         let ckpt = scratch.file("c.bin"), metrics = scratch.file("m.jsonl"), summary = scratch.file("s.json")
-        let (cluster, status) = try procs.run("run-workers-2", ["run"] + Self.short + [
-            "--workers", "2", "--checkpoint", ckpt, "--metrics", metrics, "--summary", summary,
+        let (cluster, status) = try procs.run("run-\(layout.joined(separator: "-"))", ["run"] + Self.short + layout + [
+            "--checkpoint", ckpt, "--metrics", metrics, "--summary", summary,
             "--log-every", "1", "--quiet", "--data", data])
-        try #require(status == 0, "run --workers 2 failed\n\(procs.logs)")
+        try #require(status == 0, "run \(layout.joined(separator: " ")) failed\n\(procs.logs)")
 
         let lambdas = Outputs.lambdaByStep(metrics)
         #expect(lambdas.count == 400 && ref.lambdaByStep.count == 400, "metrics lines: cluster \(lambdas.count), single \(ref.lambdaByStep.count)")
@@ -480,19 +481,21 @@ import TestSupport
 
     // MARK: 7. Ctrl-C
 
-    @Test("SIGINT to `run --workers 2` checkpoints, exits non-zero and leaves no child process behind")
-    func interruptedLocalRun() throws {
-        let scratch = try Scratch("sigint")
+    @Test("SIGINT to `run --workers 2` checkpoints, exits non-zero and leaves no child process behind (the validator a thread of the coordinator, or a process)",
+          arguments: ["thread", "process"])
+    func interruptedLocalRun(validator: String) throws {
+        let scratch = try Scratch("sigint-\(validator)")
         let procs = try Processes(scratch)
         defer { procs.stopAll() }
         let ckpt = scratch.file("c.bin"), metrics = scratch.file("m.jsonl")
         let run = try procs.start("run-sigint", ["run"] + experimentFlags(steps: 1_000_000) + [
-            "--workers", "2", "--checkpoint", ckpt, "--checkpoint-every", "0", "--metrics", metrics,
+            "--workers", "2", "--validator", validator, "--checkpoint", ckpt, "--checkpoint-every", "0", "--metrics", metrics,
             "--log-every", "1", "--quiet", "--data", try Env.data()])
         try #require(Poll.until(timeout: 60) { Outputs.lastStep(metrics) >= 50 || !run.isRunning }, "no step 50\n\(run.report)")
         try #require(run.isRunning, "\(run.report)")
         let children = childPIDs(of: run.pid)
-        #expect(children.count == 3, "expected 2 workers + 1 validator as children, found \(children)")
+        let expected = validator == "process" ? 3 : 2
+        #expect(children.count == expected, "expected 2 workers\(validator == "process" ? " + 1 validator" : "") as children, found \(children)")
         #expect(!FileManager.default.fileExists(atPath: ckpt), "no checkpoint before the signal with --checkpoint-every 0")
 
         let mask = run.blockedSignals
@@ -518,6 +521,9 @@ import TestSupport
             (["run", "--sigma=-1"], "sigma must be a finite number"),
             (["coordinator", "--bind", "tcp://0.0.0.0:5555"], "--insecure"),
             (["run", "--workers", "2", "--resume"], "--resume needs --checkpoint"),
+            (["run", "--workers", "two"], "--workers"),
+            (["run", "--workers", "65"], "--workers must be in 0...64 or auto"),
+            (["run", "--workers", "2", "--validator", "gpu"], "--validator"),
             (["run", "--resume"], "--resume"),
             (["worker", "--connect", "tcp://x:1"], "--server-public-key"),
             (["validator", "--connect", "tcp://x:1"], "--server-public-key"),

@@ -13,6 +13,20 @@ static inline void hypertrain_flush_denormals(void) { _mm_setcsr(_mm_getcsr() | 
 #else
 static inline void hypertrain_flush_denormals(void) {}
 #endif
+#if defined(__linux__)
+#include <sched.h>
+#ifndef SCHED_IDLE
+#define SCHED_IDLE 5
+#endif
+/// Moves the calling thread to SCHED_IDLE: it runs only on a core nothing else wants (no
+/// privileges needed); returns 0 or -1 with errno set.
+static inline int hypertrain_idle_this_thread(void) {
+    struct sched_param p = { .sched_priority = 0 };
+    return sched_setscheduler(0, SCHED_IDLE, &p);
+}
+#else
+static inline int hypertrain_idle_this_thread(void) { return 0; }
+#endif
 #if defined(__x86_64__) && defined(__AVX__)
 #include <immintrin.h>
 /// Eight `float` / four `double` square roots in one instruction (IEEE, correctly rounded: the

@@ -17,6 +17,9 @@ final class CoordinatorLink {
         var giveUpAfter: Double
         var busyWaitMicroseconds: Int
         var log: @Sendable (String) -> Void
+        /// The ZeroMQ context to use (the coordinator's, for a worker on a thread of the
+        /// coordinator's process over inproc://); nil: one of our own.
+        var context: ZMQContext? = nil
     }
 
     /// A message for the coordinator with the versions it refers to.
@@ -51,8 +54,9 @@ final class CoordinatorLink {
     func run(hello: (_ previousWorkerID: String) -> Hello,
              welcome: (Welcome) throws -> Void,
              answer: (Message) throws -> Outgoing?) throws -> WorkerNode.Exit {
-        let context = try ZMQContext()
-        defer { context.close() }
+        let ownContext = settings.context == nil
+        let context = try settings.context ?? ZMQContext()
+        defer { if ownContext { context.close() } }
         var interval = 1.0
         var liveness = 5
         // When the coordinator was last heard from (or we started waiting for it): after
