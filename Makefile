@@ -22,7 +22,7 @@ venv: deps
 build: deps
 	swift build -c release $(SWIFT_FLAGS)
 
-# Local multi-process run: this process coordinates, 2 training workers and a validator run as
+# Local multi-process run: this process coordinates (the validator is one of its threads), 2 training workers run as
 # child processes over ipc://, in sync mode (bit-identical to the single-process run).
 demo: data build
 	@mkdir -p $(RUN_DIR)

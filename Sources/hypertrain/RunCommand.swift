@@ -215,15 +215,16 @@ enum WorkerCount: Equatable, ExpressibleByArgument {
     }
 
     /// Training worker processes to start (0: the single-process run). `auto`: none on one
-    /// core; else one trainer per core left after the coordinator's and the validator's
-    /// threads, at least one and at most the step's training tasks (a sync step has no more
-    /// work to hand out) — on 2 cores, 1 (measured: 1 trainer beats 2 there, BENCHMARKS.md).
+    /// core (the cluster only adds work there); else one trainer per training task of a step,
+    /// at most one per core (a sync step has no more work to hand out; the coordinator and the
+    /// validator are threads that wait while the trainers compute). On 2 cores with the
+    /// presets' 2 tasks per step that is 2 (measured against 1: BENCHMARKS.md, "Local layout").
     func trainers(samplesPerStep: Int, cores: Int) -> Int {
         switch self {
         case .count(let n): return n
         case .auto:
             guard cores >= 2 else { return 0 }
-            return min(max(samplesPerStep, 1), max(1, cores - 2))
+            return min(max(samplesPerStep, 1), cores)
         }
     }
 }
