@@ -31,7 +31,7 @@ public enum ClusterSpec {
 
     /// The configuration carried by a spec (Swift peers read `config_json`).
     public static func config(from spec: ExperimentSpec) throws -> ExperimentConfig {
-        let config = try JSONDecoder().decode(ExperimentConfig.self, from: Data(spec.configJSON.utf8))
+        let config = try JSONDecoding.decode(ExperimentConfig.self, from: Data(spec.configJSON.utf8))
         let problems = config.problems()
         if !problems.isEmpty { throw ClusterError.badSpec(problems.joined(separator: "; ")) }
         guard config.phiCount == Int(spec.numPhiParams), config.hyperparameterCount == Int(spec.numHyperparameters) else {

@@ -56,6 +56,10 @@ public final class Coordinator {
         /// process, and its tasks and results cost no trip through the I/O threads. Local mode
         /// does this; standalone validators can still join.
         public var inProcessValidator = false
+        /// Called on every tick (at least every 100 ms) while the run goes on: local mode
+        /// restarts child processes that died. A non-nil answer stops the run with that reason
+        /// (checkpointed, peers told, an error thrown).
+        public var supervise: (@Sendable () -> String?)? = nil
         /// Called once the sockets are bound, with the bound endpoints (ports resolved).
         public var onReady: @Sendable ([String]) -> Void = { _ in }
         /// More summary fields from the finished run's λ̂ and evaluation (e.g. the run's answer
@@ -232,12 +236,15 @@ public final class Coordinator {
         }
 
         let loop = ServeLoop(server: server, tickInterval: tickInterval)
-        let signal = try loop.run(isFinished: { core.isFinished },
+        var supervisorStop: String?
+        let signal = try loop.run(isFinished: { core.isFinished || supervisorStop != nil },
                                 handle: { peer, frames, now in
                                     perform(core.handle(peer: peer, frames: frames, now: now))
                                     if startupSeconds == nil && core.firstRoundIssued { startupSeconds = reporter.elapsed }
                                 },
                                 tick: { now in
+                                    // (Not while a signal stops the run: the children got it too.)
+                                    if Signals.pending == nil, let stop = options.supervise?() { supervisorStop = stop }
                                     perform(core.tick(now: now))
                                     metrics.record(counters: core.counters, peers: core.peerCounts)
                                 })
@@ -245,7 +252,7 @@ public final class Coordinator {
             log("signal \(s): checkpointing at step \(state.step) and stopping")
             interrupted = true
         }
-        if let fatal = core.fatalError {
+        if let fatal = core.fatalError ?? supervisorStop {
             _ = checkpoint()
             perform(core.shutdownAll(reason: "run aborted"))
             throw ClusterError.aborted(fatal)

@@ -39,12 +39,44 @@ public final class LocalCluster {
     }
 
     private func spawn(_ args: [String]) throws {
+        processes.append(try launch(args))
+    }
+
+    private func launch(_ args: [String]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args
         p.standardInput = FileHandle.nullDevice
         try p.run()
-        processes.append(p)
+        return p
+    }
+
+    /// Restarts beyond which a child that keeps dying stops the run.
+    public static let maxRestarts = 3
+    private var restarts: [Int: Int] = [:]
+
+    /// Called while the run goes on (the coordinator's tick): a child that died (killed, out of
+    /// memory, a crash) is started again — it registers as a new peer and its tasks are
+    /// re-issued, so the run goes on and, in sync mode, stays bit-identical. Returns why the run
+    /// cannot go on when a child died more than `maxRestarts` times, else nil.
+    public func supervise() -> String? {
+        for (i, p) in processes.enumerated() where !p.isRunning {
+            let role = arguments[i].first ?? "worker"
+            let how = p.terminationReason == .uncaughtSignal ? "was killed by signal \(p.terminationStatus)" : "exited with status \(p.terminationStatus)"
+            let n = restarts[i, default: 0]
+            guard n < Self.maxRestarts else {
+                return "local \(role) process (pid \(p.processIdentifier)) \(how), after \(n) restarts; its log is above"
+            }
+            do {
+                let replacement = try launch(arguments[i])
+                processes[i] = replacement
+                restarts[i] = n + 1
+                log("local \(role) process \(p.processIdentifier) \(how); started pid \(replacement.processIdentifier) in its place (restart \(n + 1) of \(Self.maxRestarts))")
+            } catch {
+                return "local \(role) process (pid \(p.processIdentifier)) \(how) and could not be restarted: \(error)"
+            }
+        }
+        return nil
     }
 
     /// The children's process ids, in start order.

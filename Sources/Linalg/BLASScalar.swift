@@ -119,6 +119,15 @@ public enum BLASRuntime {
         hypertrain_flush_denormals()
     }
 
+    /// Runs `body` with denormals kept on the calling thread (FTZ/DAZ as they were afterwards).
+    /// For parsing text, not for arithmetic: Foundation's JSONDecoder refuses a subnormal
+    /// number such as `1e-310` as "not representable" while they are flushed.
+    public static func keepingDenormals<T>(_ body: () throws -> T) rethrows -> T {
+        let wasFlushing = hypertrain_keep_denormals() != 0
+        defer { if wasFlushing { hypertrain_flush_denormals() } }
+        return try body()
+    }
+
     /// The OpenBLAS build and the kernel it chose, e.g. `"OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell"`.
     public static var configuration: String {
         guard let c = openblas_get_config() else { return "unknown" }

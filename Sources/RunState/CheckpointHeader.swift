@@ -50,7 +50,7 @@ struct CheckpointHeader: Codable {
             }
         }
         do {
-            return try JSONDecoder().decode(CheckpointHeader.self, from: data)
+            return try JSONDecoding.decode(CheckpointHeader.self, from: data)
         } catch {
             throw .corruptHeader(file: file, reason: describe(error))
         }

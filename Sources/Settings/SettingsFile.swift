@@ -75,7 +75,7 @@ public struct SettingsFile: Sendable, Equatable {
         do {
             guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
                   let inner = object["config"] as? [String: Any] else { throw SettingsFileError.notASummary(path: path) }
-            config = try JSONDecoder().decode(ExperimentConfig.self, from: try JSONSerialization.data(withJSONObject: inner))
+            config = try JSONDecoding.decode(ExperimentConfig.self, from: try JSONSerialization.data(withJSONObject: inner))
         } catch let error as SettingsFileError {
             throw error
         } catch {

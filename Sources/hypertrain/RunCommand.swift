@@ -147,6 +147,9 @@ struct RunCommand: SettingsCommand {
         var options = Coordinator.Options(bind: [endpoint])
         cluster.apply(to: &options)
         options.inProcessValidator = validator == .thread
+        // A child that dies (kill -9, OOM, crash) is started again; one that keeps dying stops the run.
+        let supervisor = ChildSupervisor(children)
+        options.supervise = { supervisor.check() }
         options.reporter = output.reporterOptions
         // The answer (and the retraining at λ̂, in this process once the workers are gone) goes
         // into the summary as in the single-process run.
@@ -227,4 +230,12 @@ enum WorkerCount: Equatable, ExpressibleByArgument {
             return min(max(samplesPerStep, 1), cores)
         }
     }
+}
+
+/// Hands `LocalCluster.supervise` to the coordinator's tick (which runs on the coordinator's
+/// thread, the one that started the children).
+private final class ChildSupervisor: @unchecked Sendable {
+    private let children: LocalCluster
+    init(_ children: LocalCluster) { self.children = children }
+    func check() -> String? { children.supervise() }
 }

@@ -513,6 +513,28 @@ import TestSupport
         #expect(run.stderr.contains("interrupted at step \(c.snapshot.step)"), "\(run.report)")
     }
 
+    @Test("kill -9 of a local trainer process: `run` starts another in its place and ends bit-identical to the single process")
+    func localTrainerKilled() throws {
+        let scratch = try Scratch("local-kill")
+        let procs = try Processes(scratch)
+        defer { procs.stopAll() }
+        let ref = try References.shared.reference(Self.long)
+        let ckpt = scratch.file("c.bin"), metrics = scratch.file("m.jsonl")
+        let run = try procs.start("run-local-kill", ["run"] + Self.long + [
+            "--workers", "2", "--checkpoint", ckpt, "--metrics", metrics, "--log-every", "1", "--data", try Env.data()])
+        try #require(Poll.until(timeout: 60) { Outputs.lastStep(metrics) >= 100 || !run.isRunning }, "no step 100\n\(run.report)")
+        let children = childPIDs(of: run.pid)
+        let victim = try #require(children.first, "no child process\n\(run.report)")
+        _ = Glibc.kill(victim, SIGKILL)
+        let status = try #require(run.wait(timeout: 120), "run still going 120 s after the kill\n\(run.report)")
+        #expect(status == 0, "exit status \(status)\n\(run.report)")
+        #expect(run.stderr.contains("started pid"), "no restart logged\n\(run.report)")
+        let c = try Outputs.checkpoint(ckpt)
+        #expect(c.snapshot.step == 1500)
+        #expect(bits(c.snapshot.phi) == bits(ref.checkpoint.snapshot.phi), "φ differs from the single process")
+        #expect(bits(c.snapshot.lambdaHat) == bits(ref.checkpoint.snapshot.lambdaHat), "λ̂ differs from the single process")
+    }
+
     // MARK: 8. Bad flags
 
     @Test("bad flags are refused with a clear message before any work starts",

@@ -10,8 +10,15 @@
 #include <xmmintrin.h>
 /// Sets FTZ and DAZ in this thread's MXCSR: denormal results and inputs become zero.
 static inline void hypertrain_flush_denormals(void) { _mm_setcsr(_mm_getcsr() | 0x8040); }
+/// Clears FTZ and DAZ in this thread's MXCSR and returns whether they were set.
+static inline int hypertrain_keep_denormals(void) {
+    unsigned int csr = _mm_getcsr();
+    _mm_setcsr(csr & ~0x8040u);
+    return (csr & 0x8040u) != 0;
+}
 #else
 static inline void hypertrain_flush_denormals(void) {}
+static inline int hypertrain_keep_denormals(void) { return 0; }
 #endif
 #if defined(__linux__)
 #include <sched.h>
