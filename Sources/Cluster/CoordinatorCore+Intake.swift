@@ -52,9 +52,15 @@ extension CoordinatorCore {
             if mode == .sync { requeue(k); failuresThisStep += 1; after = checkFailures() }
             return refuse(.nonFinite, "non-finite gradient or loss") + after
         }
+        // An external model's trainer computes only the data term: the coordinator adds the
+        // penalty, which needs the task's w (so only ∂L/∂w replies).
+        if config.external != nil && !weightForm {
+            return refuseResult(.badTensor, "an external model's trainer must answer with grad_w (∂L_pred/∂w)")
+        }
         // The rows must be exactly the minibatch (seed, step, task) gives (§7): a worker with
-        // another generator would otherwise drift the run silently.
-        guard g.indices == payloads.expectedRows(step: g.step, task: k) else {
+        // another generator would otherwise drift the run silently. (An external model's data
+        // are the workers' own: their rows cannot be checked here.)
+        guard config.external != nil || g.indices == payloads.expectedRows(step: g.step, task: k) else {
             return refuseResult(.badTensor, "indices: \(g.indices.count) rows that are not the minibatch (seed, step, task) gives")
         }
         // Sync tasks were computed from the current λ̂, so their λ must be exactly what
@@ -72,7 +78,12 @@ extension CoordinatorCore {
         switch mode {
         case .sync:
             guard receivedGradients[k] == nil else { peers.reject("\(ErrorCode.duplicate)"); resultsRefused["\(ErrorCode.duplicate)", default: 0] += 1; return actions }
+            var g = g
             trainLosses[k] = g.trainLoss
+            if config.external != nil {
+                // docs/protocol.md §12: the worker sent ∂L_pred/∂w; L_train adds the penalty.
+                trainLosses[k] += payloads.addPenalty(gradW: &g.gradW, lambda: g.lambdas, state)
+            }
             if weightForm {
                 g.gradW.withUnsafeBufferPointer { gw in
                     g.lambdas.withUnsafeBufferPointer { l in

@@ -248,6 +248,17 @@ public final class CoordinatorCore {
         guard hello.role == .trainer || hello.role == .validator else {
             return actions + [peers.refuse(peer, .unexpected, "this coordinator runs hyper-training; role \(hello.role) has no work here", inReplyTo: 0)]
         }
+        if let model = config.external {
+            // An external model: the coordinator sends only weights (it has no φ a worker could
+            // use) and the worker's layout must be the run's.
+            guard hello.acceptsWeightTasks else {
+                return actions + [peers.refuse(peer, .unexpected, "this run is on an external model: only workers that take weight tasks (Hello.accepts_weight_tasks) can join", inReplyTo: 0)]
+            }
+            if let theirs = hello.model, let why = ClusterSpec.layoutMismatch(theirs, model) {
+                return actions + [.log("refused a \(hello.role) from \(hello.hostname) pid \(hello.pid): \(why)"),
+                                  peers.refuse(peer, .badTensor, why, inReplyTo: 0)]
+            }
+        }
         let resumesLambda = hello.role == .validator && validatorSeen && !validatorsAlive
         if hello.role == .validator { validatorSeen = true }
         let registered = peers.register(

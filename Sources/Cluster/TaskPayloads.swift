@@ -1,5 +1,6 @@
 import HyperOpt
 import Linalg
+import Models
 
 /// What the hyper-training coordinator puts in its task messages, and the hypernetwork passes it
 /// runs for weight tasks: φ and λ̂ as arrays (one copy per version, shared by every message —
@@ -27,7 +28,16 @@ final class TaskPayloads {
     private var rowsScratch: [Int32] = []
     private struct NoiseKey: Hashable { let step: UInt64; let task: Int }
 
+    /// An external model's penalty (the coordinator owns it; docs/protocol.md §12), nil for the
+    /// built-in MLP, whose trainers add it themselves.
+    private let penalty: Regularizer?
+    private let penaltyScratch: AlignedBuffer<Float>
+    private let penaltyWeights: AlignedBuffer<Float>
+
     init(config: ExperimentConfig, hyperparameterCount: Int) {
+        penalty = config.external.map { Regularizer(external: $0, norm: config.norm) }
+        penaltyScratch = AlignedBuffer(count: penalty == nil ? 0 : 2 * hyperparameterCount)
+        penaltyWeights = AlignedBuffer(count: penalty == nil ? 0 : config.weightCount)
         self.config = config
         h = hyperparameterCount
         sampler = TaskSampler(config: config)
@@ -68,6 +78,20 @@ final class TaskPayloads {
         expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, lambda: lambdaScratch.constPointer,
                          into: weightsScratch.pointer)
         return (lambdaScratch.array, weightsScratch.array)
+    }
+
+    /// Adds the penalty's gradient `∂L_reg/∂w` at the task's `w = φ(λ)` (recomputed: the bits
+    /// that were sent) into an external trainer's `gradW`, and returns `L_reg(w, λ)`.
+    func addPenalty(gradW: inout [Float], lambda: [Float], _ state: HyperState) -> Double {
+        guard let penalty else { return 0 }
+        return lambda.withUnsafeBufferPointer { l in
+            expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, lambda: l.baseAddress!,
+                             into: penaltyWeights.pointer)
+            return gradW.withUnsafeMutableBufferPointer { gw in
+                penalty.addGradient(w: penaltyWeights.constPointer, lambda: l.baseAddress!, gradW: gw.baseAddress!,
+                                    gradLambda: nil, scratch: penaltyScratch.pointer)
+            }
+        }
     }
 
     /// The first `count` components of the λ of sync task `task` of the state's step (from the
