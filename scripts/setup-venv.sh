@@ -24,9 +24,17 @@ echo "setup-venv: creating $VENV from $REQ" >&2
 # PyTorch's CPU build first (PyPI's default torch pulls gigabytes of CUDA libraries): a local
 # wheel (PIP_FIND_LINKS, e.g. /opt/wheels) when there is one, else PyTorch's CPU index.
 if ! "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-index torch 2>/dev/null ||
+  wheel=""
+  for d in ${PIP_FIND_LINKS:-}; do
+    w=$(ls "$d"/torch-*cpu*.whl 2>/dev/null | sort -V | tail -1 || true)
+    [[ -n "$w" ]] && wheel=$w
+  done
+  if [[ -n "$wheel" ]]; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel"
+  else
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check torch \
       --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
+  fi
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"
 # The worker SDK itself, as a user installs it.
