@@ -142,10 +142,6 @@ public final class Coordinator {
         }
         /// An external model's last reported losses (its stand-in for an evaluation).
         var lastTrainLoss = Double.nan, lastValidLoss = Double.nan
-        func evaluate() -> Evaluation {
-            trainer?.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
-                ?? Evaluation(trainLoss: lastTrainLoss, validLoss: lastValidLoss, testLoss: .nan, testError: .nan)
-        }
         var priorWall = 0.0
         /// The checkpoint's counters: a resumed run's summary and checkpoints count from them.
         var priorCounters: [String: UInt64] = [:]
@@ -169,6 +165,13 @@ public final class Coordinator {
         let core = CoordinatorCore(config: config, state: state, mode: options.mode, maxStaleness: options.maxStaleness,
                                    dataFingerprint: fingerprint, heartbeatInterval: options.heartbeatInterval,
                                    heartbeatLiveness: options.heartbeatLiveness)
+        /// The final evaluation: the built-in model's on the coordinator's splits; an external
+        /// model's last training loss and its final validation loss at φ(λ̂) (or the last
+        /// batch's when no validator was left to compute it).
+        func evaluate() -> Evaluation {
+            trainer?.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
+                ?? Evaluation(trainLoss: lastTrainLoss, validLoss: core.finalValidLoss ?? lastValidLoss, testLoss: .nan, testError: .nan)
+        }
         let reporter = try RunReporter(config: config, options: options.reporter, startStep: state.step)
         let metrics = ClusterMetrics(port: options.metricsPort, host: options.metricsHost, log: log)
         defer { metrics.stop() }

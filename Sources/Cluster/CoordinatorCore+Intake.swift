@@ -158,6 +158,12 @@ extension CoordinatorCore {
         switch mode {
         case .sync:
             guard validLoss == nil else { peers.reject("\(ErrorCode.duplicate)"); resultsRefused["\(ErrorCode.duplicate)", default: 0] += 1; return actions }
+            if isFinalValidation {
+                // The loss at the final φ(λ̂) is all that is wanted; λ̂ does not move again.
+                finalValidLoss = g.validLoss
+                validLoss = g.validLoss
+                return actions
+            }
             if weightForm {
                 g.gradW.withUnsafeBufferPointer { gw in
                     payloads.expander.hypergradient(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
@@ -196,7 +202,7 @@ extension CoordinatorCore {
     func completeRoundIfReady(now: Double) -> [CoordinatorAction] {
         // Without a validator (after the last one was lost) the step goes on without λ̂'s step.
         let validating = plan.validate && (validLoss != nil || !validatorSeen || validatorsAlive)
-        guard mode == .sync, !isFinished, receivedGradients.count == plan.trainTasks, plan.trainTasks > 0 || validating,
+        guard mode == .sync, !isFinished, !isFinalValidation, receivedGradients.count == plan.trainTasks, plan.trainTasks > 0 || validating,
               !validating || validLoss != nil else { return [] }
         // Exactly LocalRun.step's order of operations: the task gradients summed in task order
         // from zero (the sum was begun in startRound()), then the φ step, then the λ̂ step.

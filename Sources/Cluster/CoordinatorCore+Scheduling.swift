@@ -12,12 +12,12 @@ extension CoordinatorCore {
         plan = StepPlan(step: state.step, config: config)
         failuresThisStep = 0
         guard mode == .sync, !isFinished else { return }
-        unassignedTrain = Array(0..<plan.trainTasks)
-        validUnassigned = plan.validate
+        unassignedTrain = isFinalValidation ? [] : Array(0..<plan.trainTasks)
+        validUnassigned = plan.validate || isFinalValidation
         receivedGradients = [:]
         trainLosses = Array(repeating: 0, count: plan.trainTasks)
         validLoss = nil
-        if plan.trainTasks > 0 { state.beginStep() }
+        if plan.trainTasks > 0 && !isFinalValidation { state.beginStep() }
         payloads.discardNoise(before: state.step)
         let step = state.step
         leases.removeAll { $0.task.step < step }

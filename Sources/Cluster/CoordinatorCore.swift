@@ -128,8 +128,19 @@ public final class CoordinatorCore {
 
     /// A message the run cannot recover from (e.g. every gradient of a step is non-finite).
     public internal(set) var fatalError: String?
-    /// `true` once the configured steps are done.
-    public var isFinished: Bool { state.step >= UInt64(config.steps) || fatalError != nil }
+    /// `true` once the configured steps are done (and, for an external model, the final
+    /// validation at φ(λ̂) is in, or no validator is left to compute it).
+    public var isFinished: Bool {
+        fatalError != nil || state.step > UInt64(config.steps)
+            || (state.step == UInt64(config.steps) && !(isFinalValidation && finalValidLoss == nil && validatorsAlive))
+    }
+
+    /// An external model's validation loss at the final w = φ(λ̂), on the validation minibatch
+    /// of step `steps` (docs/protocol.md §12): one more `ValidTask` after the last step, whose
+    /// gradient is ignored. The coordinator has no data, so this is its "evaluation".
+    public internal(set) var finalValidLoss: Double?
+    /// The round after the last step of an external run: only that validation task.
+    var isFinalValidation: Bool { config.external != nil && mode == .sync && state.step == UInt64(config.steps) }
 
     /// - Parameters:
     ///   - config: the run configuration.
