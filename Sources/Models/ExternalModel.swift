@@ -62,12 +62,23 @@ public struct ExternalModel: Sendable, Codable, Equatable {
         var p: [String] = []
         if tensors.isEmpty { p.append("the model has no tensors") }
         var seen = Set<String>()
+        var total = 0
         for t in tensors {
+            // Overflow-checked before anything multiplies shapes (a checkpoint's config is input).
+            var n = 1, overflow = false
+            for dim in t.shape where dim > 0 {
+                let (m, o) = n.multipliedReportingOverflow(by: dim)
+                n = m
+                overflow = overflow || o || n > 100_000_000
+            }
+            let (sum, o) = total.addingReportingOverflow(n)
+            total = overflow || o ? Int.max : sum
+            if overflow { p.append("tensor '\(t.name)' has too many elements (\(t.shape))") }
             if t.name.isEmpty { p.append("a tensor has an empty name") }
             if !seen.insert(t.name).inserted { p.append("tensor name '\(t.name)' appears twice") }
             if t.shape.contains(where: { $0 <= 0 }) { p.append("tensor '\(t.name)' has a bad shape \(t.shape) (every dimension must be ≥ 1)") }
         }
-        if p.isEmpty && parameterCount > 100_000_000 { p.append("the model has \(parameterCount) weights; at most 100,000,000 are supported") }
+        if p.isEmpty && total > 100_000_000 { p.append("the model has \(parameterCount) weights; at most 100,000,000 are supported") }
         return p
     }
 

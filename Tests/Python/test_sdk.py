@@ -1,0 +1,233 @@
+"""The Python worker SDK (python/hypertrain_sdk) against the release coordinator: generated code
+current, the hypergradient through the SDK against finite differences, sync runs bit-identical
+run to run (and whatever the number of trainers), the exported answer loading into the torch
+model and reproducing the reported validation loss, a run surviving kill -9 of a trainer, a
+worker with another model refused with a clear message, and both examples (the CNN's validation
+loss at the final λ̂ below the same CNN trained with λ̂ frozen at its initial value)."""
+import json
+import os
+import pathlib
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PYDIR = ROOT / "python"
+TINY = pathlib.Path(__file__).with_name("sdk_tiny_worker.py")
+sys.path.insert(0, str(PYDIR))
+sys.path.insert(0, str(TINY.parent))
+
+from hypertrain_sdk import load_answer, run_local  # noqa: E402
+import sdk_tiny_worker as tiny  # noqa: E402
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join([str(PYDIR), str(TINY.parent), e.get("PYTHONPATH", "")])
+    return e
+
+
+@pytest.fixture()
+def sockdir():
+    d = tempfile.mkdtemp(prefix="htsdk-")   # short: ipc:// paths are limited to ~100 bytes
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def write_spec(path, model="numpy"):
+    subprocess.run([sys.executable, str(TINY), "--write-spec", str(path), "--model", model], check=True, env=env())
+
+
+def read_checkpoint(path):
+    """The checkpoint's JSON header and its arrays (format: RunState/Checkpoint+Format.swift)."""
+    raw = pathlib.Path(path).read_bytes()
+    assert raw[:8] == b"HTCKPT01"
+    (hlen,) = struct.unpack("<I", raw[12:16])
+    header = json.loads(raw[24:24 + hlen])
+    arrays, off = {}, 24 + hlen
+    for a in header["arrays"]:
+        arrays[a["name"]] = np.frombuffer(raw[off:off + 4 * a["count"]], "<f4").copy()
+        off += 4 * a["count"]
+    return header, arrays
+
+
+TINY_RUN = ["--quiet", "--lambda-init=-2", "--heartbeat-ms", "200"]
+
+
+def tiny_run(ht_bin, out, steps, trainers=2, model="numpy", extra=(), scope="per-output-unit"):
+    os.makedirs(out, exist_ok=True)
+    spec = os.path.join(out, "spec.safetensors")
+    write_spec(spec, model)
+    old = dict(os.environ)
+    os.environ.update(env())
+    try:
+        return run_local([sys.executable, str(TINY), "--model", model], spec, out, steps=steps, trainers=trainers,
+                         scope=scope, coordinator_args=[*TINY_RUN, *extra], hypertrain=ht_bin, timeout=300)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def test_python_protobuf_code_is_current():
+    r = subprocess.run([str(ROOT / "scripts/gen-proto-python.sh"), "--check"], capture_output=True, text=True,
+                       env={**os.environ, "PYTHON": sys.executable})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_hypergradient_through_the_sdk_matches_finite_differences(ht_bin, tmp_path):
+    # λ̂ by SGD with step 1 and no schedule: λ̂_{K+1} = λ̂_K − g_K, where g_K is the coordinator's
+    # hypergradient from the validator's ∂L_valid/∂w at φ_K(λ̂_K). Run K steps, resume for one more.
+    flags = ["--lambda-optimizer", "sgd", "--lambda-lr", "1", "--lr-schedule", "constant", "--init-scale", "0.1",
+             "--divergence-guard", "off", "--hypernet", "linear", "--hypernet-input", "centred"]
+    k = 4
+    first = tiny_run(ht_bin, str(tmp_path / "a"), steps=k, extra=flags)
+    assert first["summary"]["steps"] == k
+    shutil.copy(tmp_path / "a" / "checkpoint.bin", tmp_path / "resume.bin")
+    header, before = read_checkpoint(tmp_path / "a" / "checkpoint.bin")
+    # Resume one step (run_local removes an existing checkpoint, so resume by hand).
+    b = tmp_path / "b"
+    b.mkdir()
+    shutil.copy(tmp_path / "resume.bin", b / "checkpoint.bin")
+    spec = b / "spec.safetensors"
+    write_spec(spec)
+    d = tempfile.mkdtemp(prefix="htsdk-")
+    ep = f"ipc://{d}/c.sock"
+    coord = subprocess.Popen([ht_bin, "coordinator", "--model-spec", str(spec), "--model-scope", "per-output-unit",
+                              "--bind", ep, "--steps", str(k + 1), "--samples", "2", "--checkpoint", str(b / "checkpoint.bin"),
+                              "--resume", *TINY_RUN, *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    workers = [subprocess.Popen([sys.executable, str(TINY), "--role", r, "--connect", ep], env=env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for r in ("trainer", "validator")]
+    try:
+        out, _ = coord.communicate(timeout=120)
+        assert coord.returncode == 0, out
+    finally:
+        for w in workers:
+            w.wait(timeout=30)
+        shutil.rmtree(d, ignore_errors=True)
+    _, after = read_checkpoint(b / "checkpoint.bin")
+    lam, phi = before["lambda_hat"].astype(np.float64), before["phi"].astype(np.float64)
+    g = lam - after["lambda_hat"].astype(np.float64)
+
+    h, dcount = lam.size, 15
+    assert h == 3 and phi.size == h * dcount + dcount      # per-output-unit: W row c with b_c; linear φ = [A | b]
+    A, bias = phi[: h * dcount].reshape(h, dcount), phi[h * dcount:]
+    (_, _), (xv, yv) = tiny.data()
+
+    def loss(lmb):   # w = b + Aᵀ(λ − λ̂) (centred input, centre held fixed), whole validation split
+        return tiny.numpy_loss(bias + (lmb - lam) @ A, xv, yv)[0]
+    eps = 1e-4
+    fd = np.array([(loss(lam + eps * e) - loss(lam - eps * e)) / (2 * eps) for e in np.eye(h)])
+    assert np.all(np.abs(fd) > 1e-3), fd                     # a non-trivial check
+    np.testing.assert_allclose(g, fd, rtol=2e-3, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def torch_runs(ht_bin, tmp_path_factory):
+    base = tmp_path_factory.mktemp("det")
+    return [tiny_run(ht_bin, str(base / name), steps=30, trainers=n, model="torch")
+            for name, n in (("a", 2), ("b", 2), ("c", 1))]
+
+
+def test_sync_runs_with_the_sdk_are_bit_identical(torch_runs):
+    a, b, c = torch_runs
+    wa, la, _ = load_answer(a["answer"])
+    assert a["summary"]["steps"] == 30 and a["summary"]["hypergradients_applied"] == 30
+    for other in (b, c):     # run to run, and with one trainer instead of two
+        w, l, _ = load_answer(other["answer"])
+        assert l.tobytes() == la.tobytes()
+        assert all(w[k].tobytes() == wa[k].tobytes() for k in wa)
+        assert other["summary"]["valid_loss"] == a["summary"]["valid_loss"]
+    assert not np.all(la == np.float32(-2))                  # λ̂ moved
+
+
+def test_exported_answer_loads_into_the_torch_model_and_reproduces_the_valid_loss(torch_runs):
+    import torch
+    from safetensors.torch import load_file
+    a = torch_runs[0]
+    sd = load_file(a["answer"])
+    lam = sd.pop("lambda_hat")
+    assert lam.shape == (3,) and torch.equal(lam, torch.tensor(a["lambda_hat"], dtype=torch.float32))
+    module = torch.nn.Linear(4, 3)
+    module.load_state_dict(sd)                               # strict: exactly the model's tensors
+    (_, _), (xv, yv) = tiny.data()
+    with torch.no_grad():
+        valid = torch.nn.functional.mse_loss(module(torch.from_numpy(xv.astype(np.float32))),
+                                             torch.from_numpy(yv.astype(np.float32))).item()
+    assert valid == pytest.approx(a["summary"]["valid_loss"], rel=1e-6)
+
+
+def test_a_run_survives_kill_9_of_a_trainer(ht_bin, tmp_path, sockdir):
+    spec = tmp_path / "spec.safetensors"
+    write_spec(spec)
+    ep = f"ipc://{sockdir}/c.sock"
+    steps = 300                                              # ≈ 40 ms a step: ≈ 12 s
+    coord = subprocess.Popen([ht_bin, "coordinator", "--model-spec", str(spec), "--bind", ep, "--steps", str(steps),
+                              "--samples", "2", "--summary", str(tmp_path / "summary.json"), *TINY_RUN],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    roles = ["trainer", "trainer", "validator"]
+    workers = [subprocess.Popen([sys.executable, str(TINY), "--role", r, "--connect", ep, "--delay", "0.03"], env=env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for r in roles]
+    try:
+        time.sleep(3)                                        # registered and stepping (startup ≈ 1 s)
+        assert coord.poll() is None, "the run ended before the kill"
+        os.kill(workers[0].pid, signal.SIGKILL)
+        out, _ = coord.communicate(timeout=180)
+        assert coord.returncode == 0, out
+        assert "lost trainer" in out
+        summary = json.load(open(tmp_path / "summary.json"))
+        assert summary["steps"] == steps and summary["peers_lost"] >= 1
+        assert np.isfinite(summary["valid_loss"])
+        for w in workers[1:]:
+            assert w.wait(timeout=30) == 0
+    finally:
+        for p in [coord, *workers]:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_a_worker_with_another_model_is_refused_clearly(ht_bin, tmp_path, sockdir):
+    spec = tmp_path / "spec.safetensors"
+    from hypertrain_sdk import write_model_spec
+    write_model_spec(str(spec), [("weight", np.zeros((3, 5), np.float32)), ("bias", np.zeros(3, np.float32))])
+    ep = f"ipc://{sockdir}/c.sock"
+    coord = subprocess.Popen([ht_bin, "coordinator", "--model-spec", str(spec), "--bind", ep, "--steps", "5", *TINY_RUN],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        w = subprocess.run([sys.executable, str(TINY), "--role", "trainer", "--connect", ep], env=env(),
+                           capture_output=True, text=True, timeout=60)
+        assert w.returncode == 1
+        assert "registration refused (ERROR_CODE_BAD_TENSOR)" in w.stderr
+        assert "worker has weight [3, 4], the run weight [3, 5]" in w.stderr
+    finally:
+        coord.send_signal(signal.SIGTERM)
+        out, _ = coord.communicate(timeout=30)
+    assert "refused a trainer" in out
+
+
+def test_tabular_example_runs(ht_bin, tmp_path):
+    r = subprocess.run([sys.executable, str(PYDIR / "examples/tabular.py"), "--steps", "60", "--out", str(tmp_path),
+                        "--hypertrain", ht_bin], capture_output=True, text=True, env=env(), timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.load(open(tmp_path / "result.json"))["hypertrained"]
+    assert np.isfinite(result["valid_loss_full"]) and len(result["lambda_hat"]) == 4
+    assert result["summary_valid_loss"] == pytest.approx(result["valid_loss_full"], rel=1e-5)
+
+
+def test_cnn_example_beats_the_cnn_trained_at_the_initial_lambda(ht_bin, tmp_path, mnist_dir):
+    # Held-out validation split (training images 500…2499), never the test set.
+    r = subprocess.run([sys.executable, str(PYDIR / "examples/mnist_cnn.py"), "--data", mnist_dir, "--steps", "150",
+                        "--n-train", "500", "--n-valid", "2000", "--baseline", "--out", str(tmp_path), "--hypertrain", ht_bin],
+                       capture_output=True, text=True, env=env(), timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.load(open(tmp_path / "result.json"))
+    hyper, frozen = result["hypertrained"]["valid_loss_full"], result["baseline"]["valid_loss_full"]
+    print(f"CNN valid loss: hyper-trained {hyper:.4f}, λ̂ frozen at λ̂₀ {frozen:.4f}")
+    assert hyper < frozen
