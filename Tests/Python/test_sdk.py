@@ -231,3 +231,61 @@ def test_cnn_example_beats_the_cnn_trained_at_the_initial_lambda(ht_bin, tmp_pat
     hyper, frozen = result["hypertrained"]["valid_loss_full"], result["baseline"]["valid_loss_full"]
     print(f"CNN valid loss: hyper-trained {hyper:.4f}, λ̂ frozen at λ̂₀ {frozen:.4f}")
     assert hyper < frozen
+
+
+def fnv1a(h: int, data: bytes) -> int:
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def test_documented_fingerprint_and_phi_length_match_a_coordinators_welcome(ht_bin, mnist_dir, sockdir):
+    """docs/protocol.md §13–§15, checked from outside: a Hello from pyzmq gets a Welcome whose
+    data fingerprint is the documented FNV-1a of the documented splits, and whose φ length is the
+    documented formula."""
+    import zmq
+    from hypertrain_sdk import hypertrain_pb2 as pb
+    from hypertrain_sdk.wire import decode, encode
+    n_train, n_valid, n_test = 10, 100, 20
+    ep = f"ipc://{sockdir}/c.sock"
+    coord = subprocess.Popen([ht_bin, "coordinator", "--bind", ep, "--data", mnist_dir, "--steps", "1", "--quiet",
+                              "--n-train", str(n_train), "--n-valid", str(n_valid), "--n-test", str(n_test),
+                              "--layers", "784-20-10", "--hypernet", "factorized:3", "--scope", "per-class"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(ep)
+        env = pb.Envelope(sequence=1)
+        env.hello.role = pb.ROLE_VALIDATOR
+        deadline = time.monotonic() + 30
+        welcome = None
+        while welcome is None and time.monotonic() < deadline:
+            sock.send_multipart(encode(env))
+            if sock.poll(1000):
+                m = decode(sock.recv_multipart())
+                if m.body == "welcome":
+                    welcome = m.envelope.welcome
+        assert welcome is not None, "no Welcome"
+        spec = welcome.spec
+        d = pathlib.Path(mnist_dir)
+
+        def idx(name):
+            raw = (d / name).read_bytes()
+            return raw[4 + 4 * raw[3]:]
+        timg, tlab = idx("train-images.idx3-ubyte"), idx("train-labels.idx1-ubyte")
+        simg, slab = idx("t10k-images.idx3-ubyte"), idx("t10k-labels.idx1-ubyte")
+        h = 0xCBF29CE484222325
+        for img, lab, lo, n in ((timg, tlab, 0, n_train), (timg, tlab, n_train, n_valid), (simg, slab, 0, n_test)):
+            h = fnv1a(h, struct.pack("<QQ", n, 784))
+            h = fnv1a(h, lab[lo:lo + n])
+            h = fnv1a(h, img[784 * lo:784 * (lo + n)])
+        assert spec.data_fingerprint == h
+        dcount = 784 * 20 + 20 + 20 * 10 + 10
+        hcount, k = 10, 3                       # per-class: 10 λ; factorized:3: C [H][K], c, B [K][D], b
+        assert spec.num_hyperparameters == hcount
+        assert spec.num_phi_params == hcount * k + k + k * dcount + dcount
+    finally:
+        sock.close()
+        coord.send_signal(signal.SIGTERM)
+        coord.communicate(timeout=30)
