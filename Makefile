@@ -73,11 +73,13 @@ experiments-quick: data venv build
 	for f in fig3 fig4 fig5-top fig5-bottom fig6 fig7; do \
 	  .build/release/hypertrain experiment $$f --quick --out $(OUT) --data $(DATA) || exit 1; done
 
-proto:
+proto: venv
 	scripts/gen-proto.sh
+	scripts/gen-proto-python.sh
 
-proto-check:
+proto-check: venv
 	scripts/gen-proto.sh --check
+	scripts/gen-proto-python.sh --check
 
 clean:
 	rm -rf .build
