@@ -289,3 +289,41 @@ def test_documented_fingerprint_and_phi_length_match_a_coordinators_welcome(ht_b
         sock.close()
         coord.send_signal(signal.SIGTERM)
         coord.communicate(timeout=30)
+
+
+def test_sdk_workers_speak_curve(ht_bin, tmp_path):
+    """tcp:// with CURVE: the SDK takes `hypertrain keygen`'s key files like the Swift worker."""
+    keys = tmp_path / "keys"
+    for name in ("server", "w1", "w2"):
+        subprocess.run([ht_bin, "keygen", "--out", str(keys), "--name", name,
+                        *([] if name == "server" else ["--authorize", str(keys / "authorized")])], check=True,
+                       capture_output=True)
+    spec = tmp_path / "spec.safetensors"
+    write_spec(spec)
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ep = f"tcp://127.0.0.1:{port}"
+    coord = subprocess.Popen([ht_bin, "coordinator", "--model-spec", str(spec), "--bind", ep, "--steps", "5",
+                              "--server-key", str(keys / "server.key"), "--authorized-keys", str(keys / "authorized"),
+                              "--summary", str(tmp_path / "summary.json"), *TINY_RUN],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    workers = []
+    try:
+        for role, key in (("trainer", "w1"), ("validator", "w2")):
+            code = ("import sys, sdk_tiny_worker as t; from hypertrain_sdk import run_worker; "
+                    f"sys.exit(run_worker({ep!r}, {role!r}, t.numpy_loss_and_grad, t.TENSORS, key_file={str(keys / (key + '.key'))!r}, "
+                    f"server_public_key_file={str(keys / 'server.pub')!r}, give_up_after=30))")
+            workers.append(subprocess.Popen([sys.executable, "-c", code], env=env(), stderr=subprocess.PIPE, text=True))
+        out, _ = coord.communicate(timeout=120)
+        assert coord.returncode == 0, out
+        assert "CURVE" in out
+        assert json.load(open(tmp_path / "summary.json"))["steps"] == 5
+        for w in workers:
+            assert w.wait(timeout=30) == 0, w.stderr.read()
+    finally:
+        for p in [coord, *workers]:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
