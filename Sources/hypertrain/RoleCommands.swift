@@ -95,7 +95,7 @@ struct CoordinatorCommand: SettingsCommand {
             if let s = outcome.signal { throw ExitCode(Signals.exitStatus(for: s)) }
             return
         }
-        try ResolvedSettings.write(config, besideSummary: output.files.summary)
+        try ResolvedSettings.write(config, besideSummary: output.files.summary, modelSpec: modelSpec)
         var options = Coordinator.Options(bind: bind)
         cluster.apply(to: &options)
         options.reporter = output.reporterOptions
