@@ -327,3 +327,41 @@ def test_sdk_workers_speak_curve(ht_bin, tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_sdk_workers_reconnect_to_a_resumed_coordinator_after_kill_9(ht_bin, tmp_path, sockdir):
+    """The coordinator is killed (-9) mid-run and restarted with --resume: the SDK workers notice
+    the silence, reconnect under their worker ids and the run completes."""
+    spec = tmp_path / "spec.safetensors"
+    write_spec(spec)
+    ep = f"ipc://{sockdir}/c.sock"
+    steps = 200
+    cmd = [ht_bin, "coordinator", "--model-spec", str(spec), "--bind", ep, "--steps", str(steps), "--samples", "2",
+           "--checkpoint", str(tmp_path / "ckpt.bin"), "--checkpoint-every", "10",
+           "--summary", str(tmp_path / "summary.json"), *TINY_RUN]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = [subprocess.Popen([sys.executable, str(TINY), "--role", r, "--connect", ep, "--delay", "0.03"], env=env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for r in ("trainer", "trainer", "validator")]
+    second = None
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "ckpt.bin").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (tmp_path / "ckpt.bin").exists(), "no checkpoint"
+        first.kill()
+        first.wait()
+        time.sleep(1.5)                                      # the workers see silence (1 s liveness)
+        second = subprocess.Popen([*cmd, "--resume"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out, _ = second.communicate(timeout=180)
+        assert second.returncode == 0, out
+        assert "resumed from" in out
+        assert json.load(open(tmp_path / "summary.json"))["steps"] == steps
+        for w in workers:
+            assert w.wait(timeout=30) == 0
+            assert "reconnecting" in w.stderr.read()
+    finally:
+        for p in [first, second, *workers]:
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
