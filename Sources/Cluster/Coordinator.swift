@@ -104,7 +104,7 @@ public final class Coordinator {
     /// - Parameters:
     ///   - config: the experiment; `config.external` must be set.
     ///   - initialWeights: the model's initial w (`config.weightCount` values).
-    ///   - options: how to run (sync mode only).
+    ///   - options: how to run (sync or async mode; its workers take weight tasks).
     public init(config: ExperimentConfig, initialWeights: [Float], options: Options) {
         precondition(config.external != nil && initialWeights.count == config.weightCount,
                      "Coordinator: an external model needs its \(config.weightCount) initial weights, got \(initialWeights.count)")
@@ -127,9 +127,6 @@ public final class Coordinator {
     public func run(beforeLoop: () throws -> Void = {}) throws -> Outcome {
         Transport.tuneAllocatorForLargeMessages()
         let log = options.log
-        if config.external != nil && options.mode != .sync {
-            throw ClusterError.badSpec("an external model runs in sync mode only (its workers take weight tasks)")
-        }
         let trainer = data.map { HyperTrainer(config: config, data: $0) }
         let state: HyperState
         if let trainer {
@@ -166,11 +163,12 @@ public final class Coordinator {
                                    dataFingerprint: fingerprint, heartbeatInterval: options.heartbeatInterval,
                                    heartbeatLiveness: options.heartbeatLiveness)
         /// The final evaluation: the built-in model's on the coordinator's splits; an external
-        /// model's last training loss and its final validation loss at φ(λ̂) (or the last
-        /// batch's when no validator was left to compute it).
+        /// model's last training loss and its final validation loss at φ(λ̂) (sync mode), or the
+        /// last validation batch's (async mode, or no validator left to compute it).
         func evaluate() -> Evaluation {
             trainer?.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
-                ?? Evaluation(trainLoss: lastTrainLoss, validLoss: core.finalValidLoss ?? lastValidLoss, testLoss: .nan, testError: .nan)
+                ?? Evaluation(trainLoss: lastTrainLoss, validLoss: core.finalValidLoss ?? (lastValidLoss.isNaN ? core.validLoss ?? .nan : lastValidLoss),
+                              testLoss: .nan, testError: .nan)
         }
         let reporter = try RunReporter(config: config, options: options.reporter, startStep: state.step)
         let metrics = ClusterMetrics(port: options.metricsPort, host: options.metricsHost, log: log)

@@ -34,7 +34,7 @@ extension CoordinatorCore {
         let weightForm = !g.gradW.isEmpty
         if weightForm {
             // Only a sync task allows it: the φ it was computed from must still be ours.
-            guard mode == .sync, g.gradPhi.isEmpty, lease.task.phiVersion == state.phiVersion else {
+            guard g.gradPhi.isEmpty, mode == .sync ? lease.task.phiVersion == state.phiVersion : config.external != nil else {
                 return refuseResult(.badTensor, "grad_w sent for a task that did not accept it (send grad_phi)")
             }
             guard g.gradW.count == payloads.weightCount else {
@@ -102,14 +102,34 @@ extension CoordinatorCore {
             }
             let plan = StepPlan(step: state.step, config: config)
             guard plan.trainTasks > 0 else { return refuse(.stale, "no φ steps in this phase") }
-            g.gradPhi.withUnsafeBufferPointer { gp in
-                state.beginStep()
-                state.addTaskGradient(gp.baseAddress!)
-                state.applyPhiStep()
+            var trainLoss = g.trainLoss
+            if weightForm {
+                // An external model's reply: penalty and backward pass with the φ and λ̂ of its task.
+                guard let at = payloads.kept(phiVersion: lease.task.phiVersion, lambdaVersion: lease.task.lambdaVersion) else {
+                    return refuse(.stale, "computed from φ version \(lease.task.phiVersion), no longer kept")
+                }
+                var g = g
+                trainLoss += payloads.addPenalty(gradW: &g.gradW, lambda: g.lambdas, state, phi: at.phi, lambdaHat: at.lambdaHat)
+                g.gradW.withUnsafeBufferPointer { gw in
+                    g.lambdas.withUnsafeBufferPointer { l in
+                        state.beginStep()
+                        state.accumulateTaskGradient { sum in
+                            payloads.expander.accumulate(phi: at.phi, lambdaHat: at.lambdaHat, lambda: l.baseAddress!, gradW: gw.baseAddress!, into: sum)
+                        }
+                        state.applyPhiStep()
+                    }
+                }
+                payloads.pruneVersions(state, maxStaleness: maxStaleness)
+            } else {
+                g.gradPhi.withUnsafeBufferPointer { gp in
+                    state.beginStep()
+                    state.addTaskGradient(gp.baseAddress!)
+                    state.applyPhiStep()
+                }
             }
             gradientsApplied += 1
             state.endStep()
-            actions.append(.event(StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: g.trainLoss,
+            actions.append(.event(StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: trainLoss,
                                              validBatchLoss: nil, evaluation: nil)))
         }
         return actions
@@ -137,8 +157,9 @@ extension CoordinatorCore {
         let weightForm = !g.gradW.isEmpty
         if weightForm {
             // The answer to a weight task: only sync, and only while w's φ and λ̂ are current.
-            guard mode == .sync, g.gradLambda.isEmpty, lease.task.phiVersion == state.phiVersion,
-                  lease.task.lambdaVersion == state.lambdaVersion else {
+            guard g.gradLambda.isEmpty, mode == .sync
+                    ? lease.task.phiVersion == state.phiVersion && lease.task.lambdaVersion == state.lambdaVersion
+                    : config.external != nil else {
                 return refuseResult(.badTensor, "grad_w sent for a validation task that did not carry w (send grad_lambda)")
             }
             guard g.gradW.count == payloads.weightCount else {
@@ -183,7 +204,17 @@ extension CoordinatorCore {
             guard staleness <= maxStaleness else {
                 return refuse(.stale, "computed from λ̂ version \(lease.task.lambdaVersion), now \(state.lambdaVersion)")
             }
-            hypergradient.load(g.gradLambda)
+            if weightForm {
+                guard let at = payloads.kept(phiVersion: lease.task.phiVersion, lambdaVersion: lease.task.lambdaVersion) else {
+                    return refuse(.stale, "computed from λ̂ version \(lease.task.lambdaVersion), no longer kept")
+                }
+                g.gradW.withUnsafeBufferPointer { gw in
+                    payloads.expander.hypergradient(phi: at.phi, lambdaHat: at.lambdaHat, gradW: gw.baseAddress!, into: hypergradient.pointer)
+                }
+                payloads.pruneVersions(state, maxStaleness: maxStaleness)
+            } else {
+                hypergradient.load(g.gradLambda)
+            }
             state.applyLambdaStep(hypergradient.constPointer)
             hypergradientsApplied += 1
             let plan = StepPlan(step: state.step, config: config)

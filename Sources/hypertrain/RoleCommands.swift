@@ -38,7 +38,7 @@ struct CoordinatorCommand: SettingsCommand {
     var studyMode = false
     @OptionGroup var studyOptions: StudyOptions
     @Option(name: .customLong("model-spec"),
-            help: "Hyper-train an external model (docs/sdk.md): a safetensors file of its named tensors and initial weights, in flat-layout order. Workers are then hypertrain_sdk workers; sync mode only.")
+            help: "Hyper-train an external model (docs/sdk.md): a safetensors file of its named tensors and initial weights, in flat-layout order. Workers are then hypertrain_sdk workers (weight tasks, sync or async mode).")
     var modelSpec: String?
     @Option(name: .customLong("model-scope"),
             help: "With --model-spec: global, per-tensor, per-weight or per-output-unit.")
@@ -60,8 +60,8 @@ struct CoordinatorCommand: SettingsCommand {
         for b in bind where !(b.hasPrefix("tcp://") || b.hasPrefix("ipc://") || b.hasPrefix("inproc://")) {
             throw ValidationError("--bind takes tcp://HOST:PORT or ipc://PATH, got '\(b)'")
         }
-        if modelSpec != nil && (studyMode || cluster.mode != .sync) {
-            throw ValidationError("--model-spec runs hyper-training in sync mode only (not --study-mode or --mode async)")
+        if modelSpec != nil && studyMode {
+            throw ValidationError("--model-spec runs hyper-training, not --study-mode")
         }
         if studyMode && output.tensorboard != nil {
             throw ValidationError("--tensorboard applies to hyper-training, not --study-mode")

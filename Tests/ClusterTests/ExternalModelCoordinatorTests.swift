@@ -18,7 +18,7 @@ import Wire
         let t0 = 1_000.0
         let w0: [Float] = [0.5, -0.25, 1, 0.75, -1, 0.125, 0.3, -0.2]
 
-        init(scope: ExternalModel.Scope = .global, steps: Int = 3) {
+        init(scope: ExternalModel.Scope = .global, steps: Int = 3, mode: ClusterMode = .sync) {
             var c = ExperimentConfig()
             var m = ExternalModelCoordinatorTests.model
             m.scope = scope
@@ -35,7 +35,7 @@ import Wire
             config = c
             let lambda0 = [Float](repeating: -1, count: c.hyperparameterCount)
             let phi0 = TaskGradientExpander(config: c).initialPhi(initialWeights: w0, lambdaHat: lambda0, seed: c.seed, scale: c.initScale)
-            core = CoordinatorCore(config: c, state: HyperState(config: c, phi: phi0, lambdaHat: lambda0), mode: .sync,
+            core = CoordinatorCore(config: c, state: HyperState(config: c, phi: phi0, lambdaHat: lambda0), mode: mode,
                                    dataFingerprint: 0, heartbeatInterval: 0.2, heartbeatLiveness: 5)
         }
 
@@ -180,5 +180,28 @@ import Wire
         _ = h.core.handle(peer: v.id, frames: v.frames(.hypergradient(Hypergradient(step: 1, leaseID: last.leaseID, validLoss: 0.25, gradLambda: [], gradW: last.weights))), now: h.t0)
         #expect(h.core.isFinished && h.core.finalValidLoss == 0.25)
         #expect(h.core.state.lambdaHat.array == lambda && h.core.state.step == 1)
+    }
+
+    @Test("async mode: weight tasks too; a reply computed from an older φ is expanded with that φ (kept), with its penalty")
+    func asyncWeightTasks() throws {
+        let h = Harness(steps: 10, mode: .async)
+        var a = try h.register(1, .trainer), b = try h.register(2, .trainer)
+        let ta = try #require(CoreHarness.trainTask(in: h.core.handle(peer: a.id, frames: a.frames(.workRequest), now: h.t0), to: a.id))
+        let tb = try #require(CoreHarness.trainTask(in: h.core.handle(peer: b.id, frames: b.frames(.workRequest), now: h.t0), to: b.id))
+        #expect(ta.phi.isEmpty && tb.phi.isEmpty)
+        #expect(ta.weights.count == 8 && tb.weights.count == 8 && ta.step != tb.step)
+        _ = h.core.handle(peer: a.id, frames: a.frames(.gradient(Harness.answer(ta))), now: h.t0)
+        #expect(h.core.state.phiVersion == 1)
+        let before = h.core.state.phi.array
+        let r = h.core.handle(peer: b.id, frames: b.frames(.gradient(Harness.answer(tb))), now: h.t0)
+        #expect(CoreHarness.acked(r, to: b.id))
+        #expect(h.core.state.phiVersion == 2 && h.core.counters.gradientsApplied == 2)
+        // b moves by −lr·(w_B + 2·exp(λ_B)·w_B): the reply's w, not φ₁'s.
+        let after = h.core.state.phi.array
+        let c = exp(Double(tb.lambda[0])), bias = before.count - 8
+        for i in 0..<8 {
+            let g = Double(tb.weights[i]) * (1 + 2 * c)
+            #expect(abs(Double(after[bias + i]) - (Double(before[bias + i]) - 0.1 * g)) < 1e-5)
+        }
     }
 }

@@ -365,3 +365,11 @@ def test_sdk_workers_reconnect_to_a_resumed_coordinator_after_kill_9(ht_bin, tmp
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_async_mode_with_the_sdk(ht_bin, tmp_path):
+    r = tiny_run(ht_bin, str(tmp_path), steps=80, model="numpy", extra=["--mode", "async"])
+    s = r["summary"]
+    assert s["mode"] == "async" and s["steps"] == 80 and s["gradients_applied"] == 80
+    assert s["hypergradients_applied"] > 0 and np.isfinite(s["valid_loss"])
+    assert not np.all(np.array(r["lambda_hat"]) == np.float32(-2))

@@ -30,6 +30,8 @@ def parser(description: str, steps: int, scope: str, lambda_init: float, lambda_
     p.add_argument("--lambda-lr", type=float, default=lambda_lr)
     p.add_argument("--phi-lr", type=float, default=phi_lr)
     p.add_argument("--seed", type=int, default=1, help="run seed (minibatches, λ samples, φ₀)")
+    p.add_argument("--mode", choices=["sync", "async"], default="sync",
+                   help="sync (bit for bit reproducible) or async (no rounds; stale results refused)")
     p.add_argument("--baseline", action="store_true",
                    help="also train the same model with λ̂ frozen at --lambda-init for the same steps, and compare")
     p.add_argument("--hypertrain", default=None, help="the hypertrain binary (default: $HT_BIN, PATH, .build/release)")
@@ -53,7 +55,7 @@ def launch_main(args, script: str, make_model: Callable[[], TorchModel], name: s
     model.write_spec(spec)
     cmd = [sys.executable, script, *passthrough]
     common = [f"--lambda-init={args.lambda_init}", f"--lambda-lr={args.lambda_lr}", f"--phi-lr={args.phi_lr}",
-              f"--seed={args.seed}", "--eval-every=0"]
+              f"--seed={args.seed}", "--eval-every=0", f"--mode={args.mode}"]
 
     def one(tag: str, extra) -> dict:
         d = os.path.join(out, tag)
