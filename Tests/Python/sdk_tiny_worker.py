@@ -72,6 +72,7 @@ def main() -> int:
     p.add_argument("--delay", type=float, default=0.0, help="seconds of sleep per task (to make runs last)")
     p.add_argument("--write-spec")
     p.add_argument("--nan-at-step", type=int, default=-1, help="return NaN gradients at this step (tests)")
+    p.add_argument("--raise-at-step", type=int, default=-1, help="raise an exception at this step (tests)")
     a = p.parse_args()
     from hypertrain_sdk import run_worker, write_model_spec
     if a.write_spec:
@@ -83,6 +84,8 @@ def main() -> int:
     def task(w, batch):
         if a.delay:
             time.sleep(a.delay)
+        if batch.step == a.raise_at_step:
+            raise RuntimeError("the user's loss function failed")
         loss, g, rows = fn(w, batch)
         if batch.step == a.nan_at_step:
             g = g.copy()

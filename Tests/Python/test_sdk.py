@@ -373,3 +373,29 @@ def test_async_mode_with_the_sdk(ht_bin, tmp_path):
     assert s["mode"] == "async" and s["steps"] == 80 and s["gradients_applied"] == 80
     assert s["hypergradients_applied"] > 0 and np.isfinite(s["valid_loss"])
     assert not np.all(np.array(r["lambda_hat"]) == np.float32(-2))
+
+
+def test_a_failing_loss_function_stops_its_worker_clearly_and_the_run_goes_on(ht_bin, tmp_path, sockdir):
+    spec = tmp_path / "spec.safetensors"
+    write_spec(spec)
+    ep = f"ipc://{sockdir}/c.sock"
+    coord = subprocess.Popen([ht_bin, "coordinator", "--model-spec", str(spec), "--bind", ep, "--steps", "40", "--samples", "2",
+                              "--summary", str(tmp_path / "summary.json"), *TINY_RUN],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    bad = subprocess.Popen([sys.executable, str(TINY), "--role", "trainer", "--connect", ep, "--raise-at-step", "5",
+                            "--delay", "0.01"], env=env(), stderr=subprocess.PIPE, text=True)
+    good = [subprocess.Popen([sys.executable, str(TINY), "--role", r, "--connect", ep, "--delay", "0.01"], env=env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for r in ("trainer", "validator")]
+    try:
+        assert bad.wait(timeout=60) == 1
+        err = bad.stderr.read()
+        assert "loss_and_grad raised" in err and "the user's loss function failed" in err
+        out, _ = coord.communicate(timeout=120)
+        assert coord.returncode == 0, out
+        assert "left: worker error" in out                     # it said goodbye: its task was re-issued at once
+        assert json.load(open(tmp_path / "summary.json"))["steps"] == 40
+    finally:
+        for p in [coord, bad, *good]:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
