@@ -33,7 +33,8 @@ extension CoordinatorCore {
         // Validate before touching any state.
         let weightForm = !g.gradW.isEmpty
         if weightForm {
-            // Only a sync task allows it: the φ it was computed from must still be ours.
+            // Only a sync task allows it (the φ it was computed from must still be ours), or an
+            // external model's async task (whose φ is kept for it, TaskPayloads.keepVersions).
             guard g.gradPhi.isEmpty, mode == .sync ? lease.task.phiVersion == state.phiVersion : config.external != nil else {
                 return refuseResult(.badTensor, "grad_w sent for a task that did not accept it (send grad_phi)")
             }
@@ -156,7 +157,8 @@ extension CoordinatorCore {
         }
         let weightForm = !g.gradW.isEmpty
         if weightForm {
-            // The answer to a weight task: only sync, and only while w's φ and λ̂ are current.
+            // The answer to a weight task: sync while w's φ and λ̂ are current, or an external
+            // model's async task (its φ and λ̂ are kept).
             guard g.gradLambda.isEmpty, mode == .sync
                     ? lease.task.phiVersion == state.phiVersion && lease.task.lambdaVersion == state.lambdaVersion
                     : config.external != nil else {
