@@ -184,7 +184,7 @@ def test_a_run_survives_kill_9_of_a_trainer(ht_bin, tmp_path, sockdir):
     spec = tmp_path / "spec.safetensors"
     write_spec(spec)
     ep = f"ipc://{sockdir}/c.sock"
-    steps = 300                                              # ≈ 40 ms a step: ≈ 12 s
+    steps = 200                                              # ≈ 40 ms a step: ≈ 8 s
     coord = subprocess.Popen([ht_bin, "coordinator", "--model-spec", str(spec), "--bind", ep, "--steps", str(steps),
                               "--samples", "2", "--summary", str(tmp_path / "summary.json"), *TINY_RUN],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
