@@ -6,7 +6,7 @@ DATA ?= data/mnist
 RUN_DIR ?= runs/demo
 SWIFT_FLAGS ?=
 
-.PHONY: demo test test-architecture test-swift test-deploy test-python deps data venv build bench experiment experiments-quick proto proto-check clean
+.PHONY: examples demo test test-architecture test-swift test-deploy test-python deps data venv build bench experiment experiments-quick proto proto-check clean
 
 deps:
 	@scripts/install-deps.sh
@@ -31,6 +31,13 @@ demo: data build
 	  --checkpoint $(RUN_DIR)/checkpoint.bin
 	.build/release/hypertrain export --checkpoint $(RUN_DIR)/checkpoint.bin --out $(RUN_DIR)/model.safetensors --data $(DATA)
 	@echo "metrics: $(RUN_DIR)/metrics.jsonl   summary: $(RUN_DIR)/summary.json   answer: $(RUN_DIR)/model.safetensors"
+
+# The Python SDK's two examples (python/examples; docs/sdk.md): a tabular MLP on scikit-learn's
+# breast-cancer data and a small CNN on MNIST, each hyper-trained by the coordinator with Python
+# workers (the SDK is installed in .venv by `make venv`).
+examples: data venv build
+	HT_BIN=$(CURDIR)/.build/release/hypertrain .venv/bin/python python/examples/tabular.py --out runs/tabular
+	HT_BIN=$(CURDIR)/.build/release/hypertrain .venv/bin/python python/examples/mnist_cnn.py --data $(DATA) --baseline --out runs/mnist_cnn
 
 # Release build: the numerical tests (Algorithm 3 against cross-validation on real MNIST)
 # would take minutes unoptimised. Preconditions stay on in release builds.
@@ -73,11 +80,13 @@ experiments-quick: data venv build
 	for f in fig3 fig4 fig5-top fig5-bottom fig6 fig7; do \
 	  .build/release/hypertrain experiment $$f --quick --out $(OUT) --data $(DATA) || exit 1; done
 
-proto:
+proto: venv
 	scripts/gen-proto.sh
+	scripts/gen-proto-python.sh
 
-proto-check:
+proto-check: venv
 	scripts/gen-proto.sh --check
+	scripts/gen-proto-python.sh --check
 
 clean:
 	rm -rf .build

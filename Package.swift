@@ -72,7 +72,7 @@ let package = Package(
         // job: a run's durable outputs: the checkpoint file format and the run reporter (progress, metrics, summary)
         .target(name: "RunState", dependencies: ["HyperOpt", "Telemetry", "SystemIO"], swiftSettings: fastSwift),
         // job: the peer layer (registration, liveness, dedup, leases, the I/O loop) and on it the hyper-training and study coordinators, workers, local launcher
-        .target(name: "Cluster", dependencies: ["HyperOpt", "Linalg", "Wire", "Transport", "Telemetry", "RunState", "CSQLite",
+        .target(name: "Cluster", dependencies: ["HyperOpt", "Linalg", "Models", "Wire", "Transport", "Telemetry", "RunState", "CSQLite",
                                                 .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: fastSwift),
         // job: settings files (`--config`, YAML by Yams): parse, check against a command's flags, presets and resolved configs as files
         .target(name: "Settings", dependencies: ["HyperOpt", "Models", .product(name: "Yams", package: "Yams")]),

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 REQ=scripts/python-requirements.txt
 STAMP="$VENV/.requirements.sha256"
-want=$(sha256sum "$REQ" | cut -d' ' -f1)
+# The stamp covers the requirements and the SDK's sources (python/), so either change reinstalls.
+want=$( { sha256sum "$REQ"; find python -type f \( -name '*.py' -o -name '*.toml' \) ! -path '*/examples/*' | sort | xargs sha256sum; } | sha256sum | cut -d' ' -f1)
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
   exit 0
 fi
@@ -20,5 +21,22 @@ fi
 echo "setup-venv: creating $VENV from $REQ" >&2
 "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+# PyTorch's CPU build first (PyPI's default torch pulls gigabytes of CUDA libraries): a local
+# wheel (PIP_FIND_LINKS, e.g. /opt/wheels) when there is one, else PyTorch's CPU index.
+if ! "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
+  wheel=""
+  for d in ${PIP_FIND_LINKS:-}; do
+    w=$(ls "$d"/torch-*cpu*.whl 2>/dev/null | sort -V | tail -1 || true)
+    [[ -n "$w" ]] && wheel=$w
+  done
+  if [[ -n "$wheel" ]]; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel"
+  else
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check torch \
+      --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
+  fi
+fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"
+# The worker SDK itself, as a user installs it.
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
 echo "$want" > "$STAMP"

@@ -142,6 +142,96 @@ void   hypertrain__v1__hello__free_unpacked
   assert(message->base.descriptor == &hypertrain__v1__hello__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   hypertrain__v1__model_spec__init
+                     (Hypertrain__V1__ModelSpec         *message)
+{
+  static const Hypertrain__V1__ModelSpec init_value = HYPERTRAIN__V1__MODEL_SPEC__INIT;
+  *message = init_value;
+}
+size_t hypertrain__v1__model_spec__get_packed_size
+                     (const Hypertrain__V1__ModelSpec *message)
+{
+  assert(message->base.descriptor == &hypertrain__v1__model_spec__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t hypertrain__v1__model_spec__pack
+                     (const Hypertrain__V1__ModelSpec *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &hypertrain__v1__model_spec__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t hypertrain__v1__model_spec__pack_to_buffer
+                     (const Hypertrain__V1__ModelSpec *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &hypertrain__v1__model_spec__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Hypertrain__V1__ModelSpec *
+       hypertrain__v1__model_spec__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Hypertrain__V1__ModelSpec *)
+     protobuf_c_message_unpack (&hypertrain__v1__model_spec__descriptor,
+                                allocator, len, data);
+}
+void   hypertrain__v1__model_spec__free_unpacked
+                     (Hypertrain__V1__ModelSpec *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &hypertrain__v1__model_spec__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   hypertrain__v1__model_tensor__init
+                     (Hypertrain__V1__ModelTensor         *message)
+{
+  static const Hypertrain__V1__ModelTensor init_value = HYPERTRAIN__V1__MODEL_TENSOR__INIT;
+  *message = init_value;
+}
+size_t hypertrain__v1__model_tensor__get_packed_size
+                     (const Hypertrain__V1__ModelTensor *message)
+{
+  assert(message->base.descriptor == &hypertrain__v1__model_tensor__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t hypertrain__v1__model_tensor__pack
+                     (const Hypertrain__V1__ModelTensor *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &hypertrain__v1__model_tensor__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t hypertrain__v1__model_tensor__pack_to_buffer
+                     (const Hypertrain__V1__ModelTensor *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &hypertrain__v1__model_tensor__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Hypertrain__V1__ModelTensor *
+       hypertrain__v1__model_tensor__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Hypertrain__V1__ModelTensor *)
+     protobuf_c_message_unpack (&hypertrain__v1__model_tensor__descriptor,
+                                allocator, len, data);
+}
+void   hypertrain__v1__model_tensor__free_unpacked
+                     (Hypertrain__V1__ModelTensor *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &hypertrain__v1__model_tensor__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   hypertrain__v1__welcome__init
                      (Hypertrain__V1__Welcome         *message)
 {
@@ -1283,7 +1373,7 @@ const ProtobufCMessageDescriptor hypertrain__v1__tensor_info__descriptor =
   (ProtobufCMessageInit) hypertrain__v1__tensor_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hypertrain__v1__hello__field_descriptors[6] =
+static const ProtobufCFieldDescriptor hypertrain__v1__hello__field_descriptors[7] =
 {
   {
     "role",
@@ -1357,10 +1447,23 @@ static const ProtobufCFieldDescriptor hypertrain__v1__hello__field_descriptors[6
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "model",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Hypertrain__V1__Hello, model),
+    &hypertrain__v1__model_spec__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hypertrain__v1__hello__field_indices_by_name[] = {
   5,   /* field[5] = accepts_weight_tasks */
   1,   /* field[1] = hostname */
+  6,   /* field[6] = model */
   2,   /* field[2] = pid */
   4,   /* field[4] = previous_worker_id */
   0,   /* field[0] = role */
@@ -1369,7 +1472,7 @@ static const unsigned hypertrain__v1__hello__field_indices_by_name[] = {
 static const ProtobufCIntRange hypertrain__v1__hello__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor hypertrain__v1__hello__descriptor =
 {
@@ -1379,11 +1482,113 @@ const ProtobufCMessageDescriptor hypertrain__v1__hello__descriptor =
   "Hypertrain__V1__Hello",
   "hypertrain.v1",
   sizeof(Hypertrain__V1__Hello),
-  6,
+  7,
   hypertrain__v1__hello__field_descriptors,
   hypertrain__v1__hello__field_indices_by_name,
   1,  hypertrain__v1__hello__number_ranges,
   (ProtobufCMessageInit) hypertrain__v1__hello__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor hypertrain__v1__model_spec__field_descriptors[2] =
+{
+  {
+    "tensors",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Hypertrain__V1__ModelSpec, n_tensors),
+    offsetof(Hypertrain__V1__ModelSpec, tensors),
+    &hypertrain__v1__model_tensor__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scope",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Hypertrain__V1__ModelSpec, scope),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned hypertrain__v1__model_spec__field_indices_by_name[] = {
+  1,   /* field[1] = scope */
+  0,   /* field[0] = tensors */
+};
+static const ProtobufCIntRange hypertrain__v1__model_spec__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor hypertrain__v1__model_spec__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "hypertrain.v1.ModelSpec",
+  "ModelSpec",
+  "Hypertrain__V1__ModelSpec",
+  "hypertrain.v1",
+  sizeof(Hypertrain__V1__ModelSpec),
+  2,
+  hypertrain__v1__model_spec__field_descriptors,
+  hypertrain__v1__model_spec__field_indices_by_name,
+  1,  hypertrain__v1__model_spec__number_ranges,
+  (ProtobufCMessageInit) hypertrain__v1__model_spec__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor hypertrain__v1__model_tensor__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Hypertrain__V1__ModelTensor, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shape",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Hypertrain__V1__ModelTensor, n_shape),
+    offsetof(Hypertrain__V1__ModelTensor, shape),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned hypertrain__v1__model_tensor__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  1,   /* field[1] = shape */
+};
+static const ProtobufCIntRange hypertrain__v1__model_tensor__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor hypertrain__v1__model_tensor__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "hypertrain.v1.ModelTensor",
+  "ModelTensor",
+  "Hypertrain__V1__ModelTensor",
+  "hypertrain.v1",
+  sizeof(Hypertrain__V1__ModelTensor),
+  2,
+  hypertrain__v1__model_tensor__field_descriptors,
+  hypertrain__v1__model_tensor__field_indices_by_name,
+  1,  hypertrain__v1__model_tensor__number_ranges,
+  (ProtobufCMessageInit) hypertrain__v1__model_tensor__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor hypertrain__v1__welcome__field_descriptors[4] =
@@ -1463,7 +1668,7 @@ const ProtobufCMessageDescriptor hypertrain__v1__welcome__descriptor =
   (ProtobufCMessageInit) hypertrain__v1__welcome__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor hypertrain__v1__experiment_spec__field_descriptors[19] =
+static const ProtobufCFieldDescriptor hypertrain__v1__experiment_spec__field_descriptors[20] =
 {
   {
     "layer_sizes",
@@ -1693,6 +1898,18 @@ static const ProtobufCFieldDescriptor hypertrain__v1__experiment_spec__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "model",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Hypertrain__V1__ExperimentSpec, model),
+    &hypertrain__v1__model_spec__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned hypertrain__v1__experiment_spec__field_indices_by_name[] = {
   13,   /* field[13] = algorithm */
@@ -1702,6 +1919,7 @@ static const unsigned hypertrain__v1__experiment_spec__field_indices_by_name[] =
   4,   /* field[4] = hypernet */
   0,   /* field[0] = layer_sizes */
   3,   /* field[3] = loss */
+  19,   /* field[19] = model */
   7,   /* field[7] = n_test */
   5,   /* field[5] = n_train */
   6,   /* field[6] = n_valid */
@@ -1718,7 +1936,7 @@ static const unsigned hypertrain__v1__experiment_spec__field_indices_by_name[] =
 static const ProtobufCIntRange hypertrain__v1__experiment_spec__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 19 }
+  { 0, 20 }
 };
 const ProtobufCMessageDescriptor hypertrain__v1__experiment_spec__descriptor =
 {
@@ -1728,7 +1946,7 @@ const ProtobufCMessageDescriptor hypertrain__v1__experiment_spec__descriptor =
   "Hypertrain__V1__ExperimentSpec",
   "hypertrain.v1",
   sizeof(Hypertrain__V1__ExperimentSpec),
-  19,
+  20,
   hypertrain__v1__experiment_spec__field_descriptors,
   hypertrain__v1__experiment_spec__field_indices_by_name,
   1,  hypertrain__v1__experiment_spec__number_ranges,

@@ -1,5 +1,6 @@
 import Foundation
 import HyperOpt
+import Models
 import Wire
 
 /// How the coordinator schedules gradients.
@@ -26,7 +27,28 @@ public enum ClusterSpec {
             samplesPerStep: UInt32(config.samplesPerStep), sigma: config.effectiveSigma, seed: config.seed,
             algorithm: config.algorithm.rawValue, steps: UInt64(config.steps), dataFingerprint: dataFingerprint,
             numHyperparameters: UInt32(config.hyperparameterCount), numPhiParams: UInt64(config.phiCount),
-            configJSON: json)
+            configJSON: json, model: config.external.map(modelSpec))
+    }
+
+    /// An external model's layout as the wire carries it.
+    public static func modelSpec(_ model: ExternalModel) -> ModelSpec {
+        ModelSpec(tensors: model.tensors.map { .init(name: $0.name, shape: $0.shape.map { UInt64($0) }) },
+                  scope: model.scope.rawValue)
+    }
+
+    /// Why a worker's model layout cannot join a run on `model`; nil when names and shapes agree.
+    public static func layoutMismatch(_ worker: ModelSpec, _ model: ExternalModel) -> String? {
+        let ours = modelSpec(model).tensors
+        if worker.tensors == ours { return nil }
+        func describe(_ t: [ModelSpec.Tensor]) -> String {
+            let shown = t.prefix(4).map { "\($0.name) \($0.shape)" }.joined(separator: ", ")
+            return "\(t.count) tensors (\(shown)\(t.count > 4 ? ", …" : ""))"
+        }
+        if let i = zip(worker.tensors, ours).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+            let (w, o) = (worker.tensors[i], ours[i])
+            return "model layout differs from the run's at tensor \(i): worker has \(w.name) \(w.shape), the run \(o.name) \(o.shape)"
+        }
+        return "model layout differs from the run's: worker has \(describe(worker.tensors)), the run \(describe(ours))"
     }
 
     /// The configuration carried by a spec (Swift peers read `config_json`).

@@ -90,7 +90,10 @@ public final class Coordinator {
     }
 
     private let config: ExperimentConfig
-    private let data: ExperimentData
+    /// The built-in MLP's splits (nil: an external model, whose data are the workers').
+    private let data: ExperimentData?
+    /// An external model's initial weights (φ starts so that φ(λ̂₀) equals them).
+    private let initialWeights: [Float]
     private let options: Options
 
     /// - Parameters:
@@ -100,8 +103,28 @@ public final class Coordinator {
     public init(config: ExperimentConfig, data: ExperimentData, options: Options) {
         self.config = config
         self.data = data
+        self.initialWeights = []
         self.options = options
     }
+
+    /// A coordinator for an external model (`config.external`, docs/sdk.md): workers own the
+    /// data and the prediction loss, so there is no evaluation here; the summary reports the
+    /// last step's training loss and validation-batch loss.
+    /// - Parameters:
+    ///   - config: the experiment; `config.external` must be set.
+    ///   - initialWeights: the model's initial w (`config.weightCount` values).
+    ///   - options: how to run (sync or async mode; its workers take weight tasks).
+    public init(config: ExperimentConfig, initialWeights: [Float], options: Options) {
+        precondition(config.external != nil && initialWeights.count == config.weightCount,
+                     "Coordinator: an external model needs its \(config.weightCount) initial weights, got \(initialWeights.count)")
+        self.config = config
+        self.data = nil
+        self.initialWeights = initialWeights
+        self.options = options
+    }
+
+    /// The data fingerprint workers and checkpoints compare (0 for an external model).
+    private var fingerprint: UInt64 { data?.fingerprint ?? 0 }
 
     /// Problems as one message: clauses joined by "; " without a period in front of a
     /// separator ("… now; lambdaLearningRate …", never "now.; lambdaLearningRate").
@@ -113,8 +136,18 @@ public final class Coordinator {
     public func run(beforeLoop: () throws -> Void = {}) throws -> Outcome {
         Transport.tuneAllocatorForLargeMessages()
         let log = options.log
-        let trainer = HyperTrainer(config: config, data: data)
-        let state = HyperState(config: config, phi: trainer.initialPhi(), lambdaHat: trainer.initialLambdaHat())
+        let trainer = data.map { HyperTrainer(config: config, data: $0) }
+        let state: HyperState
+        if let trainer {
+            state = HyperState(config: config, phi: trainer.initialPhi(), lambdaHat: trainer.initialLambdaHat())
+        } else {
+            let lambda0 = [Float](repeating: Float(config.lambdaInit), count: config.hyperparameterCount)
+            let phi0 = TaskGradientExpander(config: config).initialPhi(initialWeights: initialWeights, lambdaHat: lambda0,
+                                                                               seed: config.seed, scale: config.initScale)
+            state = HyperState(config: config, phi: phi0, lambdaHat: lambda0)
+        }
+        /// An external model's last reported losses (its stand-in for an evaluation).
+        var lastTrainLoss = Double.nan, lastValidLoss = Double.nan
         var priorWall = 0.0
         /// The checkpoint's counters: a resumed run's summary and checkpoints count from them.
         var priorCounters: [String: UInt64] = [:]
@@ -126,7 +159,7 @@ public final class Coordinator {
             let ckpt = found.checkpoint
             let problems = ckpt.compatible(with: config) + state.problems(restoring: ckpt.snapshot)
             guard problems.isEmpty else { throw ClusterError.cannotResume(Self.sentences(problems)) }
-            guard ckpt.dataFingerprint == data.fingerprint else { throw ClusterError.cannotResume("the data splits differ from the checkpoint's") }
+            guard ckpt.dataFingerprint == fingerprint else { throw ClusterError.cannotResume("the data splits differ from the checkpoint's") }
             state.restore(ckpt.snapshot)
             state.restoreRollbacks(Int(min(ckpt.counters["guard_rollbacks"] ?? 0, 60)))
             priorWall = ckpt.wallSecondsSoFar
@@ -136,18 +169,28 @@ public final class Coordinator {
             log("--resume: no checkpoint at \(options.checkpointPath ?? "(none)"); starting fresh")
         }
         let core = CoordinatorCore(config: config, state: state, mode: options.mode, maxStaleness: options.maxStaleness,
-                                   dataFingerprint: data.fingerprint, heartbeatInterval: options.heartbeatInterval,
+                                   dataFingerprint: fingerprint, heartbeatInterval: options.heartbeatInterval,
                                    heartbeatLiveness: options.heartbeatLiveness)
+        /// The final evaluation: the built-in model's on the coordinator's splits; an external
+        /// model's last training loss and its final validation loss at φ(λ̂) (sync mode), or the
+        /// last validation batch's (async mode, or no validator left to compute it).
+        func evaluate() -> Evaluation {
+            trainer?.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
+                ?? Evaluation(trainLoss: lastTrainLoss, validLoss: core.finalValidLoss ?? (lastValidLoss.isNaN ? core.validLoss ?? .nan : lastValidLoss),
+                              testLoss: .nan, testError: .nan)
+        }
         let reporter = try RunReporter(config: config, options: options.reporter, startStep: state.step)
         let metrics = ClusterMetrics(port: options.metricsPort, host: options.metricsHost, log: log)
         defer { metrics.stop() }
 
         let inproc = "inproc://hypertrain-validator"
-        let server = try RouterServer(bind: options.bind + (options.inProcessValidator ? [inproc] : []), curve: options.curve,
+        let server = try RouterServer(bind: options.bind + (options.inProcessValidator && data != nil ? [inproc] : []), curve: options.curve,
                                       maxMessageBytes: Int64(max(config.phiCount, 1) * 4 * 2 + (16 << 20)), log: log)
         defer { server.close() }
-        let validator = options.inProcessValidator
-            ? InProcessWorker(role: .validator, connect: inproc, context: server.context, data: data, log: log) : nil
+        // (An external model's coordinator has no data, and so no validator of its own.)
+        let validator = options.inProcessValidator ? data.map {
+            InProcessWorker(role: .validator, connect: inproc, context: server.context, data: $0, log: log)
+        } : nil
         // Runs before `server.close()`: the validator has its Shutdown by then and closes its socket.
         defer { validator?.join(orAbort: server.context) }
         // Tasks go on the wire as they are made (the first trainer starts while the others'
@@ -186,7 +229,7 @@ public final class Coordinator {
         func checkpoint() -> CheckpointError? {
             guard let path = options.checkpointPath else { return nil }
             let t = totals()
-            let ckpt = Checkpoint(snapshot: state.snapshot(), config: config, dataFingerprint: data.fingerprint,
+            let ckpt = Checkpoint(snapshot: state.snapshot(), config: config, dataFingerprint: fingerprint,
                                   counters: ["gradients_applied": t.gradients, "hypergradients_applied": t.hypergradients,
                                              "tasks_reissued": t.reissued, "guard_rollbacks": UInt64(state.rollbacks)],
                                   wallSecondsSoFar: priorWall + reporter.elapsed)
@@ -220,7 +263,9 @@ public final class Coordinator {
                         log(line)
                     }
                 case .event(var report):
-                    if config.evalEvery > 0 && report.step % UInt64(config.evalEvery) == 0 {
+                    if let t = report.trainLoss { lastTrainLoss = t }
+                    if let v = report.validBatchLoss { lastValidLoss = v }
+                    if let trainer, config.evalEvery > 0 && report.step % UInt64(config.evalEvery) == 0 {
                         let e = trainer.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
                         report = StepReport(step: report.step, lambdaHat: report.lambdaHat, trainLoss: report.trainLoss,
                                             validBatchLoss: report.validBatchLoss, evaluation: e)
@@ -264,7 +309,7 @@ public final class Coordinator {
         // stopped by a signal and continues with --resume (standalone workers exit 75 so that a
         // supervisor with Restart=on-failure starts them again to wait for it).
         perform(core.shutdownAll(reason: signal.map { ShutdownReason.coordinatorStopped(signal: $0) } ?? ShutdownReason.runComplete))
-        let evaluation = trainer.evaluate(phi: state.phi.constPointer, lambda: state.lambdaHat.constPointer)
+        let evaluation = evaluate()
         let c = core.counters
         // The single-process run starts its clock after loading data and building its trainer;
         // here the clock also covers the workers doing that. Report it, and the rate without it.

@@ -34,8 +34,9 @@ extension CoordinatorCore {
         // Validate before touching any state.
         let weightForm = !g.gradW.isEmpty
         if weightForm {
-            // Only a sync task allows it: the φ it was computed from must still be ours.
-            guard mode == .sync, g.gradPhi.isEmpty, lease.task.phiVersion == state.phiVersion else {
+            // Only a sync task allows it (the φ it was computed from must still be ours), or an
+            // external model's async task (whose φ is kept for it, TaskPayloads.keepVersions).
+            guard g.gradPhi.isEmpty, mode == .sync ? lease.task.phiVersion == state.phiVersion : config.external != nil else {
                 return refuseResult(.badTensor, "grad_w sent for a task that did not accept it (send grad_phi)")
             }
             guard g.gradW.count == payloads.weightCount else {
@@ -53,9 +54,15 @@ extension CoordinatorCore {
             if mode == .sync { requeue(k); failuresThisStep += 1; after = checkFailures() }
             return refuse(.nonFinite, "non-finite gradient or loss") + after
         }
+        // An external model's trainer computes only the data term: the coordinator adds the
+        // penalty, which needs the task's w (so only ∂L/∂w replies).
+        if config.external != nil && !weightForm {
+            return refuseResult(.badTensor, "an external model's trainer must answer with grad_w (∂L_pred/∂w)")
+        }
         // The rows must be exactly the minibatch (seed, step, task) gives (§7): a worker with
-        // another generator would otherwise drift the run silently.
-        guard g.indices == payloads.expectedRows(step: g.step, task: k) else {
+        // another generator would otherwise drift the run silently. (An external model's data
+        // are the workers' own: their rows cannot be checked here.)
+        guard config.external != nil || g.indices == payloads.expectedRows(step: g.step, task: k) else {
             return refuseResult(.badTensor, "indices: \(g.indices.count) rows that are not the minibatch (seed, step, task) gives")
         }
         // Sync tasks were computed from the current λ̂, so their λ must be exactly what
@@ -73,7 +80,12 @@ extension CoordinatorCore {
         switch mode {
         case .sync:
             guard receivedGradients[k] == nil else { peers.reject("\(ErrorCode.duplicate)"); resultsRefused["\(ErrorCode.duplicate)", default: 0] += 1; return actions }
+            var g = g
             trainLosses[k] = g.trainLoss
+            if config.external != nil {
+                // docs/protocol.md §12: the worker sent ∂L_pred/∂w; L_train adds the penalty.
+                trainLosses[k] += payloads.addPenalty(gradW: &g.gradW, lambda: g.lambdas, state)
+            }
             if weightForm {
                 g.gradW.withUnsafeBufferPointer { gw in
                     g.lambdas.withUnsafeBufferPointer { l in
@@ -92,14 +104,34 @@ extension CoordinatorCore {
             }
             let plan = StepPlan(step: state.step, config: config)
             guard plan.trainTasks > 0 else { return refuse(.stale, "no φ steps in this phase") }
-            g.gradPhi.withUnsafeBufferPointer { gp in
-                state.beginStep()
-                state.addTaskGradient(gp.baseAddress!)
-                state.applyPhiStep()
+            var trainLoss = g.trainLoss
+            if weightForm {
+                // An external model's reply: penalty and backward pass with the φ and λ̂ of its task.
+                guard let at = payloads.kept(phiVersion: lease.task.phiVersion, lambdaVersion: lease.task.lambdaVersion) else {
+                    return refuse(.stale, "computed from φ version \(lease.task.phiVersion), no longer kept")
+                }
+                var g = g
+                trainLoss += payloads.addPenalty(gradW: &g.gradW, lambda: g.lambdas, state, phi: at.phi, lambdaHat: at.lambdaHat)
+                g.gradW.withUnsafeBufferPointer { gw in
+                    g.lambdas.withUnsafeBufferPointer { l in
+                        state.beginStep()
+                        state.accumulateTaskGradient { sum in
+                            payloads.expander.accumulate(phi: at.phi, lambdaHat: at.lambdaHat, lambda: l.baseAddress!, gradW: gw.baseAddress!, into: sum)
+                        }
+                        state.applyPhiStep()
+                    }
+                }
+                payloads.pruneVersions(state, maxStaleness: maxStaleness)
+            } else {
+                g.gradPhi.withUnsafeBufferPointer { gp in
+                    state.beginStep()
+                    state.addTaskGradient(gp.baseAddress!)
+                    state.applyPhiStep()
+                }
             }
             gradientsApplied += 1
             state.endStep()
-            actions.append(.event(StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: g.trainLoss,
+            actions.append(.event(StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: trainLoss,
                                              validBatchLoss: nil, evaluation: nil)))
         }
         return actions
@@ -134,9 +166,11 @@ extension CoordinatorCore {
         }
         let weightForm = !g.gradW.isEmpty
         if weightForm {
-            // The answer to a weight task: only sync, and only while w's φ and λ̂ are current.
-            guard mode == .sync, g.gradLambda.isEmpty, lease.task.phiVersion == state.phiVersion,
-                  lease.task.lambdaVersion == state.lambdaVersion else {
+            // The answer to a weight task: sync while w's φ and λ̂ are current, or an external
+            // model's async task (its φ and λ̂ are kept).
+            guard g.gradLambda.isEmpty, mode == .sync
+                    ? lease.task.phiVersion == state.phiVersion && lease.task.lambdaVersion == state.lambdaVersion
+                    : config.external != nil else {
                 return refuseResult(.badTensor, "grad_w sent for a validation task that did not carry w (send grad_lambda)")
             }
             guard g.gradW.count == payloads.weightCount else {
@@ -156,6 +190,12 @@ extension CoordinatorCore {
         switch mode {
         case .sync:
             guard validLoss == nil else { peers.reject("\(ErrorCode.duplicate)"); resultsRefused["\(ErrorCode.duplicate)", default: 0] += 1; return actions }
+            if isFinalValidation {
+                // The loss at the final φ(λ̂) is all that is wanted; λ̂ does not move again.
+                finalValidLoss = g.validLoss
+                validLoss = g.validLoss
+                return actions
+            }
             if weightForm {
                 g.gradW.withUnsafeBufferPointer { gw in
                     payloads.expander.hypergradient(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
@@ -175,7 +215,17 @@ extension CoordinatorCore {
             guard staleness <= maxStaleness else {
                 return refuse(.stale, "computed from λ̂ version \(lease.task.lambdaVersion), now \(state.lambdaVersion)")
             }
-            hypergradient.load(g.gradLambda)
+            if weightForm {
+                guard let at = payloads.kept(phiVersion: lease.task.phiVersion, lambdaVersion: lease.task.lambdaVersion) else {
+                    return refuse(.stale, "computed from λ̂ version \(lease.task.lambdaVersion), no longer kept")
+                }
+                g.gradW.withUnsafeBufferPointer { gw in
+                    payloads.expander.hypergradient(phi: at.phi, lambdaHat: at.lambdaHat, gradW: gw.baseAddress!, into: hypergradient.pointer)
+                }
+                payloads.pruneVersions(state, maxStaleness: maxStaleness)
+            } else {
+                hypergradient.load(g.gradLambda)
+            }
             state.applyLambdaStep(hypergradient.constPointer)
             hypergradientsApplied += 1
             let plan = StepPlan(step: state.step, config: config)
@@ -194,7 +244,7 @@ extension CoordinatorCore {
     func completeRoundIfReady(now: Double) -> [CoordinatorAction] {
         // Without a validator (after the last one was lost) the step goes on without λ̂'s step.
         let validating = plan.validate && (validLoss != nil || !validatorSeen || validatorsAlive)
-        guard mode == .sync, !isFinished, receivedGradients.count == plan.trainTasks, plan.trainTasks > 0 || validating,
+        guard mode == .sync, !isFinished, !isFinalValidation, receivedGradients.count == plan.trainTasks, plan.trainTasks > 0 || validating,
               !validating || validLoss != nil else { return [] }
         // Exactly LocalRun.step's order of operations: the task gradients summed in task order
         // from zero (the sum was begun in startRound()), then the φ step, then the λ̂ step.

@@ -12,12 +12,12 @@ extension CoordinatorCore {
         plan = StepPlan(step: state.step, config: config)
         failuresThisStep = 0
         guard mode == .sync, !isFinished else { return }
-        unassignedTrain = Array(0..<plan.trainTasks)
-        validUnassigned = plan.validate
+        unassignedTrain = isFinalValidation ? [] : Array(0..<plan.trainTasks)
+        validUnassigned = plan.validate || isFinalValidation
         receivedGradients = [:]
         trainLosses = Array(repeating: 0, count: plan.trainTasks)
         validLoss = nil
-        if plan.trainTasks > 0 { state.beginStep() }
+        if plan.trainTasks > 0 && !isFinalValidation { state.beginStep() }
         payloads.discardNoise(before: state.step)
         let step = state.step
         leases.removeAll { $0.task.step < step }
@@ -106,6 +106,13 @@ extension CoordinatorCore {
             guard StepPlan(step: state.step, config: config).trainTasks > 0, !leases.holds(key) else { return nil }
             let id = lease(.train(task: 0), step: asyncIssued)
             defer { asyncIssued += 1 }
+            if config.external != nil {
+                // An external model's workers take weights only: its λ and w = φ(λ) at the
+                // current versions (kept, to expand the reply with the φ it was computed at).
+                let (lambda, weights) = payloads.asyncTrainWeights(step: asyncIssued, state)
+                return .trainTask(TrainTask(step: asyncIssued, taskIndex: 0, leaseID: id, tasksPerStep: 1, phi: [], lambdaHat: [],
+                                            acceptsWeightGradient: true, weights: weights, lambda: lambda))
+            }
             return .trainTask(TrainTask(step: asyncIssued, taskIndex: 0, leaseID: id, tasksPerStep: 1,
                                         phi: phiIfNeeded(key), lambdaHat: payloads.lambdaHat(state)))
         case (.async, .validator):
@@ -118,6 +125,11 @@ extension CoordinatorCore {
                   plan.trainTasks == 0 || asyncValidIssuedAt.map({ $0 < state.phiVersion }) ?? true else { return nil }
             asyncValidIssuedAt = state.phiVersion
             let id = lease(.valid)
+            if config.external != nil {
+                payloads.keepVersions(state)
+                return .validTask(ValidTask(step: state.step, leaseID: id, phi: [], lambdaHat: payloads.lambdaHat(state),
+                                            weights: payloads.weights(state)))
+            }
             return .validTask(ValidTask(step: state.step, leaseID: id, phi: phiIfNeeded(key), lambdaHat: payloads.lambdaHat(state)))
         default:
             return nil

@@ -128,8 +128,19 @@ public final class CoordinatorCore {
 
     /// A message the run cannot recover from (e.g. every gradient of a step is non-finite).
     public internal(set) var fatalError: String?
-    /// `true` once the configured steps are done.
-    public var isFinished: Bool { state.step >= UInt64(config.steps) || fatalError != nil }
+    /// `true` once the configured steps are done (and, for an external model, the final
+    /// validation at φ(λ̂) is in, or no validator is left to compute it).
+    public var isFinished: Bool {
+        fatalError != nil || state.step > UInt64(config.steps)
+            || (state.step == UInt64(config.steps) && !(isFinalValidation && finalValidLoss == nil && validatorsAlive))
+    }
+
+    /// An external model's validation loss at the final w = φ(λ̂), on the validation minibatch
+    /// of step `steps` (docs/protocol.md §12): one more `ValidTask` after the last step, whose
+    /// gradient is ignored. The coordinator has no data, so this is its "evaluation".
+    public internal(set) var finalValidLoss: Double?
+    /// The round after the last step of an external run: only that validation task.
+    var isFinalValidation: Bool { config.external != nil && mode == .sync && state.step == UInt64(config.steps) }
 
     /// - Parameters:
     ///   - config: the run configuration.
@@ -247,6 +258,17 @@ public final class CoordinatorCore {
         for (old, reason) in peers.replaced(by: peer, hello: hello) { actions += lose(old, reason: reason) }
         guard hello.role == .trainer || hello.role == .validator else {
             return actions + [peers.refuse(peer, .unexpected, "this coordinator runs hyper-training; role \(hello.role) has no work here", inReplyTo: 0)]
+        }
+        if let model = config.external {
+            // An external model: the coordinator sends only weights (it has no φ a worker could
+            // use) and the worker's layout must be the run's.
+            guard hello.acceptsWeightTasks else {
+                return actions + [peers.refuse(peer, .unexpected, "this run is on an external model: only workers that take weight tasks (Hello.accepts_weight_tasks) can join", inReplyTo: 0)]
+            }
+            if let theirs = hello.model, let why = ClusterSpec.layoutMismatch(theirs, model) {
+                return actions + [.log("refused a \(hello.role) from \(hello.hostname) pid \(hello.pid): \(why)"),
+                                  peers.refuse(peer, .badTensor, why, inReplyTo: 0)]
+            }
         }
         let resumesLambda = hello.role == .validator && validatorSeen && !validatorsAlive
         if hello.role == .validator { validatorSeen = true }

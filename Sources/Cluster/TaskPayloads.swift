@@ -1,6 +1,7 @@
 import Foundation
 import HyperOpt
 import Linalg
+import Models
 
 /// What the hyper-training coordinator puts in its task messages, and the hypernetwork passes it
 /// runs for weight tasks: φ and λ̂ as arrays (one copy per version, shared by every message —
@@ -36,7 +37,16 @@ final class TaskPayloads {
     /// The λ each weight task of the current step carried (with the λ̂ version it came from).
     private var sentLambdas: [NoiseStore.Key: (lambdaVersion: UInt64, values: [Float])] = [:]
 
+    /// An external model's penalty (the coordinator owns it; docs/protocol.md §12), nil for the
+    /// built-in MLP, whose trainers add it themselves.
+    private let penalty: Regularizer?
+    private let penaltyScratch: AlignedBuffer<Float>
+    private let penaltyWeights: AlignedBuffer<Float>
+
     init(config: ExperimentConfig, hyperparameterCount: Int) {
+        penalty = config.external.map { Regularizer(external: $0, norm: config.norm) }
+        penaltyScratch = AlignedBuffer(count: penalty == nil ? 0 : 2 * hyperparameterCount)
+        penaltyWeights = AlignedBuffer(count: penalty == nil ? 0 : config.weightCount)
         self.config = config
         h = hyperparameterCount
         sampler = TaskSampler(config: config)
@@ -81,6 +91,60 @@ final class TaskPayloads {
         sentLambdas = sentLambdas.filter { $0.key.step == state.step }
         sentLambdas[NoiseStore.Key(step: state.step, task: task)] = (state.lambdaVersion, lambda)
         return (lambda, weightsScratch.array)
+    }
+
+    /// Adds the penalty's gradient `∂L_reg/∂w` at the task's `w = φ(λ)` (recomputed: the bits
+    /// that were sent) into an external trainer's `gradW`, and returns `L_reg(w, λ)`. `phi` and
+    /// `lambdaHat`: the task's (default: the state's current ones, as in sync mode).
+    func addPenalty(gradW: inout [Float], lambda: [Float], _ state: HyperState,
+                    phi: UnsafePointer<Float>? = nil, lambdaHat: UnsafePointer<Float>? = nil) -> Double {
+        guard let penalty else { return 0 }
+        return lambda.withUnsafeBufferPointer { l in
+            expander.weights(phi: phi ?? state.phi.constPointer, lambdaHat: lambdaHat ?? state.lambdaHat.constPointer,
+                             lambda: l.baseAddress!, into: penaltyWeights.pointer)
+            return gradW.withUnsafeMutableBufferPointer { gw in
+                penalty.addGradient(w: penaltyWeights.constPointer, lambda: l.baseAddress!, gradW: gw.baseAddress!,
+                                    gradLambda: nil, scratch: penaltyScratch.pointer)
+            }
+        }
+    }
+
+    // MARK: Async weight tasks (external models)
+
+    /// φ and λ̂ of the versions async weight tasks were computed from: a reply is expanded with
+    /// the φ it was computed at (φ has moved on since). Pruned once no lease can be accepted.
+    private var versionSnapshots: [Versions: (phi: AlignedBuffer<Float>, lambdaHat: AlignedBuffer<Float>)] = [:]
+    private struct Versions: Hashable { let phi: UInt64; let lambda: UInt64 }
+
+    /// An async training weight task at the current versions: λ from (seed, issue counter, 0) at
+    /// λ̂, and w = φ(λ); the versions' φ and λ̂ are kept for its reply.
+    func asyncTrainWeights(step: UInt64, _ state: HyperState) -> (lambda: [Float], weights: [Float]) {
+        keepVersions(state)
+        sampler.lambda(step: step, task: 0, lambdaHat: state.lambdaHat.constPointer, into: lambdaScratch.pointer, count: h)
+        expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, lambda: lambdaScratch.constPointer,
+                         into: weightsScratch.pointer)
+        return (lambdaScratch.array, weightsScratch.array)
+    }
+
+    /// Keeps the current φ and λ̂ for replies to tasks handed out now.
+    func keepVersions(_ state: HyperState) {
+        let key = Versions(phi: state.phiVersion, lambda: state.lambdaVersion)
+        guard versionSnapshots[key] == nil else { return }
+        versionSnapshots[key] = (AlignedBuffer(state.phi.array), AlignedBuffer(state.lambdaHat.array))
+    }
+
+    /// φ and λ̂ as they were at these versions (nil: not kept, or pruned).
+    func kept(phiVersion: UInt64, lambdaVersion: UInt64) -> (phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>)? {
+        versionSnapshots[Versions(phi: phiVersion, lambda: lambdaVersion)].map { ($0.phi.constPointer, $0.lambdaHat.constPointer) }
+    }
+
+    /// Drops the versions no reply can use any more: φ older than `maxStaleness` versions (for a
+    /// gradient) and λ̂ older than `maxStaleness` versions (for a hypergradient).
+    func pruneVersions(_ state: HyperState, maxStaleness: UInt64) {
+        for key in versionSnapshots.keys
+        where key.phi + maxStaleness < state.phiVersion && key.lambda + maxStaleness < state.lambdaVersion {
+            versionSnapshots[key] = nil
+        }
     }
 
     /// The first `count` components of the λ of sync task `task` of the state's step (from the

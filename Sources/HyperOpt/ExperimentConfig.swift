@@ -100,6 +100,10 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
     /// Which model is the run's answer (nil: `.hypernetwork`): fixed by the recipe, never
     /// chosen by looking at the results.
     public var answer: RunAnswer? = nil
+    /// An external model (docs/sdk.md): its named tensors and scope replace `layers` and
+    /// `scope`; workers own its data and loss. nil: the built-in MLP on MNIST.
+    /// Optional so that configurations stored before it existed still decode.
+    public var external: ExternalModel? = nil
 
     /// The defaults (see each property).
     public init() {}
@@ -107,10 +111,17 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
     /// Elementary model shape.
     public var shape: MLPShape { MLPShape(layers) }
     /// `H`.
-    public var hyperparameterCount: Int { Regularizer(shape: shape, scope: scope, norm: norm).groupCount }
+    public var hyperparameterCount: Int { regularizer.groupCount }
+    /// `D`, the length of `w`: the MLP's weights and biases, or the external model's.
+    public var weightCount: Int { external?.parameterCount ?? shape.parameterCount }
+    /// The penalty's grouping over `w`.
+    public var regularizer: Regularizer {
+        if let external { return Regularizer(external: external, norm: norm) }
+        return Regularizer(shape: shape, scope: scope, norm: norm)
+    }
     /// `|φ|`.
     public var phiCount: Int {
-        Hypernet<Float>.parameterCount(kind: hypernet, inputCount: hyperparameterCount, outputCount: shape.parameterCount)
+        Hypernet<Float>.parameterCount(kind: hypernet, inputCount: hyperparameterCount, outputCount: weightCount)
     }
     /// σ actually used (0 for Algorithm 4).
     public var effectiveSigma: Double { algorithm == .simplifiedJoint ? 0 : sigma }
@@ -118,6 +129,7 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
     /// Problems with this configuration, each a sentence; empty when valid.
     public func problems() -> [String] {
         var p: [String] = []
+        if let external { return p + external.problems() + commonProblems() }
         if layers.count < 2 || layers.contains(where: { $0 <= 0 }) { p.append("layers must be at least two positive sizes, got \(layers)") }
         if layers.first != 784 { p.append("the first layer must be 784 (MNIST pixels), got \(layers.first ?? 0)") }
         if layers.last != 10 { p.append("the last layer must be 10 (MNIST classes), got \(layers.last ?? 0)") }
@@ -125,6 +137,12 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
         if nValid < 1 { p.append("n-valid must be at least 1") }
         if nTest < 0 || nTest > 10_000 { p.append("n-test must be in 0...10000") }
         if nTrain + nValid > 60_000 { p.append("n-train + n-valid must be at most 60000, got \(nTrain + nValid)") }
+        return p + commonProblems()
+    }
+
+    /// Problems of the settings every model shares.
+    private func commonProblems() -> [String] {
+        var p: [String] = []
         if batchSize < 1 { p.append("batch-size must be at least 1") }
         if validBatchSize < 1 { p.append("valid-batch-size must be at least 1") }
         if samplesPerStep < 1 || samplesPerStep > 4096 { p.append("samples-per-step must be in 1...4096") }

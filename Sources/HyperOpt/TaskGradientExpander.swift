@@ -25,11 +25,10 @@ public final class TaskGradientExpander {
 
     /// - Parameter config: the run configuration.
     public init(config: ExperimentConfig) {
-        let shape = config.shape
-        let h = Regularizer(shape: shape, scope: config.scope, norm: config.norm).groupCount
-        weightCount = shape.parameterCount
+        let h = config.hyperparameterCount
+        weightCount = config.weightCount
         hyperparameterCount = h
-        hypernet = Hypernet(kind: config.hypernet, inputCount: h, outputCount: shape.parameterCount)
+        hypernet = Hypernet(kind: config.hypernet, inputCount: h, outputCount: weightCount)
         input = HypernetInputMap(config: config, count: h)
         factors = PhiGradientFactors(for: hypernet, capacity: max(config.samplesPerStep, 1))
     }
@@ -89,6 +88,23 @@ public final class TaskGradientExpander {
     /// The validation task's weights `w = φ(λ̂)` (`D` values into `w`).
     public func weights(phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>) {
         weights(phi: phi, lambdaHat: lambdaHat, lambda: lambdaHat, into: w)
+    }
+
+    /// φ₀ for an external model (docs/protocol.md §12.4): every parameter `initScale·N(0,1)`
+    /// from the run's initialization stream (as `Hypernet.initialParameters`), then the output
+    /// bias `b` (φ's last `D` values) set to `w₀ − φ_{b=0}(λ̂₀)`, so that `φ(λ̂₀) = w₀` — exactly
+    /// for `linear` with the centred input (the λ-term is then 0), up to rounding otherwise.
+    public func initialPhi(initialWeights w0: [Float], lambdaHat: [Float], seed: UInt64, scale: Double) -> [Float] {
+        precondition(w0.count == weightCount && lambdaHat.count == hyperparameterCount,
+                     "initialPhi: \(w0.count) weights for D = \(weightCount), \(lambdaHat.count) λ̂ for H = \(hyperparameterCount)")
+        let phi = AlignedBuffer<Float>(hypernet.initialParameters(seed: seed, scale: scale))
+        let bias = phi.pointer + (hypernet.parameterCount - weightCount)
+        bias.update(repeating: 0, count: weightCount)
+        let lam = AlignedBuffer<Float>(lambdaHat)
+        let w = AlignedBuffer<Float>(count: weightCount)
+        weights(phi: phi.constPointer, lambdaHat: lam.constPointer, into: w.pointer)
+        for i in 0..<weightCount { bias[i] = w0[i] - w.pointer[i] }
+        return phi.array
     }
 
     /// `∂L_valid/∂λ̂` (`H` values into `gradLambda`) from the validation task's `∂L_valid/∂w`

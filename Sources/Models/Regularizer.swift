@@ -65,6 +65,18 @@ public struct Regularizer: Sendable {
         groupOf = g
     }
 
+    /// A regularizer with an explicit grouping (`Regularizer(external:)`). `scope` only selects
+    /// the per-weight fast path (`.perWeight` requires `groupOf[i] == i`).
+    init(scope: RegularizationScope, norm: RegularizationNorm, groupOf: [Int32], groupCount: Int) {
+        precondition(scope != .perWeight || groupOf.enumerated().allSatisfy { Int($0.element) == $0.offset },
+                     "Regularizer: the per-weight fast path needs group i = weight i")
+        self.scope = scope
+        self.norm = norm
+        parameterCount = groupOf.count
+        self.groupCount = groupCount
+        self.groupOf = groupOf
+    }
+
     /// Adds `∂L_reg/∂w` into `gradW` (and `∂L_reg/∂λ` into `gradLambda` if given) and returns
     /// `L_reg`. `scratch` must hold `2·groupCount` values.
     @discardableResult

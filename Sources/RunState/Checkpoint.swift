@@ -115,7 +115,10 @@ public struct Checkpoint: Sendable, Equatable {
         // (φ always contains at least the output bias b of length D), before anything
         // allocates in proportion to it.
         var d = 0
-        for (from, to) in zip(config.layers, config.layers.dropFirst()) {
+        // (An external model's size was bounded by `config.problems()` above.)
+        let model = config.external.map { "an external model of \($0.tensors.count) tensors" } ?? "layers \(config.shape)"
+        if let external = config.external { d = external.parameterCount }
+        for (from, to) in zip(config.layers, config.layers.dropFirst()) where config.external == nil {
             let (weights, o1) = from.multipliedReportingOverflow(by: to)
             let (layer, o2) = weights.addingReportingOverflow(to)
             let (sum, o3) = d.addingReportingOverflow(layer)
@@ -123,13 +126,13 @@ public struct Checkpoint: Sendable, Equatable {
             d = sum
         }
         guard d <= snapshot.phi.count else {
-            return .invalid("phi has \(snapshot.phi.count) values, fewer than the \(d) weights of layers \(config.shape)")
+            return .invalid("phi has \(snapshot.phi.count) values, fewer than the \(d) weights of \(model)")
         }
         let phiCount = config.phiCount, h = config.hyperparameterCount
         let (phiMoments, lambdaMoments) = (config.phiOptimizer == .adam ? phiCount : 0, config.lambdaOptimizer == .adam ? h : 0)
         let expected = [phiCount, h, phiMoments, phiMoments, lambdaMoments, lambdaMoments]
         for (name, (values, count)) in zip(Self.arrayNames, zip(arrays, expected)) where values.count != count {
-            return .invalid("\(name) has \(values.count) values, but layers \(config.shape), scope \(config.scope.rawValue), "
+            return .invalid("\(name) has \(values.count) values, but \(model), scope \(config.external?.scope.rawValue ?? config.scope.rawValue), "
                 + "hypernet \(config.hypernet) with \(config.phiOptimizer.rawValue)/\(config.lambdaOptimizer.rawValue) need \(count)")
         }
         for (name, values) in zip(Self.arrayNames, arrays) {

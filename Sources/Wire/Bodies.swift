@@ -27,12 +27,15 @@ public struct Hello: Sendable, Equatable {
     /// A worker that can take weight tasks: a validator `ValidTask.weights` instead of φ, a
     /// trainer `TrainTask.weights` and `TrainTask.lambda` instead of φ (both answer `gradW`).
     public var acceptsWeightTasks: Bool
+    /// An external model's layout as the worker has it (nil: none sent).
+    public var model: ModelSpec?
 
     /// Creates a Hello.
     public init(
         role: Role, hostname: String = "", pid: UInt32 = 0, softwareVersion: String = "",
-        previousWorkerID: String = "", acceptsWeightTasks: Bool = false
+        previousWorkerID: String = "", acceptsWeightTasks: Bool = false, model: ModelSpec? = nil
     ) {
+        self.model = model
         self.role = role
         self.hostname = hostname
         self.pid = pid

@@ -39,6 +39,8 @@ public struct ExperimentSpec: Sendable, Equatable {
     public var numPhiParams: UInt64
     /// The full resolved configuration as JSON (for Swift peers).
     public var configJSON: String
+    /// An external model's layout and scope (nil: the built-in MLP).
+    public var model: ModelSpec?
 
     /// Creates a spec; every field defaults to the proto3 default (0 / "" / []).
     public init(
@@ -60,8 +62,10 @@ public struct ExperimentSpec: Sendable, Equatable {
         dataFingerprint: UInt64 = 0,
         numHyperparameters: UInt32 = 0,
         numPhiParams: UInt64 = 0,
-        configJSON: String = ""
+        configJSON: String = "",
+        model: ModelSpec? = nil
     ) {
+        self.model = model
         self.layerSizes = layerSizes
         self.scope = scope
         self.norm = norm

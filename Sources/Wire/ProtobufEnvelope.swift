@@ -66,6 +66,7 @@ enum ProtobufEnvelope {
             p.pointee.software_version = arena.string(h.softwareVersion)
             p.pointee.previous_worker_id = arena.string(h.previousWorkerID)
             p.pointee.accepts_weight_tasks = h.acceptsWeightTasks ? 1 : 0
+            p.pointee.model = h.model.map { packModel($0, arena) }
             env.body_case = HYPERTRAIN__V1__ENVELOPE__BODY_HELLO
             env.hello = p
         case .welcome(let w):
@@ -189,6 +190,25 @@ enum ProtobufEnvelope {
         p.pointee.num_hyperparameters = s.numHyperparameters
         p.pointee.num_phi_params = s.numPhiParams
         p.pointee.config_json = arena.string(s.configJSON)
+        p.pointee.model = s.model.map { packModel($0, arena) }
+        return p
+    }
+
+    private static func packModel(_ m: ModelSpec, _ arena: CArena) -> UnsafeMutablePointer<Hypertrain__V1__ModelSpec> {
+        let p = arena.message(hypertrain__v1__model_spec__init)
+        p.pointee.scope = arena.string(m.scope)
+        if !m.tensors.isEmpty {
+            let list = arena.allocate(UnsafeMutablePointer<Hypertrain__V1__ModelTensor>?.self, count: m.tensors.count)
+            for (i, t) in m.tensors.enumerated() {
+                let e = arena.message(hypertrain__v1__model_tensor__init)
+                e.pointee.name = arena.string(t.name)
+                e.pointee.n_shape = t.shape.count
+                e.pointee.shape = arena.array(t.shape)
+                list[i] = e
+            }
+            p.pointee.n_tensors = m.tensors.count
+            p.pointee.tensors = list
+        }
         return p
     }
 
@@ -240,7 +260,7 @@ enum ProtobufEnvelope {
             return .hello(Hello(role: role, hostname: string(h.hostname), pid: h.pid,
                                 softwareVersion: string(h.software_version),
                                 previousWorkerID: string(h.previous_worker_id),
-                                acceptsWeightTasks: h.accepts_weight_tasks != 0))
+                                acceptsWeightTasks: h.accepts_weight_tasks != 0, model: readModel(h.model)))
         case HYPERTRAIN__V1__ENVELOPE__BODY_WELCOME:
             let w = try pointee(env.welcome)
             return .welcome(Welcome(workerID: string(w.worker_id), spec: readSpec(w.spec),
@@ -316,7 +336,20 @@ enum ProtobufEnvelope {
             samplesPerStep: s.samples_per_step, sigma: s.sigma, seed: s.seed,
             algorithm: string(s.algorithm), steps: s.steps, dataFingerprint: s.data_fingerprint,
             numHyperparameters: s.num_hyperparameters, numPhiParams: s.num_phi_params,
-            configJSON: string(s.config_json))
+            configJSON: string(s.config_json), model: readModel(s.model))
+    }
+
+    private static func readModel(_ p: UnsafeMutablePointer<Hypertrain__V1__ModelSpec>?) -> ModelSpec? {
+        guard let m = p?.pointee else { return nil }
+        var tensors: [ModelSpec.Tensor] = []
+        if m.n_tensors > 0, let list = m.tensors {
+            for i in 0..<m.n_tensors {
+                guard let t = list[i]?.pointee else { continue }
+                let shape = t.n_shape > 0 && t.shape != nil ? Array(UnsafeBufferPointer(start: t.shape, count: t.n_shape)) : []
+                tensors.append(.init(name: string(t.name), shape: shape))
+            }
+        }
+        return ModelSpec(tensors: tensors, scope: string(m.scope))
     }
 
     private static func pointee<T>(_ p: UnsafeMutablePointer<T>?) throws(WireError) -> T {

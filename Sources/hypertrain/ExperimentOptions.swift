@@ -224,10 +224,20 @@ struct ExperimentOptions: ParsableArguments {
     static let settings = ModelOptions.settings.merging(TrainingOptions.settings) { a, _ in a }
         .merging(LambdaStartOptions.settings) { a, _ in a }.merging(HyperTrainingOptions.settings) { a, _ in a }
 
-    /// The resolved configuration.
-    func config() throws -> ExperimentConfig { try model.config([training, start, hyper]) }
+    /// The resolved configuration; with `external`, for that model (set before the recipe,
+    /// whose choices depend on the number of hyperparameters).
+    func config(external: ExternalModel? = nil) throws -> ExperimentConfig {
+        try model.config([ExternalModelGroup(model: external), training, start, hyper])
+    }
 
     func validate() throws { _ = try config() }
+}
+
+/// Puts an external model (`coordinator --model-spec`) into the configuration.
+struct ExternalModelGroup: ExperimentSettingsGroup {
+    let model: ExternalModel?
+    func apply(to config: inout ExperimentConfig) { if let model { config.external = model } }
+    var givenSettings: Set<Recipe.Setting> { [] }
 }
 
 /// The experiment flags a trial reads (`trial`, `search`): the model, its data, its

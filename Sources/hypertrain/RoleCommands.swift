@@ -3,6 +3,7 @@ import Cluster
 import Datasets
 import Foundation
 import HyperOpt
+import Models
 import Settings
 import Transport
 import Wire
@@ -36,12 +37,19 @@ struct CoordinatorCommand: SettingsCommand {
     @Flag(name: .customLong("study-mode"), help: "Run a baseline study (random search / Bayesian optimization) instead of hyper-training; see the study flags.")
     var studyMode = false
     @OptionGroup var studyOptions: StudyOptions
+    @Option(name: .customLong("model-spec"),
+            help: "Hyper-train an external model (docs/sdk.md): a safetensors file of its named tensors and initial weights, in flat-layout order. Workers are then hypertrain_sdk workers (weight tasks, sync or async mode).")
+    var modelSpec: String?
+    @Option(name: .customLong("model-scope"),
+            help: "With --model-spec: global, per-tensor, per-weight or per-output-unit.")
+    var modelScope: ExternalModel.Scope = .global
 
     static let settings = ExperimentOptions.settings.merging(OutputOptions.settings) { a, _ in a }
         .merging(LoggingOptions.settings) { a, _ in a }
         .merging(ClusterRunOptions.settings) { a, _ in a }.merging(DataOption.settings) { a, _ in a }
         .merging(StudyOptions.settings) { a, _ in a }.merging([
             "bind": .texts, "server-key": .text, "authorized-keys": .text, "insecure": .flag, "metrics-port": .integer, "metrics-bind": .text, "study-mode": .flag,
+            "model-spec": .text, "model-scope": .text,
         ]) { a, _ in a }
 
     func validate() throws {
@@ -52,6 +60,9 @@ struct CoordinatorCommand: SettingsCommand {
         for b in bind where !(b.hasPrefix("tcp://") || b.hasPrefix("ipc://") || b.hasPrefix("inproc://")) {
             throw ValidationError("--bind takes tcp://HOST:PORT or ipc://PATH, got '\(b)'")
         }
+        if modelSpec != nil && studyMode {
+            throw ValidationError("--model-spec runs hyper-training, not --study-mode")
+        }
         if studyMode && output.tensorboard != nil {
             throw ValidationError("--tensorboard applies to hyper-training, not --study-mode")
         }
@@ -59,7 +70,8 @@ struct CoordinatorCommand: SettingsCommand {
 
     func run() throws {
         logging.bootstrap()
-        var config = try experiment.config()
+        let external = try modelSpec.map { try ExternalModelFile.load(path: $0, scope: modelScope) }
+        var config = try experiment.config(external: external?.model)
         for w in config.warnings() where !studyMode { Console.error("warning: \(w)") }
         let curve: CurveServerSetup? = try (!insecure ? serverKey.flatMap { key in authorizedKeys.map { (key, $0) } } : nil).map {
             CurveServerSetup(keyPair: try CurveKeyPair.load(from: $0.0), authorized: try AuthorizedKeys.load(from: $0.1))
@@ -83,15 +95,19 @@ struct CoordinatorCommand: SettingsCommand {
             if let s = outcome.signal { throw ExitCode(Signals.exitStatus(for: s)) }
             return
         }
-        try ResolvedSettings.write(config, besideSummary: output.files.summary)
-        let data = try ExperimentData.load(directory: self.data.directory, config: config)
+        try ResolvedSettings.write(config, besideSummary: output.files.summary, modelSpec: modelSpec)
         var options = Coordinator.Options(bind: bind)
         cluster.apply(to: &options)
         options.reporter = output.reporterOptions
         options.metricsPort = metricsPort
         options.metricsHost = metricsBind ?? BindAddress.metricsHost(for: bind)
         options.curve = curve
-        let outcome = try Coordinator(config: config, data: data, options: options).run()
+        let coordinator = if let external {
+            Coordinator(config: config, initialWeights: external.weights, options: options)
+        } else {
+            Coordinator(config: config, data: try ExperimentData.load(directory: self.data.directory, config: config), options: options)
+        }
+        let outcome = try coordinator.run()
         print(RunCommand.resultLine(lambdaHat: outcome.lambdaHat, evaluation: outcome.evaluation))
         if let s = outcome.signal { throw ExitCode(Signals.exitStatus(for: s)) }
     }

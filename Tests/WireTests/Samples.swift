@@ -41,6 +41,15 @@ enum Samples {
         .idle(Idle(retryAfterMs: 250)),
         .trialTask(TrialTask(trialID: 8, leaseID: 9, steps: 2_000, lambda: [-1, -2, -3])),
         .trialResult(TrialResult(trialID: 8, leaseID: 9, trainLoss: 0.05, validLoss: 0.043, testLoss: 0.044)),
+        // External models (docs/protocol.md §12): the layout in Hello and in the spec.
+        .hello(Hello(role: .trainer, hostname: "gpu-1", pid: 3, softwareVersion: "hypertrain-sdk 0.1.0", acceptsWeightTasks: true,
+                     model: ModelSpec(tensors: [.init(name: "conv1.weight", shape: [8, 1, 5, 5]), .init(name: "temperature", shape: [])],
+                                      scope: "per-output-unit"))),
+        .welcome(Welcome(workerID: "w-14", spec: {
+            var s = spec
+            s.model = ModelSpec(tensors: [.init(name: "fc.weight", shape: [10, 64]), .init(name: "fc.bias", shape: [10])], scope: "per-tensor")
+            return s
+        }(), heartbeatIntervalMs: 500, heartbeatLiveness: 5)),
     ]
 
     static let messages: [Message] = bodies.enumerated().map { i, body in

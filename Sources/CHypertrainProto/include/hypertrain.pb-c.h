@@ -18,6 +18,8 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Hypertrain__V1__Envelope Hypertrain__V1__Envelope;
 typedef struct Hypertrain__V1__TensorInfo Hypertrain__V1__TensorInfo;
 typedef struct Hypertrain__V1__Hello Hypertrain__V1__Hello;
+typedef struct Hypertrain__V1__ModelSpec Hypertrain__V1__ModelSpec;
+typedef struct Hypertrain__V1__ModelTensor Hypertrain__V1__ModelTensor;
 typedef struct Hypertrain__V1__Welcome Hypertrain__V1__Welcome;
 typedef struct Hypertrain__V1__ExperimentSpec Hypertrain__V1__ExperimentSpec;
 typedef struct Hypertrain__V1__WorkRequest Hypertrain__V1__WorkRequest;
@@ -225,10 +227,54 @@ struct  Hypertrain__V1__Hello
    * TrainTask with "w" = φ(λ) and "lambda" = λ; both answer with "grad_w".
    */
   protobuf_c_boolean accepts_weight_tasks;
+  /*
+   * An external model's layout as this worker has it (docs/protocol.md §12); absent for the
+   * built-in MLP. The coordinator refuses the registration (BAD_TENSOR) when it differs from
+   * the run's layout, so two workers with different models cannot join one run.
+   */
+  Hypertrain__V1__ModelSpec *model;
 };
 #define HYPERTRAIN__V1__HELLO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hypertrain__v1__hello__descriptor) \
-    , HYPERTRAIN__V1__ROLE__ROLE_TRAINER, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , HYPERTRAIN__V1__ROLE__ROLE_TRAINER, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL }
+
+
+/*
+ * The layout of an external model (docs/protocol.md §12; added in protocol 1 without a version
+ * bump: old peers ignore it). w is the concatenation of the tensors in this order, each
+ * row-major (C order): exactly PyTorch's flattening of `module.parameters()`.
+ */
+struct  Hypertrain__V1__ModelSpec
+{
+  ProtobufCMessage base;
+  size_t n_tensors;
+  Hypertrain__V1__ModelTensor **tensors;
+  /*
+   * "global" | "per-tensor" | "per-weight" | "per-output-unit" (the run's; informational in Hello).
+   */
+  char *scope;
+};
+#define HYPERTRAIN__V1__MODEL_SPEC__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&hypertrain__v1__model_spec__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Hypertrain__V1__ModelTensor
+{
+  ProtobufCMessage base;
+  /*
+   * the tensor's name in the user's model, e.g. "conv1.weight"
+   */
+  char *name;
+  /*
+   * outermost first; [] for a scalar
+   */
+  size_t n_shape;
+  uint64_t *shape;
+};
+#define HYPERTRAIN__V1__MODEL_TENSOR__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&hypertrain__v1__model_tensor__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL }
 
 
 /*
@@ -321,10 +367,15 @@ struct  Hypertrain__V1__ExperimentSpec
    * the full resolved configuration, JSON
    */
   char *config_json;
+  /*
+   * Set for a run on an external model (docs/protocol.md §12): its layout and scope;
+   * layer_sizes, n_train, n_valid, n_test and data_fingerprint are then meaningless (0/empty).
+   */
+  Hypertrain__V1__ModelSpec *model;
 };
 #define HYPERTRAIN__V1__EXPERIMENT_SPEC__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&hypertrain__v1__experiment_spec__descriptor) \
-    , 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, NULL }
 
 
 /*
@@ -633,6 +684,44 @@ Hypertrain__V1__Hello *
                       const uint8_t       *data);
 void   hypertrain__v1__hello__free_unpacked
                      (Hypertrain__V1__Hello *message,
+                      ProtobufCAllocator *allocator);
+/* Hypertrain__V1__ModelSpec methods */
+void   hypertrain__v1__model_spec__init
+                     (Hypertrain__V1__ModelSpec         *message);
+size_t hypertrain__v1__model_spec__get_packed_size
+                     (const Hypertrain__V1__ModelSpec   *message);
+size_t hypertrain__v1__model_spec__pack
+                     (const Hypertrain__V1__ModelSpec   *message,
+                      uint8_t             *out);
+size_t hypertrain__v1__model_spec__pack_to_buffer
+                     (const Hypertrain__V1__ModelSpec   *message,
+                      ProtobufCBuffer     *buffer);
+Hypertrain__V1__ModelSpec *
+       hypertrain__v1__model_spec__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   hypertrain__v1__model_spec__free_unpacked
+                     (Hypertrain__V1__ModelSpec *message,
+                      ProtobufCAllocator *allocator);
+/* Hypertrain__V1__ModelTensor methods */
+void   hypertrain__v1__model_tensor__init
+                     (Hypertrain__V1__ModelTensor         *message);
+size_t hypertrain__v1__model_tensor__get_packed_size
+                     (const Hypertrain__V1__ModelTensor   *message);
+size_t hypertrain__v1__model_tensor__pack
+                     (const Hypertrain__V1__ModelTensor   *message,
+                      uint8_t             *out);
+size_t hypertrain__v1__model_tensor__pack_to_buffer
+                     (const Hypertrain__V1__ModelTensor   *message,
+                      ProtobufCBuffer     *buffer);
+Hypertrain__V1__ModelTensor *
+       hypertrain__v1__model_tensor__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   hypertrain__v1__model_tensor__free_unpacked
+                     (Hypertrain__V1__ModelTensor *message,
                       ProtobufCAllocator *allocator);
 /* Hypertrain__V1__Welcome methods */
 void   hypertrain__v1__welcome__init
@@ -968,6 +1057,12 @@ typedef void (*Hypertrain__V1__TensorInfo_Closure)
 typedef void (*Hypertrain__V1__Hello_Closure)
                  (const Hypertrain__V1__Hello *message,
                   void *closure_data);
+typedef void (*Hypertrain__V1__ModelSpec_Closure)
+                 (const Hypertrain__V1__ModelSpec *message,
+                  void *closure_data);
+typedef void (*Hypertrain__V1__ModelTensor_Closure)
+                 (const Hypertrain__V1__ModelTensor *message,
+                  void *closure_data);
 typedef void (*Hypertrain__V1__Welcome_Closure)
                  (const Hypertrain__V1__Welcome *message,
                   void *closure_data);
@@ -1031,6 +1126,8 @@ extern const ProtobufCEnumDescriptor    hypertrain__v1__error_code__descriptor;
 extern const ProtobufCMessageDescriptor hypertrain__v1__envelope__descriptor;
 extern const ProtobufCMessageDescriptor hypertrain__v1__tensor_info__descriptor;
 extern const ProtobufCMessageDescriptor hypertrain__v1__hello__descriptor;
+extern const ProtobufCMessageDescriptor hypertrain__v1__model_spec__descriptor;
+extern const ProtobufCMessageDescriptor hypertrain__v1__model_tensor__descriptor;
 extern const ProtobufCMessageDescriptor hypertrain__v1__welcome__descriptor;
 extern const ProtobufCMessageDescriptor hypertrain__v1__experiment_spec__descriptor;
 extern const ProtobufCMessageDescriptor hypertrain__v1__work_request__descriptor;
