@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "HyperOptTests", dependencies: ["HyperOpt", "Datasets", "Models", "Linalg", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
-        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "SystemIO", "TestSupport", .product(name: "Prometheus", package: "swift-prometheus")]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "SystemIO", "TestSupport", "Linalg", .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(name: "RunStateTests", dependencies: ["RunState", "HyperOpt", "SystemIO", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "HyperOpt", "Linalg", "Models", "Wire"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "HyperOpt", "TestSupport"]),

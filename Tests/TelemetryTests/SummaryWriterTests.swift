@@ -1,4 +1,5 @@
 import Foundation
+import Linalg
 import Testing
 import TestSupport
 import Telemetry
@@ -66,10 +67,11 @@ import Telemetry
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         let back: Back
         do {
-            // On a thread of its own: Foundation's JSONDecoder refuses subnormal numbers ("not
-            // valid JSON") on a thread that flushes denormals (FTZ/DAZ), which `BLASRuntime.
-            // setThreads` turns on — and other tests leave it on for the pool threads they ran on.
-            back = try Self.onFreshThread { try JSONDecoder().decode(Back.self, from: bytes) }
+            // Denormals kept while decoding: Foundation's JSONDecoder refuses subnormal numbers
+            // ("not valid JSON") on a thread that flushes them (FTZ/DAZ), which `BLASRuntime.
+            // setThreads` turns on — other tests leave it on for the pool threads they ran on,
+            // and a new thread inherits it from the thread that starts it.
+            back = try BLASRuntime.keepingDenormals { try JSONDecoder().decode(Back.self, from: bytes) }
         } catch {
             // Say where the text is not JSON (JSONSerialization names the position).
             let why = (try? JSONSerialization.jsonObject(with: bytes)).map { _ in "JSONSerialization reads it" }
@@ -102,22 +104,6 @@ import Telemetry
         #expect(throws: TelemetryError.self) { try SummaryWriter.write(JSONRecord([("ok", true)]), to: target) }
         #expect(try directory.contents() == ["summary.json"])
     }
-}
-
-extension SummaryWriterTests {
-    /// `body` run on a new thread (default floating-point state), its result handed back.
-    static func onFreshThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
-        let box = ThreadResult<T>()
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread { box.result = Result { try body() }; done.signal() }
-        done.wait()
-        return try box.result!.get()
-    }
-}
-
-/// A result written by one thread before it signals, read by another after waiting.
-private final class ThreadResult<T>: @unchecked Sendable {  // ordered by the semaphore
-    var result: Result<T, any Error>?
 }
 
 private extension Result {
