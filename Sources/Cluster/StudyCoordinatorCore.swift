@@ -5,6 +5,18 @@ import Wire
 /// The study coordinator's actions: its events are finished trials (the record as stored).
 public typealias StudyAction = PeerAction<TrialRecord>
 
+/// How long one proposal took (`hypertrain bench study`).
+public struct ProposalTiming: Sendable, Equatable {
+    /// The trial proposed.
+    public let trial: Int
+    /// Finished observations the model was fitted on.
+    public let observations: Int
+    /// Trials running or pending (fantasies).
+    public let pending: Int
+    /// Wall seconds of the proposal.
+    public let seconds: Double
+}
+
 /// The study coordinator's logic (baselines: random search, Bayesian optimization) as a state
 /// machine over the SQLite `StudyStore`: workers ask for work, get a `TrialTask` (Algorithm 1
 /// at a proposed λ), and return a `TrialResult`. A dead worker's trial goes back to the queue;
@@ -43,6 +55,8 @@ public final class StudyCoordinatorCore {
     public static let retryInterval = 1.0
     /// Messages rejected, by reason.
     public var rejected: [String: Int] { peers.rejected.mapValues { Int($0) } }
+    /// Every proposal's timing, in order.
+    public private(set) var proposals: [ProposalTiming] = []
 
     /// - Parameters:
     ///   - config: the experiment each trial trains.
@@ -232,6 +246,8 @@ public final class StudyCoordinatorCore {
                 return .init(lambda: r.lambda, loss: v)
             }
             let pending = records.filter { $0.status == .running || $0.status == .pending }.map(\.lambda)
+            let started = ServeLoop.now()
+            defer { proposals.append(ProposalTiming(trial: id, observations: observations.count, pending: pending.count, seconds: ServeLoop.now() - started)) }
             let bo = BayesianOptimizer(space: study.space, seed: config.seed)
             do {
                 let p = try bo.propose(observations: observations, pending: pending, trial: id, warmStart: warmStart)

@@ -89,7 +89,50 @@ extension BenchCommand {
         static let configuration = CommandConfiguration(
             commandName: "study",
             abstract: "The study coordinator (GP-BO) against N synthetic trial worker processes that sleep a trial's length: proposal latency against observations, and the share of time workers wait for a proposal.")
-        func run() throws {}
+
+        @OptionGroup var data: DataOption
+        @Option(help: "Preset whose hyperparameters are searched (fig7: 10 per-class λ).")
+        var preset: String = "fig7"
+        @Option(help: "Synthetic trial workers.")
+        var workers: Int = 64
+        @Option(help: "Trials (observations) in the study.")
+        var observations: Int = 1000
+        @Option(name: .customLong("trial-steps"), help: "Steps of the real trial whose length is measured (search's default).")
+        var trialSteps: Int = 1000
+        @Option(name: .customLong("trial-seconds"), help: "Length of a synthetic trial (default: the measured real trial).")
+        var trialSeconds: Double?
+        @Option(help: "Name of this run in the CSV files.")
+        var name: String = "bayes"
+        @Option(help: "Directory for the CSV files.")
+        var out: String = "bench-cluster"
+
+        func validate() throws {
+            guard StandardConfigs.benchmarks.contains(where: { $0.name == preset }) else { throw ValidationError("unknown preset '\(preset)'") }
+            guard workers >= 1, observations >= 1, trialSteps >= 1 else { throw ValidationError("--workers, --observations and --trial-steps must be ≥ 1") }
+            if let trialSeconds, !(trialSeconds >= 0) { throw ValidationError("--trial-seconds must be ≥ 0") }
+        }
+
+        func run() throws {
+            var config = Recipe.stable.resolve(StandardConfigs.benchmarks.first { $0.name == preset }!.config, given: [])
+            config.phiLearningRate = 1e-3
+            let length: Double
+            if let trialSeconds {
+                length = trialSeconds
+            } else {
+                let data = try ExperimentData.load(directory: self.data.directory, config: config)
+                length = try StudyBenchmark.realTrialSeconds(config: config, data: data, steps: trialSteps, learningRate: 1e-3)
+                Console.error(String(format: "%@: one real trial of %d steps takes %.3f s (median of 3), load %@", preset, trialSteps, length, ClusterBenchmark.loadAverage()))
+            }
+            let study = StudySpec(strategy: .bayes, trials: observations, trialSteps: trialSteps, trialLearningRate: 1e-3,
+                                  space: try SearchSpace.box(lower: -10, upper: 2, count: config.hyperparameterCount))
+            let r = try StudyBenchmark(executable: LocalCluster.currentExecutable)
+                .run(config: config, study: study, workers: workers, trialSeconds: length, directory: out)
+            try StudyBenchmark.writeCSV(r, name: name, directory: out)
+            let sorted = r.proposals.map(\.seconds).sorted()
+            Console.out(String(format: "%d workers, %d trials of %.3f s: %.1f s wall; workers waited %.2f%% of their time; proposals median %.1f ms, max %.1f ms; best loss %.5f; load %@",
+                               r.workers, r.trials, r.trialSeconds, r.wallSeconds, 100 * r.waitFraction,
+                               1000 * (sorted.isEmpty ? .nan : sorted[sorted.count / 2]), 1000 * (sorted.last ?? .nan), r.bestValidLoss ?? .nan, r.load))
+        }
     }
 }
 
