@@ -45,6 +45,10 @@ public final class StudyCoordinatorCore {
     private let priorSeconds: Double
     private let spec: ExperimentSpec
     private var warmStart: GaussianProcess.Hyperparameters?
+    /// Observations at the last marginal-likelihood fit of the GP's hyperparameters.
+    private var lastFitObservations: Int?
+    /// Up to this many observations every proposal refits the GP's hyperparameters.
+    static let alwaysRefitBelow = 100
     /// Writes the database has not taken yet, oldest first.
     private var unsaved: [StudyWrite] = []
     /// When the current run of failed writes began (nil: the last write succeeded).
@@ -248,9 +252,21 @@ public final class StudyCoordinatorCore {
             let pending = records.filter { $0.status == .running || $0.status == .pending }.map(\.lambda)
             let started = ServeLoop.now()
             defer { proposals.append(ProposalTiming(trial: id, observations: observations.count, pending: pending.count, seconds: ServeLoop.now() - started)) }
-            let bo = BayesianOptimizer(space: study.space, seed: config.seed)
+            var bo = BayesianOptimizer(space: study.space, seed: config.seed)
+            // Large studies: the marginal-likelihood fit (≤ 180 O(m³) evaluations on ≤ 300
+            // points) is most of a proposal, and the hyperparameters barely move from one
+            // observation to the next: refit once the observations grew by a tenth since the
+            // last fit, else keep the last fit's. The candidates' variances are O(n²) each: their
+            // number shrinks as 1/n past 200 observations (never below 500), the L-BFGS polish
+            // of the best ones unchanged. Up to 100 observations every proposal is as before.
+            let n = observations.count
+            if n > Self.alwaysRefitBelow, let fitted = lastFitObservations, warmStart != nil, Double(n) < 1.1 * Double(fitted) {
+                bo.configuration.refitHyperparameters = false
+            }
+            if n > 200 { bo.configuration.candidates = max(500, bo.configuration.candidates * 200 / n) }
             do {
                 let p = try bo.propose(observations: observations, pending: pending, trial: id, warmStart: warmStart)
+                if bo.configuration.refitHyperparameters && p.hyperparameters != nil { lastFitObservations = n }
                 warmStart = p.hyperparameters ?? warmStart
                 return p.points[0]
             } catch {

@@ -96,6 +96,23 @@ public struct StudyBenchmark {
                       load: ClusterBenchmark.loadAverage())
     }
 
+    /// One proposal's seconds at each number of observations (synthetic losses from
+    /// `SyntheticWorker.trialLoss` at the space's random points) with `pending` fantasies, in
+    /// this process, with the configuration `configuration(n)` gives.
+    public static func proposalLatency(space: SearchSpace, observations: [Int], pending: Int, seed: UInt64,
+                                       configuration: (Int) -> BayesianOptimizer.Configuration) throws -> [(n: Int, seconds: Double)] {
+        var out: [(Int, Double)] = []
+        for n in observations {
+            let points = (0..<(n + pending)).map { space.sample(seed: seed, index: UInt64($0)) }
+            let obs = points.prefix(n).map { BayesianOptimizer.Observation(lambda: $0, loss: SyntheticWorker.trialLoss($0.map(Float.init))) }
+            let bo = BayesianOptimizer(space: space, seed: seed, configuration: configuration(n))
+            let t0 = ProgressLine.monotonicSeconds()
+            _ = try bo.propose(observations: Array(obs), pending: Array(points.suffix(pending)), trial: n + pending)
+            out.append((n, ProgressLine.monotonicSeconds() - t0))
+        }
+        return out
+    }
+
     /// Writes `study_proposals_NAME.csv` (one row per proposal) and appends to
     /// `study_summary.csv` in `directory`.
     public static func writeCSV(_ r: Result, name: String, directory: String) throws {

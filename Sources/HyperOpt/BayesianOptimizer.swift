@@ -26,7 +26,7 @@ public enum BayesianOptimizationError: Error, Sendable, Equatable {
 /// - Pending trials (running on busy workers) and earlier points of the same batch enter as
 ///   fantasy observations whose value is the `liar` (Ginsbourger, Le Riche & Carraro 2010):
 ///   the hyperparameters are fitted on the real observations only, then the GP is conditioned
-///   on each fantasy in turn (O(n²) each).
+///   on the pending points in one block (O(n²p)) and on each earlier batch point in turn.
 /// - Acquisition: `candidates` points (80 % drawn from the search space, 20 % Gaussian
 ///   perturbations of the best observations), ranked by log EI; the best `refine` are polished
 ///   by box-constrained L-BFGS on log EI (analytic gradient), ≤ `refineEvaluations` each.
@@ -209,7 +209,19 @@ public struct BayesianOptimizer: Sendable {
             incumbent = min(incumbent, lie)
             do { model = try model.conditioned(on: u, target: lie) } catch { throw .model(error) }
         }
-        for p in pending { try fantasize(space.toUnit(p)) }
+        if pending.count > 1 {
+            // Every pending point at once (one block extension of the factor). The same model
+            // as fantasizing them in turn: a constant liar's values do not depend on the order,
+            // and a Kriging believer's value is the posterior mean, which conditioning on a
+            // point at its own posterior mean leaves unchanged — so each is the mean before any
+            // fantasy (equal up to rounding).
+            let us = pending.map { space.toUnit($0) }
+            let lies = constantLie.map { Array(repeating: $0, count: us.count) } ?? model.predict(us).map(\.mean)
+            incumbent = min(incumbent, lies.min()!)
+            do { model = try model.conditioned(on: us, targets: lies) } catch { throw .model(error) }
+        } else {
+            for p in pending { try fantasize(space.toUnit(p)) }
+        }
 
         // The best observations seed the local candidates.
         let bestInputs = losses.indices.sorted { losses[$0] < losses[$1] }.prefix(5).map { inputs[$0] }

@@ -103,6 +103,10 @@ extension BenchCommand {
         var trialSeconds: Double?
         @Option(help: "Name of this run in the CSV files.")
         var name: String = "bayes"
+        @Option(name: .customLong("latency-only"), help: "Only time one proposal at each of these observation counts (comma-separated), in this process, with 2 × --workers pending trials.")
+        var latencyOnly: String?
+        @Flag(name: .customLong("no-refit"), help: "With --latency-only: warm-started hyperparameters, no marginal-likelihood fit.")
+        var noRefit = false
         @Option(help: "Directory for the CSV files.")
         var out: String = "bench-cluster"
 
@@ -115,6 +119,25 @@ extension BenchCommand {
         func run() throws {
             var config = Recipe.stable.resolve(StandardConfigs.benchmarks.first { $0.name == preset }!.config, given: [])
             config.phiLearningRate = 1e-3
+            if let latencyOnly {
+                let space = try SearchSpace.box(lower: -10, upper: 2, count: config.hyperparameterCount)
+                // --no-refit: what the study coordinator does between fits past 100 observations
+                // (no marginal-likelihood fit, fewer candidates past 200).
+                let configure: (Int) -> BayesianOptimizer.Configuration = { n in
+                    var c = BayesianOptimizer.Configuration()
+                    if noRefit {
+                        c.refitHyperparameters = false
+                        c.fit.initial = GaussianProcess.Hyperparameters(lengthScales: Array(repeating: 0.5, count: space.count), signalStd: 1, noiseStd: 0.05)
+                        if n > 200 { c.candidates = max(500, c.candidates * 200 / n) }
+                    }
+                    return c
+                }
+                for (n, s) in try StudyBenchmark.proposalLatency(space: space, observations: ClusterBench.list(latencyOnly), pending: 2 * workers,
+                                                                 seed: config.seed, configuration: configure) {
+                    Console.out(String(format: "observations %d, pending %d: %.1f ms", n, 2 * workers, 1000 * s))
+                }
+                return
+            }
             let length: Double
             if let trialSeconds {
                 length = trialSeconds
