@@ -189,7 +189,10 @@ public struct ClusterBenchmark {
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: executable)
                 p.arguments = ["bench-worker", "--connect", endpoint, "--role", i < workers ? "trainer" : "validator",
-                               "--replay", replayPath, "--parent-pid", String(getpid())]
+                               "--replay", replayPath, "--parent-pid", String(getpid()),
+                               // As `run --workers K` (2 ms) while the workers fit on this machine's
+                               // cores; many spinning processes would take the coordinator's CPU.
+                               "--busy-wait-us", workers <= 2 ? "2000" : "0"]
                 p.standardInput = FileHandle.nullDevice
                 try p.run()
                 children.append(p)

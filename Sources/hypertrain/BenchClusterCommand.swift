@@ -170,6 +170,7 @@ struct BenchWorkerCommand: ParsableCommand {
     @Option(name: .customLong("trial-seconds")) var trialSeconds: Double = 1
     @Option(name: .customLong("parent-pid")) var parentPID: Int32?
     @Option var stats: String?
+    @Option(name: .customLong("busy-wait-us")) var busyWaitMicroseconds = 0
 
     func run() throws {
         var o = SyntheticWorker.Options(connect: connect, role: role == "validator" ? .validator : .trainer,
@@ -177,6 +178,7 @@ struct BenchWorkerCommand: ParsableCommand {
         o.trialSeconds = trialSeconds
         o.parentPID = parentPID
         o.statsPath = stats
+        o.busyWaitMicroseconds = busyWaitMicroseconds
         o.log = { _ in }
         _ = try SyntheticWorker(options: o).run()
     }
