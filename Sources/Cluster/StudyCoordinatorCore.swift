@@ -7,8 +7,10 @@ public typealias StudyAction = PeerAction<TrialRecord>
 
 /// How long one proposal took (`hypertrain bench study`).
 public struct ProposalTiming: Sendable, Equatable {
-    /// The trial proposed.
+    /// The first trial proposed.
     public let trial: Int
+    /// Points proposed in this call (a batch; the later ones are handed out without a call).
+    public let batch: Int
     /// Finished observations the model was fitted on.
     public let observations: Int
     /// Trials running or pending (fantasies).
@@ -49,6 +51,8 @@ public final class StudyCoordinatorCore {
     private var lastFitObservations: Int?
     /// Up to this many observations every proposal refits the GP's hyperparameters.
     static let alwaysRefitBelow = 100
+    /// A batch's points after the first, handed out before anything new is proposed.
+    private var proposedAhead: [[Double]] = []
     /// Writes the database has not taken yet, oldest first.
     private var unsaved: [StudyWrite] = []
     /// When the current run of failed writes began (nil: the last write succeeded).
@@ -249,9 +253,19 @@ public final class StudyCoordinatorCore {
                 guard r.status == .done, let v = r.validLoss, v.isFinite else { return nil }
                 return .init(lambda: r.lambda, loss: v)
             }
+            if !proposedAhead.isEmpty { return proposedAhead.removeFirst() }
             let pending = records.filter { $0.status == .running || $0.status == .pending }.map(\.lambda)
+            // Many workers and many observations: one proposal per trial would keep the workers
+            // waiting (a proposal at 1,000 observations takes ~0.1 s, and 64 workers with
+            // 1-s trials want 64 a second), so propose a batch — a quarter of the workers, at
+            // most 16 — its later points picked from one candidate set (Kriging believer
+            // fantasies, `batchFromCandidates`) and handed out as workers ask.
+            let batch = observations.count > Self.alwaysRefitBelow ? min(16, max(1, peers.count(.trainer) / 4)) : 1
             let started = ServeLoop.now()
-            defer { proposals.append(ProposalTiming(trial: id, observations: observations.count, pending: pending.count, seconds: ServeLoop.now() - started)) }
+            defer {
+                proposals.append(ProposalTiming(trial: id, batch: batch, observations: observations.count, pending: pending.count,
+                                                seconds: ServeLoop.now() - started))
+            }
             var bo = BayesianOptimizer(space: study.space, seed: config.seed)
             // Large studies: the marginal-likelihood fit (≤ 180 O(m³) evaluations on ≤ 300
             // points) is most of a proposal, and the hyperparameters barely move from one
@@ -264,8 +278,10 @@ public final class StudyCoordinatorCore {
                 bo.configuration.refitHyperparameters = false
             }
             if n > 200 { bo.configuration.candidates = max(500, bo.configuration.candidates * 200 / n) }
+            bo.configuration.batchFromCandidates = true
             do {
-                let p = try bo.propose(observations: observations, pending: pending, trial: id, warmStart: warmStart)
+                let p = try bo.propose(batch: batch, observations: observations, pending: pending, trial: id, warmStart: warmStart)
+                proposedAhead = Array(p.points.dropFirst())
                 if bo.configuration.refitHyperparameters && p.hyperparameters != nil { lastFitObservations = n }
                 warmStart = p.hyperparameters ?? warmStart
                 return p.points[0]

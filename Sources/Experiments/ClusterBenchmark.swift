@@ -5,7 +5,6 @@ import HyperOpt
 import Linalg
 import RunState
 import Telemetry
-import Wire
 
 /// `hypertrain bench cluster`: one real coordinator (`Coordinator`, the code path of
 /// `hypertrain coordinator`) against K synthetic worker processes (`SyntheticWorker`: real

@@ -116,10 +116,11 @@ public struct StudyBenchmark {
     /// Writes `study_proposals_NAME.csv` (one row per proposal) and appends to
     /// `study_summary.csv` in `directory`.
     public static func writeCSV(_ r: Result, name: String, directory: String) throws {
-        let rows = ["trial,observations,pending,seconds"] + r.proposals.map { "\($0.trial),\($0.observations),\($0.pending),\($0.seconds)" }
+        let rows = ["trial,batch,observations,pending,seconds"] + r.proposals.map { "\($0.trial),\($0.batch),\($0.observations),\($0.pending),\($0.seconds)" }
         try (rows.joined(separator: "\n") + "\n").write(toFile: directory + "/study_proposals_\(name).csv", atomically: true, encoding: .utf8)
         let summary = directory + "/study_summary.csv"
         let header = "name,workers,trials,trial_seconds,wall_seconds,tasks,worker_busy_s,worker_wait_s,wait_fraction,proposals,proposal_median_s,proposal_max_s,best_valid_loss,loadavg\n"
+        // Latency of a proposal call (a batch's later points cost no call).
         let sorted = r.proposals.map(\.seconds).sorted()
         let line = [name, "\(r.workers)", "\(r.trials)", "\(r.trialSeconds)", "\(r.wallSeconds)", "\(r.tasks)", "\(r.workerBusySeconds)",
                     "\(r.workerWaitSeconds)", "\(r.waitFraction)", "\(r.proposals.count)", "\(sorted.isEmpty ? .nan : sorted[sorted.count / 2])",

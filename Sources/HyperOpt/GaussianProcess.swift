@@ -220,6 +220,26 @@ public struct GaussianProcess: Sendable {
         return next
     }
 
+    // What `CandidatePosterior` builds on.
+    var kernelForCandidates: ARDKernel { kernel }
+    var factorForCandidates: Cholesky { factor }
+    var inputsFlat: [Double] { x }
+    /// K(C, X)·α for m points (their cross-covariances, m × n): the standardized means.
+    func standardizedMeans(cross: [Double], count m: Int) -> [Double] {
+        let n = count
+        var mu = [Double](repeating: 0, count: m)
+        if m == 0 || n == 0 { return mu }
+        cross.withUnsafeBufferPointer { c in
+            alpha.withUnsafeBufferPointer { a in
+                mu.withUnsafeMutableBufferPointer { out in
+                    Double.gemv(trans: false, m: m, n: n, alpha: 1, a: c.baseAddress!, lda: n,
+                                x: a.baseAddress!, beta: 0, y: out.baseAddress!)
+                }
+            }
+        }
+        return mu
+    }
+
     // MARK: - Helpers
 
     static func validate(inputs: [[Double]], targets: [Double]) throws(GaussianProcessError) -> ([Double], Int) {

@@ -220,6 +220,29 @@ extension BayesOptTests {
             #expect(abs(twice.predict(c.inputs[3]).mean - c.targets[3]) < 1e-4)
         }
 
+        @Test("a candidate set conditioned on its points equals the conditioned process")
+        func candidateSetMatchesConditioning() throws {
+            let c = try GPFixture.named("2d")
+            let gp = try GaussianProcess(inputs: c.inputs, targets: c.targets, hyperparameters: c.hyperparameters)
+            let points = c.test_inputs
+            try #require(points.count >= 3)
+            var set = gp.candidatePosterior(points, capacity: 2)
+            let before = gp.predict(points)
+            for j in points.indices {
+                #expect(abs(set.prediction(j).mean - before[j].mean) < 1e-10 * max(1, abs(before[j].mean)))
+                #expect(abs(set.prediction(j).variance - before[j].variance) < 1e-10 * max(1, before[j].variance))
+            }
+            let first = set.condition(onPoint: 0, target: 0.3)
+            let second = set.condition(onPoint: 2, target: -0.1)
+            let third = set.condition(onPoint: 1, target: 0)
+            #expect(first && second)
+            #expect(!third, "no capacity left")
+            let direct = try gp.conditioned(on: points[0], target: 0.3).conditioned(on: points[2], target: -0.1).predict(points)
+            let a = points.indices.map { set.prediction($0) }
+            #expect(relativeError(a.map(\.mean), direct.map(\.mean)) < 1e-10)
+            #expect(relativeError(a.map(\.variance), direct.map(\.variance)) < 1e-8)
+        }
+
         @Test("conditioning on several points at once equals conditioning on each in turn")
         func blockConditioningMatchesSequential() throws {
             let c = try GPFixture.named("2d")
@@ -448,10 +471,12 @@ extension BayesOptTests {
         }
 
         @Test("batch proposals with the constant liar and the Kriging believer are spread out",
-              arguments: [BayesianOptimizer.Liar.minimum, .krigingBeliever, .mean])
-        func liarsSpreadTheBatch(liar: BayesianOptimizer.Liar) throws {
+              arguments: [(BayesianOptimizer.Liar.minimum, false), (.krigingBeliever, false), (.mean, false),
+                          (.krigingBeliever, true), (.minimum, true)])
+        func liarsSpreadTheBatch(liar: BayesianOptimizer.Liar, fromCandidates: Bool) throws {
             var config = BayesianOptimizer.Configuration()
             config.liar = liar
+            config.batchFromCandidates = fromCandidates
             let bo = BayesianOptimizer(space: branin2D, seed: 4, configuration: config)
             let observations = someObservations()
             let batch = try bo.propose(batch: 4, observations: observations, trial: 8)

@@ -8,8 +8,9 @@ Reads DIR/cluster_{sweep,components,real}_PRESET.csv and DIR/study_*.csv; writes
 DIR/cluster_scaling.md (markdown tables), DIR/cluster_model.csv and the PNG.
 
 The model (times per step, from measured components only):
-  c(S)    coordinator CPU per sync step with S training tasks = a + b*S, least squares over the
-          data-parallel sweep (S = K synthetic workers, one task each per step);
+  c(S)    coordinator CPU per sync step with S training tasks = a + b*S + q*S^2, least squares
+          over the data-parallel sweep (S = K synthetic workers, one task each per step); the
+          quadratic term is the scheduler visiting every peer on every work request;
   m       messaging and waiting per step: wall time per step of the synthetic sync run with
           K = 1 minus its coordinator CPU per step (the synthetic trainer computes nothing);
   t_tr, t_va  one real trainer / validator task, single-threaded;
@@ -46,6 +47,21 @@ def fit_line(xs, ys):
     sxx = sum((x - mx) ** 2 for x in xs)
     b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx > 0 else 0.0
     return my - b * mx, b
+
+
+def fit_quadratic(xs, ys):
+    """Least squares c(S) = a + b*S + q*S^2 (q >= 0; a linear fit when it comes out negative)."""
+    import numpy as np
+    if len(xs) < 3:
+        a, b = fit_line(xs, ys)
+        return a, b, 0.0
+    X = np.array([[1.0, x, x * x] for x in xs])
+    coef, *_ = np.linalg.lstsq(X, np.array(ys), rcond=None)
+    a, b, q = (float(c) for c in coef)
+    if q < 0:
+        a, b = fit_line(xs, ys)
+        q = 0.0
+    return a, b, q
 
 
 def model_step(c, m, t_tr, t_va, S, K, cores):
@@ -108,7 +124,7 @@ def main():
         dp = [r for r in sweep if r["mode"] == "data-parallel" and fnum(r["steps"]) > 0]
         xs = [int(r["samples_per_step"]) for r in dp]
         ys = [fnum(r["coord_cpu_s"]) / fnum(r["steps"]) for r in dp]
-        a, b = fit_line(xs, ys)
+        a, b, q = fit_quadratic(xs, ys)
         sync = {int(r["workers"]): r for r in sweep if r["mode"] == "sync" and fnum(r["steps"]) > 0}
         if 1 in sync:
             r = sync[1]
@@ -119,18 +135,21 @@ def main():
             m = 0.0
         best_dp = max((fnum(r["gradients_per_s"]) for r in dp), default=float("nan"))
         best_dp_cpu = max((fnum(r["gradients_per_cpu_s"]) for r in dp), default=float("nan"))
-        sat = 1.0 / b if b > 0 else float("nan")
+        # Gradients per coordinator CPU-second S / c(S) peaks at S* = sqrt(a / q) (or grows to 1/b).
+        s_star = math.sqrt(a / q) if q > 0 and a > 0 else float("inf")
+        sat = (s_star / (a + b * s_star + q * s_star ** 2)) if math.isfinite(s_star) else (1.0 / b if b > 0 else float("nan"))
         out_md.append(
-            f"\nFit over the data-parallel sweep: coordinator CPU per step c(S) = {fmt(a * 1e6, 1)} µs + {fmt(b * 1e6, 1)} µs × S "
-            f"(fixed + per task); per-task saturation 1/b = {fmt(sat)} gradients per coordinator CPU-second = {sat / g1cpu:.1f}× the single "
-            f"process's gradients per CPU-second. Messaging and waiting per sync step (synthetic K = 1, wall − coordinator CPU): "
-            f"m = {fmt(m * 1e6, 1)} µs. Highest measured: {fmt(best_dp)} gradients/s wall ({best_dp / g1:.1f}× single), "
-            f"{fmt(best_dp_cpu)} per coordinator CPU-s ({best_dp_cpu / g1cpu:.1f}×).\n")
+            f"\nFit over the data-parallel sweep (coordinator CPU per step): c(S) = {fmt(a * 1e6, 1)} µs + {fmt(b * 1e6, 1)} µs × S "
+            f"+ {q * 1e6:.2f} µs × S² (fixed, per task, and the scheduler's per-peer scan). Gradients per coordinator CPU-second S/c(S) "
+            f"peak at S ≈ {fmt(s_star)}: {fmt(sat)} = {sat / g1cpu:.2f}× the single process's gradients per CPU-second. "
+            f"Messaging and waiting per sync step (synthetic K = 1: wall − coordinator CPU): m = {fmt(m * 1e6, 1)} µs. "
+            f"Highest measured: {fmt(best_dp)} gradients/s wall ({best_dp / g1:.2f}× single), {fmt(best_dp_cpu)} per coordinator CPU-s "
+            f"({best_dp_cpu / g1cpu:.2f}×).\n")
         summary.append((p, g1, g1cpu, best_dp, best_dp_cpu, sat))
 
         # Model: S = preset's samples per step, on this 2-core machine, and K workers on K cores.
         def c_of(S):
-            return a + b * S
+            return max(a + b * S + q * S * S, 0.0)
 
         def c_sync(K):
             r = sync.get(K)
