@@ -257,10 +257,10 @@ public final class StudyCoordinatorCore {
             let pending = records.filter { $0.status == .running || $0.status == .pending }.map(\.lambda)
             // Many workers and many observations: one proposal per trial would keep the workers
             // waiting (a proposal at 1,000 observations takes ~0.1 s, and 64 workers with
-            // 1-s trials want 64 a second), so propose a batch — a quarter of the workers, at
-            // most 16 — its later points picked from one candidate set (Kriging believer
-            // fantasies, `batchFromCandidates`) and handed out as workers ask.
-            let batch = observations.count > Self.alwaysRefitBelow ? min(16, max(1, peers.count(.trainer) / 4)) : 1
+            // 0.7-s trials want 90 a second), so propose a batch — half the workers, at most
+            // 32 — its later points picked from one candidate set (Kriging believer fantasies,
+            // `batchFromCandidates`) and handed out as workers ask.
+            let batch = observations.count > Self.alwaysRefitBelow ? min(32, max(1, peers.count(.trainer) / 2)) : 1
             let started = ServeLoop.now()
             defer {
                 proposals.append(ProposalTiming(trial: id, batch: batch, observations: observations.count, pending: pending.count,
@@ -269,13 +269,18 @@ public final class StudyCoordinatorCore {
             var bo = BayesianOptimizer(space: study.space, seed: config.seed)
             // Large studies: the marginal-likelihood fit (≤ 180 O(m³) evaluations on ≤ 300
             // points) is most of a proposal, and the hyperparameters barely move from one
-            // observation to the next: refit once the observations grew by a tenth since the
-            // last fit, else keep the last fit's. The candidates' variances are O(n²) each: their
+            // observation to the next: refit (from the last optimum) once the observations grew
+            // by a quarter since the last fit, else keep the last fit's. The candidates' variances are O(n²) each: their
             // number shrinks as 1/n past 200 observations (never below 500), the L-BFGS polish
             // of the best ones unchanged. Up to 100 observations every proposal is as before.
             let n = observations.count
-            if n > Self.alwaysRefitBelow, let fitted = lastFitObservations, warmStart != nil, Double(n) < 1.1 * Double(fitted) {
-                bo.configuration.refitHyperparameters = false
+            if n > Self.alwaysRefitBelow, let fitted = lastFitObservations, warmStart != nil {
+                if Double(n) < 1.25 * Double(fitted) {
+                    bo.configuration.refitHyperparameters = false
+                } else {
+                    // A refit starts from the last fit's optimum: one restart instead of three.
+                    bo.configuration.fit.restarts = 1
+                }
             }
             if n > 200 { bo.configuration.candidates = max(500, bo.configuration.candidates * 200 / n) }
             bo.configuration.batchFromCandidates = true
