@@ -194,10 +194,14 @@ def main():
             buckets = {}
             for r in rows:
                 n = int(r["observations"])
-                key = 0 if n < 10 else min(1000, (n // 100) * 100)
-                buckets.setdefault(key, []).append(fnum(r["seconds"]))
-            out_md.append(f"\nProposal latency by observations ({name}; median / max ms per bucket): " + ", ".join(
-                f"{k}+: {1000 * sorted(v)[len(v) // 2]:.1f} / {1000 * max(v):.1f}" for k, v in sorted(buckets.items())))
+                if n < 10:
+                    continue  # the random warm-up costs nothing
+                key = min(1000, (n // 100) * 100)
+                batch = int(r.get("batch", 1) or 1)
+                buckets.setdefault(key, []).append((fnum(r["seconds"]), batch))
+            out_md.append(f"\nProposal calls by observations ({name}; per bucket: median ms per call, max ms, points per call, median ms per point): " + ", ".join(
+                f"{k}+: {1000 * sorted(x for x, _ in v)[len(v) // 2]:.1f} / {1000 * max(x for x, _ in v):.1f} / {sorted(b for _, b in v)[len(v) // 2]} / "
+                f"{1000 * sorted(x / b for x, b in v)[len(v) // 2]:.1f}" for k, v in sorted(buckets.items())))
 
     with open(os.path.join(d, "cluster_model.csv"), "w") as f:
         w = csv.writer(f)
