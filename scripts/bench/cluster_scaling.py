@@ -19,6 +19,9 @@ The model (times per step, from measured components only):
   T(K)     = max(T_lat, T_cpu);  speed-up = T_single / T(K), T_single = 1 / single-process rate.
 For K real workers on K cores (plus one each for the coordinator and the validator) T_cpu never
 binds; on this machine (2 cores) it does, and the K = 1, 2 check uses cores = 2.
+Variant B (added after the first check): c(S) + m replaced by the wall time per step of the
+synthetic sync run at the same K (coordinator, messages and the contention of K + 1 worker
+processes, measured end to end): T_B(K) = max(T_synth(K) + max(ceil(S/K)*t_tr, t_va), T_cpu).
 """
 import argparse
 import csv
@@ -157,8 +160,8 @@ def main():
 
         t_single = 1.0 / r1
         out_md.append("Speed-up model (steps/s; S = " + str(S0) + "):\n")
-        out_md.append("| K | predicted, 2 cores | measured `run --workers K` | error | predicted, K workers on K cores (+coordinator, validator) | speed-up | data-parallel S = K: predicted gradients/s | × single |")
-        out_md.append("|---|---|---|---|---|---|---|---|")
+        out_md.append("| K | predicted, 2 cores | measured `run --workers K` | error | variant B, 2 cores | error B | predicted, K workers on K cores (+coordinator, validator) | speed-up | data-parallel S = K: predicted gradients/s | × single |")
+        out_md.append("|---|---|---|---|---|---|---|---|---|---|")
         measured = {int(r["workers"]): fnum(r["steps_per_s_after_startup"]) for r in real}
         ks = [1, 2, 4, 8, 16, 32, 64]
         curve = []
@@ -169,10 +172,18 @@ def main():
             gdp = K / Tdp
             meas = measured.get(K)
             err = (1 / T2) / meas - 1 if meas else None
-            model_rows.append([p, K, 1 / T2, meas if meas else "", err if err is not None else "", 1 / Tk, t_single / Tk, gdp, gdp / g1])
+            TB = None
+            if K <= 2 and K in sync:
+                r = sync[K]
+                t_synth = fnum(r["seconds"]) / fnum(r["steps"])
+                TB = max(t_synth + max(math.ceil(S0 / K) * t_tr, t_va), (c_sync(K) + S0 * t_tr + t_va) / 2)
+            errB = (1 / TB) / meas - 1 if (TB and meas) else None
+            model_rows.append([p, K, 1 / T2, meas if meas else "", err if err is not None else "", 1 / Tk, t_single / Tk, gdp, gdp / g1,
+                               1 / TB if TB else "", errB if errB is not None else ""])
             curve.append((K, 1 / Tk * S0 / g1, gdp / g1))
             out_md.append(
                 f"| {K} | {fmt(1 / T2, 1) if K <= 2 else '–'} | {fmt(meas, 1) if meas else '–'} | {('%+.1f %%' % (100 * err)) if err is not None else '–'} | "
+                f"{fmt(1 / TB, 1) if TB else '–'} | {('%+.1f %%' % (100 * errB)) if errB is not None else '–'} | "
                 f"{fmt(1 / Tk, 1)} | {t_single / Tk:.2f}× | {fmt(gdp)} | {gdp / g1:.1f}× |")
         if 0 in measured:
             out_md.append(f"\n(`run --workers 0`, the single process, measured {fmt(measured[0], 1)} steps/s in the same window.)\n")
@@ -206,7 +217,8 @@ def main():
     with open(os.path.join(d, "cluster_model.csv"), "w") as f:
         w = csv.writer(f)
         w.writerow(["preset", "K", "predicted_steps_per_s_2cores", "measured_steps_per_s", "error", "predicted_steps_per_s_K_cores",
-                    "speedup_K_cores", "data_parallel_gradients_per_s", "data_parallel_x_single"])
+                    "speedup_K_cores", "data_parallel_gradients_per_s", "data_parallel_x_single",
+                    "variant_b_steps_per_s_2cores", "variant_b_error"])
         w.writerows(model_rows)
     with open(os.path.join(d, "cluster_scaling.md"), "w") as f:
         f.write("\n".join(out_md) + "\n")
