@@ -20,6 +20,22 @@ public struct CurveServerSetup: Sendable {
     }
 }
 
+/// What a benchmark sees of a running coordinator (`Coordinator.Options.stopWhen`).
+public struct CoordinatorProgress: Sendable {
+    /// Steps completed.
+    public let step: UInt64
+    /// The state machine's counters.
+    public let counters: CoordinatorCounters
+    /// Peers alive.
+    public let trainers: Int, validators: Int
+    /// The state machine's serial time by phase.
+    public let serialTime: CoordinatorSerialTime
+    /// Seconds the loop spent handling messages and ticks (the state machine, sends, reports).
+    public let busySeconds: Double
+    /// Messages handled.
+    public let messages: UInt64
+}
+
 /// The parameter server: binds one ROUTER socket, runs `CoordinatorCore` on the messages,
 /// evaluates, checkpoints, reports, and at the end tells every peer to shut down.
 public final class Coordinator {
@@ -60,6 +76,9 @@ public final class Coordinator {
         /// restarts child processes that died. A non-nil answer stops the run with that reason
         /// (checkpointed, peers told, an error thrown).
         public var supervise: (@Sendable () -> String?)? = nil
+        /// Benchmarks: asked after every message and tick; `true` ends the run as if its steps
+        /// were done (nil: run to the end).
+        public var stopWhen: (@Sendable (CoordinatorProgress) -> Bool)?
         /// Called once the sockets are bound, with the bound endpoints (ports resolved).
         public var onReady: @Sendable ([String]) -> Void = { _ in }
         /// More summary fields from the finished run's λ̂ and evaluation (e.g. the run's answer
@@ -282,16 +301,30 @@ public final class Coordinator {
 
         let loop = ServeLoop(server: server, tickInterval: tickInterval)
         var supervisorStop: String?
-        let signal = try loop.run(isFinished: { core.isFinished || supervisorStop != nil },
+        var busySeconds = 0.0
+        var messages: UInt64 = 0
+        let stopWhen = options.stopWhen
+        func stopRequested() -> Bool {
+            guard let stopWhen else { return false }
+            let peers = core.peerCounts
+            return stopWhen(CoordinatorProgress(step: state.step, counters: core.counters, trainers: peers.trainers, validators: peers.validators,
+                                                serialTime: core.serialTime, busySeconds: busySeconds, messages: messages))
+        }
+        let signal = try loop.run(isFinished: { core.isFinished || supervisorStop != nil || stopRequested() },
                                 handle: { peer, frames, now in
+                                    let t0 = clock()
                                     perform(core.handle(peer: peer, frames: frames, now: now))
+                                    busySeconds += clock() - t0
+                                    messages += 1
                                     if startupSeconds == nil && core.firstRoundIssued { startupSeconds = reporter.elapsed }
                                 },
                                 tick: { now in
+                                    let t0 = clock()
                                     // (Not while a signal stops the run: the children got it too.)
                                     if Signals.pending == nil, let stop = options.supervise?() { supervisorStop = stop }
                                     perform(core.tick(now: now))
                                     metrics.record(counters: core.counters, peers: core.peerCounts)
+                                    busySeconds += clock() - t0
                                 })
         if let s = signal {
             log("signal \(s): checkpointing at step \(state.step) and stopping")

@@ -246,6 +246,11 @@ extension CoordinatorCore {
         let validating = plan.validate && (validLoss != nil || !validatorSeen || validatorsAlive)
         guard mode == .sync, !isFinished, !isFinalValidation, receivedGradients.count == plan.trainTasks, plan.trainTasks > 0 || validating,
               !validating || validLoss != nil else { return [] }
+        let started = Self.clock()
+        defer {
+            serialTime.update += Self.clock() - started
+            serialTime.updates += 1
+        }
         // Exactly LocalRun.step's order of operations: the task gradients summed in task order
         // from zero (the sum was begun in startRound()), then the φ step, then the λ̂ step.
         let train: Double? = plan.trainTasks > 0 ? trainLosses.reduce(0, +) / Double(plan.trainTasks) : nil

@@ -57,6 +57,8 @@ public final class StudyCoordinator {
         /// Changes the database never took (it stayed locked until the coordinator stopped);
         /// their trials are `running` in the file and re-run after `--resume`.
         public let unsavedWrites: Int
+        /// Every proposal's timing (Bayesian optimization).
+        public let proposals: [ProposalTiming]
     }
 
     private let config: ExperimentConfig
@@ -177,6 +179,6 @@ public final class StudyCoordinator {
             ]), to: path)
         }
         return Outcome(trials: trials, best: core.best, wallSeconds: seconds, interrupted: interrupted, signal: signal,
-                       unsavedWrites: core.unsavedWrites)
+                       unsavedWrites: core.unsavedWrites, proposals: core.proposals)
     }
 }

@@ -26,7 +26,7 @@ public enum BayesianOptimizationError: Error, Sendable, Equatable {
 /// - Pending trials (running on busy workers) and earlier points of the same batch enter as
 ///   fantasy observations whose value is the `liar` (Ginsbourger, Le Riche & Carraro 2010):
 ///   the hyperparameters are fitted on the real observations only, then the GP is conditioned
-///   on each fantasy in turn (O(n²) each).
+///   on the pending points in one block (O(n²p)) and on each earlier batch point in turn.
 /// - Acquisition: `candidates` points (80 % drawn from the search space, 20 % Gaussian
 ///   perturbations of the best observations), ranked by log EI; the best `refine` are polished
 ///   by box-constrained L-BFGS on log EI (analytic gradient), ≤ `refineEvaluations` each.
@@ -109,6 +109,12 @@ public struct BayesianOptimizer: Sendable {
         /// scales, sets the rest to the bound and the noise to its floor, and EI spends the
         /// trials in corners of the box (docs/baselines.md).
         public var prior: ModelPrior = .dimensionScaled
+        /// Batches (`propose(batch:)`): when `true`, the points after the first are picked from
+        /// one shared candidate set whose posterior each fantasy updates in O(m·n)
+        /// (`GaussianProcess.CandidatePosterior`), without the L-BFGS polish, instead of a new
+        /// candidate set, an O(n²·m) solve and a polish per point. A batch then costs about one
+        /// proposal; for a coordinator serving many workers at hundreds of observations.
+        public var batchFromCandidates: Bool = false
         /// When `false` and `propose` gets a `warmStart`, those hyperparameters are used as they
         /// are, without a marginal-likelihood fit (saves the fit's ≤ 180 evaluations, each an
         /// O(n³) factorisation of the fit set; refit every few trials instead).
@@ -209,7 +215,19 @@ public struct BayesianOptimizer: Sendable {
             incumbent = min(incumbent, lie)
             do { model = try model.conditioned(on: u, target: lie) } catch { throw .model(error) }
         }
-        for p in pending { try fantasize(space.toUnit(p)) }
+        if pending.count > 1 {
+            // Every pending point at once (one block extension of the factor). The same model
+            // as fantasizing them in turn: a constant liar's values do not depend on the order,
+            // and a Kriging believer's value is the posterior mean, which conditioning on a
+            // point at its own posterior mean leaves unchanged — so each is the mean before any
+            // fantasy (equal up to rounding).
+            let us = pending.map { space.toUnit($0) }
+            let lies = constantLie.map { Array(repeating: $0, count: us.count) } ?? model.predict(us).map(\.mean)
+            incumbent = min(incumbent, lies.min()!)
+            do { model = try model.conditioned(on: us, targets: lies) } catch { throw .model(error) }
+        } else {
+            for p in pending { try fantasize(space.toUnit(p)) }
+        }
 
         // The best observations seed the local candidates.
         let bestInputs = losses.indices.sorted { losses[$0] < losses[$1] }.prefix(5).map { inputs[$0] }
@@ -220,6 +238,35 @@ public struct BayesianOptimizer: Sendable {
             points.append(space.clip(space.fromUnit(u)))
             scores.append(value)
             if j + 1 < batch { try fantasize(space.toUnit(points[j])) }
+            if j == 0 && batch > 1 && configuration.batchFromCandidates { break }
+        }
+        if points.count < batch {
+            // The rest of the batch from one candidate set, each point conditioned on the ones
+            // before (the same liar), picked by log EI.
+            var set = model.candidatePosterior(candidates(trial: trial + 1, near: bestInputs), capacity: batch)
+            var taken = Set<Int>()
+            while points.count < batch {
+                let ei = ExpectedImprovement(best: incumbent, xi: configuration.xi * model.targetStd)
+                var best = -1, bestScore = -Double.infinity
+                for c in set.points.indices where !taken.contains(c) {
+                    let p = set.prediction(c)
+                    let score = ei.logValue(mean: p.mean, std: p.std)
+                    if best < 0 || score > bestScore { (best, bestScore) = (c, score) }
+                }
+                guard best >= 0 else { break }
+                taken.insert(best)
+                let p = set.prediction(best)
+                points.append(space.clip(space.fromUnit(set.points[best])))
+                scores.append(ei.value(mean: p.mean, std: p.std))
+                let lie = constantLie ?? p.mean
+                incumbent = min(incumbent, lie)
+                if points.count < batch && !set.condition(onPoint: best, target: lie) { break }
+            }
+            while points.count < batch {
+                // (Only when the candidates ran out.) Random points, as in the warm-up.
+                points.append(space.sample(seed: seed, index: UInt64(trial + points.count)))
+                scores.append(nil)
+            }
         }
         return Proposal(points: points, expectedImprovement: scores, hyperparameters: hyperparameters)
     }
@@ -240,10 +287,9 @@ public struct BayesianOptimizer: Sendable {
         return GaussianProcess.Hyperparameters(vector: (0..<lo.count).map { min(max(h.vector[$0], lo[$0]), hi[$0]) })
     }
 
-    /// The unit-cube point of largest EI: candidates scored by log EI, the best refined.
-    private func maximize(_ ei: ExpectedImprovement, model: GaussianProcess, trial: Int, near best: [[Double]])
-        -> (u: [Double], ei: Double)
-    {
+    /// The candidates of trial `trial`: `configuration.candidates` points, most drawn from the
+    /// space, `localFraction` of them Gaussian perturbations of `best` (unit cube).
+    private func candidates(trial: Int, near best: [[Double]]) -> [[Double]] {
         let h = space.count
         var rng = Philox(seed: seed, step: UInt64(trial), task: 1, stream: RandomStream.proposal.rawValue)
         let total = max(configuration.candidates, 1)
@@ -258,6 +304,15 @@ public struct BayesianOptimizer: Sendable {
             let scale = [0.01, 0.05, 0.15][i % 3]
             candidates.append((0..<h).map { min(max(center[$0] + scale * rng.nextNormal(), 0), 1) })
         }
+        return candidates
+    }
+
+    /// The unit-cube point of largest EI: candidates scored by log EI, the best refined.
+    private func maximize(_ ei: ExpectedImprovement, model: GaussianProcess, trial: Int, near best: [[Double]])
+        -> (u: [Double], ei: Double)
+    {
+        let h = space.count
+        let candidates = candidates(trial: trial, near: best)
 
         let predictions = model.predict(candidates)
         let scores = predictions.map { ei.logValue(mean: $0.mean, std: $0.std) }

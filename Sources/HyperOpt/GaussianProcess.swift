@@ -195,6 +195,51 @@ public struct GaussianProcess: Sendable {
         return next
     }
 
+    /// This process conditioned on several more observations at once (original units, same
+    /// hyperparameters and standardization): one block extension of the Cholesky factor
+    /// (`Cholesky.appending(rows:block:count:)`, O(n²p + p³)) instead of p extensions that each
+    /// copy the factor; a full refactorization (with jitter) when the block is not positive
+    /// definite (points that nearly duplicate others). The same process as conditioning on each
+    /// in turn, up to rounding.
+    public func conditioned(on points: [[Double]], targets: [Double]) throws(GaussianProcessError) -> GaussianProcess {
+        precondition(points.count == targets.count && points.allSatisfy { $0.count == dimension },
+                     "GaussianProcess.conditioned: \(points.count) points (dimension \(dimension)) and \(targets.count) targets")
+        for (i, p) in points.enumerated() where !p.allSatisfy(\.isFinite) || !targets[i].isFinite { throw .nonFinite(index: count + i) }
+        let p = points.count
+        if p == 0 { return self }
+        let flat = points.flatMap { $0 }
+        let rows = kernel.cross(flat, count: p, x, count: count, dimension: dimension)
+        var block = kernel.matrix(flat, count: p, dimension: dimension)
+        for i in 0..<p { block[i * p + i] += kernel.noiseVariance }
+        let grown = try? factor.appending(rows: rows, block: block, count: p)
+        var next = try GaussianProcess(flat: x + flat, dimension: dimension,
+                                       standardized: y + targets.map { ($0 - targetMean) / targetStd },
+                                       mean: targetMean, std: targetStd, hyperparameters: hyperparameters,
+                                       factor: grown)
+        next.fitReport = fitReport
+        return next
+    }
+
+    // What `CandidatePosterior` builds on.
+    var kernelForCandidates: ARDKernel { kernel }
+    var factorForCandidates: Cholesky { factor }
+    var inputsFlat: [Double] { x }
+    /// K(C, X)·α for m points (their cross-covariances, m × n): the standardized means.
+    func standardizedMeans(cross: [Double], count m: Int) -> [Double] {
+        let n = count
+        var mu = [Double](repeating: 0, count: m)
+        if m == 0 || n == 0 { return mu }
+        cross.withUnsafeBufferPointer { c in
+            alpha.withUnsafeBufferPointer { a in
+                mu.withUnsafeMutableBufferPointer { out in
+                    Double.gemv(trans: false, m: m, n: n, alpha: 1, a: c.baseAddress!, lda: n,
+                                x: a.baseAddress!, beta: 0, y: out.baseAddress!)
+                }
+            }
+        }
+        return mu
+    }
+
     // MARK: - Helpers
 
     static func validate(inputs: [[Double]], targets: [Double]) throws(GaussianProcessError) -> ([Double], Int) {

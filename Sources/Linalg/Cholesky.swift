@@ -172,6 +172,60 @@ public struct Cholesky: Sendable {
         return Cholesky(lower: grown, order: m, jitter: jitter)
     }
 
+    /// The factor of the matrix grown by `p` rows and columns at once, `[[A, Cᵀ], [C, D]]`: `c`
+    /// is C, p × order (row j: the new j-th row's entries against the existing rows), `d` is the
+    /// p × p block D (row-major, lower triangle read). The new rows of L are `C·L⁻ᵀ` (one
+    /// triangular solve with p right-hand sides) and the factor of the Schur complement
+    /// `D + jitter·I − (C·L⁻ᵀ)(C·L⁻ᵀ)ᵀ`: O(n²p + p³) and one allocation, where p calls of
+    /// `appending(column:diagonal:)` copy the whole factor p times. Throws when the Schur
+    /// complement is not positive definite; the caller then refactors the whole matrix.
+    public func appending(rows c: [Double], block d: [Double], count p: Int) throws(CholeskyError) -> Cholesky {
+        precondition(p >= 0 && c.count == p * order && d.count == p * p,
+                     "Cholesky.appending: \(c.count) and \(d.count) values for \(p) rows of order \(order)")
+        let n = order, m = order + p
+        if p == 0 { return self }
+        guard c.allSatisfy(\.isFinite), d.allSatisfy(\.isFinite) else { throw .nonFinite(order: m) }
+        var rows = c
+        if n > 0 {
+            lower.withUnsafeBufferPointer { l in
+                rows.withUnsafeMutableBufferPointer { r in
+                    cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit,
+                                Int32(p), Int32(n), 1, l.baseAddress, Int32(n), r.baseAddress, Int32(n))
+                }
+            }
+        }
+        var schur = d
+        for i in 0..<p { schur[i * p + i] += jitter }
+        if n > 0 {
+            rows.withUnsafeBufferPointer { r in
+                schur.withUnsafeMutableBufferPointer { s in
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(p), Int32(p), Int32(n),
+                                -1, r.baseAddress, Int32(n), r.baseAddress, Int32(n), 1, s.baseAddress, Int32(p))
+                }
+            }
+        }
+        let tail: Cholesky
+        do { tail = try Cholesky(schur, order: p, allowJitter: false) } catch {
+            throw .notPositiveDefinite(order: m, minor: n + 1, jitter: jitter)
+        }
+        // As `appending(column:diagonal:)`: a Schur complement tiny next to D is refused.
+        for i in 0..<p {
+            let diagonal = tail.lower[i * p + i]
+            guard diagonal * diagonal > 1e-12 * max(abs(d[i * p + i]), Double.leastNormalMagnitude) else {
+                throw .notPositiveDefinite(order: m, minor: n + i + 1, jitter: jitter)
+            }
+        }
+        var grown = [Double](repeating: 0, count: m * m)
+        for i in 0..<n {
+            for j in 0...i { grown[i * m + j] = lower[i * n + j] }
+        }
+        for i in 0..<p {
+            for j in 0..<n { grown[(n + i) * m + j] = rows[i * n + j] }
+            for j in 0...i { grown[(n + i) * m + n + j] = tail.lower[i * p + j] }
+        }
+        return Cholesky(lower: grown, order: m, jitter: jitter)
+    }
+
     // MARK: - Private
 
     private static let upper = CChar(UInt8(ascii: "U"))
@@ -185,7 +239,10 @@ public struct Cholesky: Sendable {
         var x = b
         let info = lower.withUnsafeBufferPointer { l in
             x.withUnsafeMutableBufferPointer { xb in
-                LAPACKE_dtrtrs(LAPACK_COL_MAJOR, Self.upper, trans, CChar(UInt8(ascii: "N")),
+                // The `_work` entry point: the same LAPACK solve without LAPACKE's O(n²) NaN scan
+                // of the factor on every call (12 % of a Bayesian-optimization proposal at 1,000
+                // observations; the factor is checked finite when it is built).
+                LAPACKE_dtrtrs_work(LAPACK_COL_MAJOR, Self.upper, trans, CChar(UInt8(ascii: "N")),
                                Int32(order), Int32(k), l.baseAddress, Int32(order),
                                xb.baseAddress, Int32(order))
             }

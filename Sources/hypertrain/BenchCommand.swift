@@ -7,7 +7,7 @@ import HyperOpt
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (use a release build).",
-        subcommands: [Step.self])
+        subcommands: [Step.self, ClusterBench.self, StudyBench.self])
 
     struct Step: ParsableCommand {
         static let configuration = CommandConfiguration(

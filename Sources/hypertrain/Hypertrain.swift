@@ -9,7 +9,7 @@ struct Hypertrain: ParsableCommand {
         abstract: "Hyperparameter optimization through hypernetworks (Lorraine & Duvenaud), in one process or on a cluster.",
         subcommands: [RunCommand.self, ExperimentCommand.self, SearchCommand.self, UnrolledCommand.self, CoordinatorCommand.self, WorkerCommand.self, ValidatorCommand.self,
                       KeygenCommand.self, DataCommand.self, BenchCommand.self, TrialCommand.self, ExportCommand.self, PredictCommand.self,
-                      PresetsCommand.self]
+                      PresetsCommand.self, BenchWorkerCommand.self]
     )
 
     /// The process set-up every command shares, then the command: one BLAS thread (the

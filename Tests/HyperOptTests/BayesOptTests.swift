@@ -219,6 +219,49 @@ extension BayesOptTests {
             #expect(twice.count == exact.count + 1 && twice.jitter > 0)
             #expect(abs(twice.predict(c.inputs[3]).mean - c.targets[3]) < 1e-4)
         }
+
+        @Test("a candidate set conditioned on its points equals the conditioned process")
+        func candidateSetMatchesConditioning() throws {
+            let c = try GPFixture.named("2d")
+            let gp = try GaussianProcess(inputs: c.inputs, targets: c.targets, hyperparameters: c.hyperparameters)
+            let points = c.test_inputs
+            try #require(points.count >= 3)
+            var set = gp.candidatePosterior(points, capacity: 2)
+            let before = gp.predict(points)
+            for j in points.indices {
+                #expect(abs(set.prediction(j).mean - before[j].mean) < 1e-10 * max(1, abs(before[j].mean)))
+                #expect(abs(set.prediction(j).variance - before[j].variance) < 1e-10 * max(1, before[j].variance))
+            }
+            let first = set.condition(onPoint: 0, target: 0.3)
+            let second = set.condition(onPoint: 2, target: -0.1)
+            let third = set.condition(onPoint: 1, target: 0)
+            #expect(first && second)
+            #expect(!third, "no capacity left")
+            let direct = try gp.conditioned(on: points[0], target: 0.3).conditioned(on: points[2], target: -0.1).predict(points)
+            let a = points.indices.map { set.prediction($0) }
+            #expect(relativeError(a.map(\.mean), direct.map(\.mean)) < 1e-10)
+            #expect(relativeError(a.map(\.variance), direct.map(\.variance)) < 1e-8)
+        }
+
+        @Test("conditioning on several points at once equals conditioning on each in turn")
+        func blockConditioningMatchesSequential() throws {
+            let c = try GPFixture.named("2d")
+            let gp = try GaussianProcess(inputs: c.inputs, targets: c.targets, hyperparameters: c.hyperparameters)
+            let extra = [[0.42, 0.17], [0.9, 0.05], [0.1, 0.8]], values = [0.5, -0.2, 0.1]
+            let block = try gp.conditioned(on: extra, targets: values)
+            var sequential = gp
+            for (x, v) in zip(extra, values) { sequential = try sequential.conditioned(on: x, target: v) }
+            #expect(block.count == sequential.count)
+            let a = block.predict(c.test_inputs), b = sequential.predict(c.test_inputs)
+            #expect(relativeError(a.map(\.mean), b.map(\.mean)) < 1e-12)
+            #expect(relativeError(a.map(\.variance), b.map(\.variance)) < 1e-10)
+            // A block with a duplicate of an old point, noiseless: a full factorization takes over.
+            var noiseless = c.hyperparameters
+            noiseless.logNoiseStd = log(1e-9)
+            let exact = try GaussianProcess(inputs: c.inputs, targets: c.targets, hyperparameters: noiseless)
+            let twice = try exact.conditioned(on: [c.inputs[3], extra[0]], targets: [c.targets[3], 0.5])
+            #expect(twice.count == exact.count + 2 && twice.jitter > 0)
+        }
     }
 }
 
@@ -293,6 +336,20 @@ extension BayesOptTests {
                 .appending(column: (0..<n).map { a[n * (n + 1) + $0] }, diagonal: a[n * (n + 1) + n])
             let full = try Cholesky(a, order: n + 1)
             #expect(relativeError(grown.lower, full.lower) < 1e-13)
+        }
+
+        @Test("growing the factor by a block of rows equals refactoring")
+        func blockAppendingMatchesRefactoring() throws {
+            let (n, p) = (20, 5)
+            let m = n + p
+            let a = spd(m, seed: 12)
+            var top = [Double](), rows = [Double](), block = [Double]()
+            for i in 0..<n { top += a[i * m..<i * m + n] }
+            for i in n..<m { rows += a[i * m..<i * m + n]; block += a[i * m + n..<i * m + m] }
+            let grown = try Cholesky(top, order: n).appending(rows: rows, block: block, count: p)
+            let full = try Cholesky(a, order: m)
+            #expect(relativeError(grown.lower, full.lower) < 1e-12)
+            #expect(try Cholesky(top, order: n).appending(rows: [], block: [], count: 0).lower == Cholesky(top, order: n).lower)
         }
 
         @Test("a singular PSD matrix factors with jitter; an indefinite or NaN one throws")
@@ -414,10 +471,12 @@ extension BayesOptTests {
         }
 
         @Test("batch proposals with the constant liar and the Kriging believer are spread out",
-              arguments: [BayesianOptimizer.Liar.minimum, .krigingBeliever, .mean])
-        func liarsSpreadTheBatch(liar: BayesianOptimizer.Liar) throws {
+              arguments: [(BayesianOptimizer.Liar.minimum, false), (.krigingBeliever, false), (.mean, false),
+                          (.krigingBeliever, true), (.minimum, true)])
+        func liarsSpreadTheBatch(liar: BayesianOptimizer.Liar, fromCandidates: Bool) throws {
             var config = BayesianOptimizer.Configuration()
             config.liar = liar
+            config.batchFromCandidates = fromCandidates
             let bo = BayesianOptimizer(space: branin2D, seed: 4, configuration: config)
             let observations = someObservations()
             let batch = try bo.propose(batch: 4, observations: observations, trial: 8)

@@ -13,6 +13,9 @@ struct LeaseTable<Task> {
     private(set) var open: [UInt64: Lease] = [:]
     private var nextID: UInt64 = 1
 
+    /// Leases issued so far.
+    var issuedCount: UInt64 { nextID - 1 }
+
     /// Leases `task` to `peer`; returns the lease id the task message carries.
     mutating func issue(_ task: Task, to peer: [UInt8], now: Double) -> UInt64 {
         let id = nextID
