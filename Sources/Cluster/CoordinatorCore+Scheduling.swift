@@ -38,6 +38,10 @@ extension CoordinatorCore {
     /// validation task, so they are the ones to start first).
     func dispatch(now: Double) -> [CoordinatorAction] {
         guard !isFinished else { return [] }
+        // A sync step with every task out has nothing to hand out: answer the work request
+        // without visiting every peer (with many more peers than tasks that scan was the
+        // coordinator's cost growing as K² per step, `hypertrain bench cluster`).
+        if mode == .sync && unassignedTrain.isEmpty && !validUnassigned { return [] }
         var actions: [CoordinatorAction] = []
         var issued = false
         var assigned = true
