@@ -135,7 +135,8 @@ struct RunCommand: SettingsCommand {
         return (fields, line)
     }
 
-    /// This process coordinates; N trainers and one validator run as child processes.
+    /// This process coordinates; `trainers` trainers run as child processes, the validator as a
+    /// thread of this process (`--validator thread`) or a child process (`--validator process`).
     private func runLocalCluster(config: ExperimentConfig, data: ExperimentData, dataDir: String, trainers: Int) throws {
         // Busy threads: the trainers, the coordinator and the validator.
         let spin = busyWaitMicroseconds ?? (ProcessInfo.processInfo.activeProcessorCount >= trainers + 2 ? 2_000 : 0)
