@@ -175,26 +175,16 @@ public struct ClusterBenchmark {
         options.log = { line in if line.contains("rejected") || line.contains("lost") { FileHandle.standardError.write(Data(("coordinator: " + line + "\n").utf8)) } }
         let window = Window(seconds: seconds, warmUp: max(0.5, seconds / 4), workers: workers)
         options.stopWhen = { window.observe($0) }
-        var children: [Process] = []
-        defer {
-            let deadline = Date().addingTimeInterval(5)
-            while children.contains(where: \.isRunning) && Date() < deadline { usleep(20_000) }
-            for p in children where p.isRunning { kill(p.processIdentifier, SIGKILL) }
-            for p in children { p.waitUntilExit() }
-        }
+        let children = BenchChildren(executable: executable)
+        defer { children.stop() }
         let coordinator = Coordinator(config: config, data: data, options: options)
         _ = try coordinator.run(beforeLoop: {
             for i in 0...workers {
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: executable)
-                p.arguments = ["bench-worker", "--connect", endpoint, "--role", i < workers ? "trainer" : "validator",
-                               "--replay", replayPath, "--parent-pid", String(getpid()),
-                               // As `run --workers K` (2 ms) while the workers fit on this machine's
-                               // cores; many spinning processes would take the coordinator's CPU.
-                               "--busy-wait-us", workers <= 2 ? "2000" : "0"]
-                p.standardInput = FileHandle.nullDevice
-                try p.run()
-                children.append(p)
+                try children.start(["bench-worker", "--connect", endpoint, "--role", i < workers ? "trainer" : "validator",
+                                    "--replay", replayPath, "--parent-pid", String(getpid()),
+                                    // As `run --workers K` (2 ms) while the workers fit on this machine's
+                                    // cores; many spinning processes would take the coordinator's CPU.
+                                    "--busy-wait-us", workers <= 2 ? "2000" : "0"])
             }
         })
         guard let r = window.result else {

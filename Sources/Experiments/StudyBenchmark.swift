@@ -61,28 +61,17 @@ public struct StudyBenchmark {
         // A synthetic trial sleeps without heartbeats, as a real one computes without them.
         options.heartbeatInterval = max(1, trialSeconds)
         options.log = { line in if line.contains("lost") || line.contains("database") { FileHandle.standardError.write(Data(("study: " + line + "\n").utf8)) } }
-        var children: [Process] = []
-        defer {
-            let deadline = Date().addingTimeInterval(5)
-            while children.contains(where: \.isRunning) && Date() < deadline { usleep(20_000) }
-            for p in children where p.isRunning { kill(p.processIdentifier, SIGKILL) }
-            for p in children { p.waitUntilExit() }
-        }
+        let children = BenchChildren(executable: executable)
+        defer { children.stop() }
         let started = ProgressLine.monotonicSeconds()
         let outcome = try StudyCoordinator(config: config, study: study, dataFingerprint: 0, options: options).run(beforeLoop: {
             for i in 0..<workers {
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: executable)
-                p.arguments = ["bench-worker", "--connect", endpoint, "--role", "trainer", "--trial-seconds", String(trialSeconds),
-                               "--stats", statsDir + "/\(i).json", "--parent-pid", String(getpid())]
-                p.standardInput = FileHandle.nullDevice
-                try p.run()
-                children.append(p)
+                try children.start(["bench-worker", "--connect", endpoint, "--role", "trainer", "--trial-seconds", String(trialSeconds),
+                                    "--stats", statsDir + "/\(i).json", "--parent-pid", String(getpid())])
             }
         })
         let wall = ProgressLine.monotonicSeconds() - started
-        let deadline = Date().addingTimeInterval(10)
-        while children.contains(where: \.isRunning) && Date() < deadline { usleep(20_000) }
+        children.waitForExit(timeout: 10)
         var busy = 0.0, wait = 0.0, tasks = 0
         for i in 0..<workers {
             guard let data = FileManager.default.contents(atPath: statsDir + "/\(i).json"),
