@@ -322,6 +322,7 @@ public final class Coordinator {
                                     let t0 = clock()
                                     // (Not while a signal stops the run: the children got it too.)
                                     if Signals.pending == nil, let stop = options.supervise?() { supervisorStop = stop }
+                                    if Signals.pending == nil, let why = validator?.failure { supervisorStop = "the in-process validator stopped: \(why)" }
                                     perform(core.tick(now: now))
                                     metrics.record(counters: core.counters, peers: core.peerCounts)
                                     busySeconds += clock() - t0
@@ -391,11 +392,23 @@ final class InProcessWorker: @unchecked Sendable {
         self.log = log
     }
 
+    private let lock = NSLock()
+    private var error: String?
+
+    /// Why the worker stopped before the coordinator told it to (nil while it runs or after
+    /// a Shutdown): the run cannot go on without it.
+    var failure: String? { lock.withLock { error } }
+
     /// Starts the worker's thread.
     func start() {
         started = true
         let thread = Thread { [self] in
-            do { _ = try node.run() } catch { log("in-process worker stopped: \(error)") }
+            do {
+                if case .shutdown = try node.run() {} else { lock.withLock { error = "it stopped" } }
+            } catch {
+                log("in-process worker stopped: \(error)")
+                lock.withLock { self.error = "\(error)" }
+            }
             done.signal()
         }
         thread.name = "in-process-worker"
