@@ -84,7 +84,7 @@ extension CoordinatorCore {
             trainLosses[k] = g.trainLoss
             if config.external != nil {
                 // docs/protocol.md §12: the worker sent ∂L_pred/∂w; L_train adds the penalty.
-                trainLosses[k] += payloads.addPenalty(gradW: &g.gradW, lambda: g.lambdas, state)
+                trainLosses[k] += payloads.addPenalty(gradW: &g.gradW, lambda: g.lambdas, task: k, state)
             }
             if weightForm {
                 g.gradW.withUnsafeBufferPointer { gw in

@@ -34,8 +34,10 @@ final class TaskPayloads {
     /// Steps ahead whose noise is drawn.
     static let noiseLookahead: UInt64 = 2
     private var rowsScratch: [Int32] = []
-    /// The λ each weight task of the current step carried (with the λ̂ version it came from).
-    private var sentLambdas: [NoiseStore.Key: (lambdaVersion: UInt64, values: [Float])] = [:]
+    /// The λ and w each weight task of the current step carried (with the λ̂ version they came
+    /// from): the reply's λ is checked against them, and an external model's penalty is taken
+    /// at them, without computing either again.
+    private var sent: [NoiseStore.Key: (lambdaVersion: UInt64, lambda: [Float], weights: [Float])] = [:]
 
     /// An external model's penalty (the coordinator owns it; docs/protocol.md §12), nil for the
     /// built-in MLP, whose trainers add it themselves.
@@ -87,25 +89,41 @@ final class TaskPayloads {
                        into: lambdaScratch.pointer, count: h)
         expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, lambda: lambdaScratch.constPointer,
                          into: weightsScratch.pointer)
-        let lambda = lambdaScratch.array
-        sentLambdas = sentLambdas.filter { $0.key.step == state.step }
-        sentLambdas[NoiseStore.Key(step: state.step, task: task)] = (state.lambdaVersion, lambda)
-        return (lambda, weightsScratch.array)
+        let lambda = lambdaScratch.array, weights = weightsScratch.array
+        sent = sent.filter { $0.key.step == state.step }
+        sent[NoiseStore.Key(step: state.step, task: task)] = (state.lambdaVersion, lambda, weights)
+        return (lambda, weights)
     }
 
-    /// Adds the penalty's gradient `∂L_reg/∂w` at the task's `w = φ(λ)` (recomputed: the bits
-    /// that were sent) into an external trainer's `gradW`, and returns `L_reg(w, λ)`. `phi` and
-    /// `lambdaHat`: the task's (default: the state's current ones, as in sync mode).
-    func addPenalty(gradW: inout [Float], lambda: [Float], _ state: HyperState,
+    /// What sync weight task `task` of the state's step carried, while λ̂ is still the one it
+    /// was made from.
+    private func carried(task: Int, _ state: HyperState) -> (lambda: [Float], weights: [Float])? {
+        guard let c = sent[NoiseStore.Key(step: state.step, task: task)], c.lambdaVersion == state.lambdaVersion else { return nil }
+        return (c.lambda, c.weights)
+    }
+
+    /// Adds the penalty's gradient `∂L_reg/∂w` at the task's `w = φ(λ)` into an external
+    /// trainer's `gradW`, and returns `L_reg(w, λ)`. Sync task `task`: at the w it carried
+    /// (`lambda` is checked equal to its λ before); otherwise w is computed again from the φ and
+    /// λ̂ the task was made from (`phi`, `lambdaHat`; default: the state's current ones).
+    func addPenalty(gradW: inout [Float], lambda: [Float], task: Int? = nil, _ state: HyperState,
                     phi: UnsafePointer<Float>? = nil, lambdaHat: UnsafePointer<Float>? = nil) -> Double {
         guard let penalty else { return 0 }
         return lambda.withUnsafeBufferPointer { l in
+            func addGradient(at w: UnsafePointer<Float>) -> Double {
+                gradW.withUnsafeMutableBufferPointer { gw in
+                    penalty.addGradient(w: w, lambda: l.baseAddress!, gradW: gw.baseAddress!, gradLambda: nil, scratch: penaltyScratch.pointer)
+                }
+            }
+            if let task, let carried = carried(task: task, state) {
+                // Copied into the aligned workspace: the kernels' bits must not depend on where
+                // an array happens to start.
+                penaltyWeights.load(carried.weights)
+                return addGradient(at: penaltyWeights.constPointer)
+            }
             expander.weights(phi: phi ?? state.phi.constPointer, lambdaHat: lambdaHat ?? state.lambdaHat.constPointer,
                              lambda: l.baseAddress!, into: penaltyWeights.pointer)
-            return gradW.withUnsafeMutableBufferPointer { gw in
-                penalty.addGradient(w: penaltyWeights.constPointer, lambda: l.baseAddress!, gradW: gw.baseAddress!,
-                                    gradLambda: nil, scratch: penaltyScratch.pointer)
-            }
+            return addGradient(at: penaltyWeights.constPointer)
         }
     }
 
@@ -150,8 +168,8 @@ final class TaskPayloads {
     /// The first `count` components of the λ of sync task `task` of the state's step (from the
     /// current λ̂; a prefix of the stream is exactly the prefix of the full sample).
     func expectedLambda(task: Int, count: Int, _ state: HyperState) -> [Float] {
-        if count == h, let sent = sentLambdas[NoiseStore.Key(step: state.step, task: task)], sent.lambdaVersion == state.lambdaVersion {
-            return sent.values   // what this weight task carried: computed once, shared with its message
+        if count == h, let carried = carried(task: task, state) {
+            return carried.lambda   // computed once, shared with its message
         }
         if count == h {
             sampler.lambda(noise: noise(step: state.step, task: task), lambdaHat: state.lambdaHat.constPointer,
