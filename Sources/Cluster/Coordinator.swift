@@ -244,7 +244,7 @@ public final class Coordinator {
         // A failed write (disk full, permissions) is logged once per distinct error and counted;
         // the next attempt waits for the next interval, not the next step (a full disk must not
         // cost every step a failed write). The file already there and its .prev stay intact.
-        var checkpointFailures: [(reason: String, count: Int)] = []
+        var checkpointFailures = CheckpointFailures()
         func checkpoint() -> CheckpointError? {
             guard let path = options.checkpointPath else { return nil }
             let t = totals()
@@ -257,12 +257,8 @@ public final class Coordinator {
                 try ckpt.write(to: path)
                 return nil
             } catch {
-                let reason = "\(error)"
-                if let i = checkpointFailures.firstIndex(where: { $0.reason == reason }) {
-                    checkpointFailures[i].count += 1
-                } else {
-                    checkpointFailures.append((reason, 1))
-                    log("checkpoint at step \(state.step) failed: \(reason); keeping the previous checkpoint, next attempt in \(options.checkpointEvery) steps (further failures like this are counted, not logged)")
+                if checkpointFailures.record(error) {
+                    log("checkpoint at step \(state.step) failed: \(error); keeping the previous checkpoint, next attempt in \(options.checkpointEvery) steps (further failures like this are counted, not logged)")
                 }
                 return error
             }
@@ -338,7 +334,7 @@ public final class Coordinator {
         }
         let finalCheckpointError = checkpoint()
         for line in throttle.flush() { log(line) }
-        for f in checkpointFailures where f.count > 1 { log("checkpoint failed \(f.count) times: \(f.reason)") }
+        for line in checkpointFailures.repeatedLines { log(line) }
         // Every peer is told why the coordinator goes: the run is complete (exit 0), or it was
         // stopped by a signal and continues with --resume (standalone workers exit 75 so that a
         // supervisor with Restart=on-failure starts them again to wait for it).
@@ -359,7 +355,7 @@ public final class Coordinator {
             ("results_received", Int(c.resultsReceived)),
             ("results_refused", c.resultsRefused.mapValues { Int($0) }),
             ("tasks_reissued", Int(totals().reissued)),
-            ("checkpoint_failures", checkpointFailures.reduce(0) { $0 + $1.count }),
+            ("checkpoint_failures", checkpointFailures.total),
             ("peers_lost", Int(c.peersLost)),
             ("registrations", Int(c.registrations)),
             ("interrupted", interrupted),

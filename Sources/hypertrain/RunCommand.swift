@@ -70,7 +70,7 @@ struct RunCommand: SettingsCommand {
         // `export` and `predict`; a failed write is reported once per distinct error (counted,
         // the count printed at the end), the previous file stays, and the run goes on to the
         // next interval. The final write below must succeed, or the run fails.
-        var checkpointFailures: [(reason: String, count: Int)] = []
+        var checkpointFailures = CheckpointFailures()
         let evaluation = try run.run { report in
             reporter.record(report)
             if let path = cluster.checkpoint, cluster.checkpointEvery > 0, report.step % UInt64(cluster.checkpointEvery) == 0,
@@ -78,12 +78,8 @@ struct RunCommand: SettingsCommand {
                 do {
                     try checkpoint().write(to: path)
                 } catch {
-                    let reason = "\(error)"
-                    if let i = checkpointFailures.firstIndex(where: { $0.reason == reason }) {
-                        checkpointFailures[i].count += 1
-                    } else {
-                        checkpointFailures.append((reason, 1))
-                        Console.error("run: checkpoint at step \(report.step) failed: \(reason); keeping the previous one, next attempt in \(cluster.checkpointEvery) steps (further failures like this are counted, not printed)")
+                    if checkpointFailures.record(error) {
+                        Console.error("run: checkpoint at step \(report.step) failed: \(error); keeping the previous one, next attempt in \(cluster.checkpointEvery) steps (further failures like this are counted, not printed)")
                     }
                 }
             }
@@ -94,7 +90,7 @@ struct RunCommand: SettingsCommand {
         let answer = answerReport(config: config, data: data, lambdaHat: run.state.lambdaHat.array, evaluation: evaluation)
         try reporter.finish(lambdaHat: run.state.lambdaHat.array, evaluation: evaluation, steps: run.state.step,
                             extra: [("mode", "single-process"), ("workers", 0), ("hyper_training_seconds", hyperTrainingSeconds)] as [(String, JSONRecord.Value)] + answer.fields)
-        for f in checkpointFailures where f.count > 1 { Console.error("run: checkpoint failed \(f.count) times: \(f.reason)") }
+        for line in checkpointFailures.repeatedLines { Console.error("run: " + line) }
         if let path = cluster.checkpoint {
             do { try final.write(to: path) } catch {
                 throw CommandError("the final checkpoint \(path) could not be written (\(error)); the file there (or its .prev) is from an earlier step")
