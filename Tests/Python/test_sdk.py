@@ -61,14 +61,14 @@ def read_checkpoint(path):
 TINY_RUN = ["--quiet", "--lambda-init=-2", "--heartbeat-ms", "200"]
 
 
-def tiny_run(ht_bin, out, steps, trainers=2, model="numpy", extra=(), scope="per-output-unit"):
+def tiny_run(ht_bin, out, steps, trainers=2, model="numpy", extra=(), scope="per-output-unit", worker_args=()):
     os.makedirs(out, exist_ok=True)
     spec = os.path.join(out, "spec.safetensors")
     write_spec(spec, model)
     old = dict(os.environ)
     os.environ.update(env())
     try:
-        return run_local([sys.executable, str(TINY), "--model", model], spec, out, steps=steps, trainers=trainers,
+        return run_local([sys.executable, str(TINY), "--model", model, *worker_args], spec, out, steps=steps, trainers=trainers,
                          scope=scope, coordinator_args=[*TINY_RUN, *extra], hypertrain=ht_bin, timeout=300)
     finally:
         os.environ.clear()
@@ -385,7 +385,9 @@ def test_sdk_workers_reconnect_to_a_resumed_coordinator_after_kill_9(ht_bin, tmp
 
 
 def test_async_mode_with_the_sdk(ht_bin, tmp_path):
-    r = tiny_run(ht_bin, str(tmp_path), steps=80, model="numpy", extra=["--mode", "async"])
+    # Async mode does not wait for the validator: the trainers sleep 50 ms per task so that the
+    # run (≥ 2 s) certainly outlasts the validator's start-up, however fast the trainers are.
+    r = tiny_run(ht_bin, str(tmp_path), steps=80, model="numpy", extra=["--mode", "async"], worker_args=["--delay", "0.05"])
     s = r["summary"]
     assert s["mode"] == "async" and s["steps"] == 80 and s["gradients_applied"] == 80
     assert s["hypergradients_applied"] > 0 and np.isfinite(s["valid_loss"])

@@ -228,7 +228,14 @@ class Worker:
                 return 128 + self.stop_signal
             now = time.monotonic()
             self._finish_task()
-            if self.sock.poll(20, zmq.POLLIN):
+            # While a task computes, wake the moment it is done (its reply goes out at once)
+            # rather than at the next 20 ms socket poll; messages are then checked without
+            # waiting. Idle, wait on the socket.
+            timeout = 20
+            if self.pending is not None and not self.pending[2].done():
+                concurrent.futures.wait([self.pending[2]], timeout=0.02)
+                timeout = 0
+            if self.sock.poll(timeout, zmq.POLLIN):
                 while True:
                     try:
                         frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=True)
