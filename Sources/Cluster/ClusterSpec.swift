@@ -71,6 +71,8 @@ public enum ClusterError: Error, Sendable, CustomStringConvertible {
     case dataMismatch(local: UInt64, coordinator: UInt64)
     /// The coordinator refused us.
     case refused(String)
+    /// The run's settings do not go together (said before anything starts).
+    case conflictingSettings(String)
     /// The run cannot continue.
     case aborted(String)
     /// A checkpoint cannot be resumed under this configuration.
@@ -81,6 +83,7 @@ public enum ClusterError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .badSpec(let m): "unusable experiment spec from the coordinator: \(m)"
+        case .conflictingSettings(let m): m
         case .dataMismatch(let l, let c):
             "local MNIST splits differ from the coordinator's (fingerprint \(String(l, radix: 16)) vs \(String(c, radix: 16))): run `hypertrain data fetch` on this host"
         case .refused(let m): "the coordinator refused this worker: \(m)"

@@ -176,7 +176,7 @@ public final class Coordinator {
                 log("checkpoint \(path) is unusable (\(found.latestError.map { "\($0)" } ?? "missing")); resuming from the previous one, \(found.path)")
             }
             let ckpt = found.checkpoint
-            let problems = ckpt.compatible(with: config) + state.problems(restoring: ckpt.snapshot)
+            let problems = ckpt.compatible(with: config) + state.problems(resuming: ckpt.snapshot)
             guard problems.isEmpty else { throw ClusterError.cannotResume(Self.sentences(problems)) }
             guard ckpt.dataFingerprint == fingerprint else { throw ClusterError.cannotResume("the data splits differ from the checkpoint's") }
             state.restore(ckpt.snapshot)
@@ -186,6 +186,9 @@ public final class Coordinator {
             log("resumed from \(path) at step \(state.step)")
         } else if options.resume {
             log("--resume: no checkpoint at \(options.checkpointPath ?? "(none)"); starting fresh")
+        }
+        if options.mode == .async && state.pipelined {
+            throw ClusterError.conflictingSettings("--pipelined on is a sync schedule (async mode hands out the newest φ already): drop one of --pipelined on and --mode async")
         }
         let core = CoordinatorCore(config: config, state: state, mode: options.mode, maxStaleness: options.maxStaleness,
                                    dataFingerprint: fingerprint, heartbeatInterval: options.heartbeatInterval,

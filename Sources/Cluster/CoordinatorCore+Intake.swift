@@ -36,7 +36,7 @@ extension CoordinatorCore {
         if weightForm {
             // Only a sync task allows it (the φ it was computed from must still be ours), or an
             // external model's async task (whose φ is kept for it, TaskPayloads.keepVersions).
-            guard g.gradPhi.isEmpty, mode == .sync ? lease.task.phiVersion == state.phiVersion : config.external != nil else {
+            guard g.gradPhi.isEmpty, mode == .sync ? lease.task.phiVersion == state.taskPhiVersion : config.external != nil else {
                 return refuseResult(.badTensor, "grad_w sent for a task that did not accept it (send grad_phi)")
             }
             guard g.gradW.count == payloads.weightCount else {
@@ -47,7 +47,15 @@ extension CoordinatorCore {
                 return refuseResult(.badTensor, "grad_phi has \(g.gradPhi.count) values, expected \(state.phi.count)")
             }
         }
-        guard g.lambdas.count == h else { return refuseResult(.badTensor, "lambda has \(g.lambdas.count) values, expected \(h)") }
+        // Answering a sync weight task, `lambda` may be left out: it is the λ the task carried.
+        var g = g
+        let echoed = !g.lambdas.isEmpty
+        if !echoed, weightForm, mode == .sync, let carried = payloads.carriedLambda(task: k, step: roundStep, state) {
+            g.lambdas = carried
+        }
+        guard g.lambdas.count == h else {
+            return refuseResult(.badTensor, "lambda has \(g.lambdas.count) values, expected \(h) (it may be left out only answering a weight task)")
+        }
         guard g.gradPhi.allFinite, g.gradW.allFinite, g.lambdas.allFinite, g.trainLoss.isFinite else {
             _ = leases.take(g.leaseID, from: peer)
             var after: [CoordinatorAction] = []
@@ -69,9 +77,9 @@ extension CoordinatorCore {
         // (seed, step, task) gives; a peer with another config, build or libm is refused loudly
         // rather than silently breaking bit-identity. (Async tasks may be from an older λ̂.) A
         // ∂L/∂w reply is checked in full: the hypernetwork's backward pass runs at that λ.
-        if mode == .sync {
+        if mode == .sync && echoed {
             let m = weightForm ? h : min(h, Self.lambdaCheckLength)
-            guard Self.sameBits(payloads.expectedLambda(task: k, count: m, state), g.lambdas, count: m) else {
+            guard Self.sameBits(payloads.expectedLambda(task: k, step: roundStep, count: m, state), g.lambdas, count: m) else {
                 return refuseResult(.badTensor, "lambda samples differ from (seed, step, task)'s — peer runs another config or build")
             }
         }
@@ -80,17 +88,15 @@ extension CoordinatorCore {
         switch mode {
         case .sync:
             guard receivedGradients[k] == nil else { peers.reject("\(ErrorCode.duplicate)"); resultsRefused["\(ErrorCode.duplicate)", default: 0] += 1; return actions }
-            var g = g
             trainLosses[k] = g.trainLoss
             if config.external != nil {
                 // docs/protocol.md §12: the worker sent ∂L_pred/∂w; L_train adds the penalty.
-                trainLosses[k] += payloads.addPenalty(gradW: &g.gradW, lambda: g.lambdas, task: k, state)
+                trainLosses[k] += payloads.addPenalty(gradW: &g.gradW, lambda: g.lambdas, task: (k, roundStep), state)
             }
             if weightForm {
                 g.gradW.withUnsafeBufferPointer { gw in
                     g.lambdas.withUnsafeBufferPointer { l in
-                        payloads.expander.record(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
-                                                 lambda: l.baseAddress!, gradW: gw.baseAddress!, slot: k)
+                        payloads.record(task: k, step: roundStep, lambda: l.baseAddress!, gradW: gw.baseAddress!, state)
                     }
                 }
             }
@@ -110,7 +116,6 @@ extension CoordinatorCore {
                 guard let at = payloads.kept(phiVersion: lease.task.phiVersion, lambdaVersion: lease.task.lambdaVersion) else {
                     return refuse(.stale, "computed from φ version \(lease.task.phiVersion), no longer kept")
                 }
-                var g = g
                 trainLoss += payloads.addPenalty(gradW: &g.gradW, lambda: g.lambdas, state, phi: at.phi, lambdaHat: at.lambdaHat)
                 g.gradW.withUnsafeBufferPointer { gw in
                     g.lambdas.withUnsafeBufferPointer { l in
@@ -169,7 +174,7 @@ extension CoordinatorCore {
             // The answer to a weight task: sync while w's φ and λ̂ are current, or an external
             // model's async task (its φ and λ̂ are kept).
             guard g.gradLambda.isEmpty, mode == .sync
-                    ? lease.task.phiVersion == state.phiVersion && lease.task.lambdaVersion == state.lambdaVersion
+                    ? lease.task.phiVersion == roundVersions.phi && lease.task.lambdaVersion == roundVersions.lambda
                     : config.external != nil else {
                 return refuseResult(.badTensor, "grad_w sent for a validation task that did not carry w (send grad_lambda)")
             }
@@ -198,8 +203,7 @@ extension CoordinatorCore {
             }
             if weightForm {
                 g.gradW.withUnsafeBufferPointer { gw in
-                    payloads.expander.hypergradient(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
-                                                    gradW: gw.baseAddress!, into: hypergradient.pointer)
+                    payloads.hypergradient(gradW: gw.baseAddress!, into: hypergradient.pointer, state)
                 }
             } else {
                 hypergradient.load(g.gradLambda)
@@ -246,29 +250,56 @@ extension CoordinatorCore {
         let validating = plan.validate && (validLoss != nil || !validatorSeen || validatorsAlive)
         guard mode == .sync, !isFinished, !isFinalValidation, receivedGradients.count == plan.trainTasks, plan.trainTasks > 0 || validating,
               !validating || validLoss != nil else { return [] }
+        // Exactly LocalRun.step's order of operations: the task gradients summed in task order
+        // from zero, then the φ step, then the λ̂ step. What needs the task parameters is done
+        // first: pipelined, they are then replaced by the current φ and λ̂ (what the next
+        // step's tasks are made from) before the update.
         let started = Self.clock()
-        defer {
+        let tasks = plan.trainTasks, stepValidLoss = validLoss
+        let train: Double? = tasks > 0 ? trainLosses.reduce(0, +) / Double(tasks) : nil
+        let sum = tasks > 0 ? prepareGradientSum(tasks: tasks) : nil
+        state.publishTaskParameters()
+        var actions: [CoordinatorAction] = []
+        // Pipelined: the next step's tasks go out now, and the update below overlaps them.
+        let overlap = state.pipelined && roundStep + 1 < UInt64(config.steps)
+        if overlap {
             serialTime.update += Self.clock() - started
+            startRound(step: roundStep + 1)
+            actions += timedDispatch(now: now)
+        }
+        let updateStarted = overlap ? Self.clock() : started
+        defer {
+            serialTime.update += Self.clock() - updateStarted
             serialTime.updates += 1
         }
-        // Exactly LocalRun.step's order of operations: the task gradients summed in task order
-        // from zero (the sum was begun in startRound()), then the φ step, then the λ̂ step.
-        let train: Double? = plan.trainTasks > 0 ? trainLosses.reduce(0, +) / Double(plan.trainTasks) : nil
-        let phiFinite = plan.trainTasks > 0 ? applyPhiStep() : true
+        let phiFinite = sum.map { applyPhiStep(tasks: tasks, $0) } ?? true
         if validating { state.applyLambdaStep(hypergradient.constPointer) }
         // φ's finiteness was checked as the update wrote it; without a φ step, check φ here.
-        let finite = plan.trainTasks > 0 ? phiFinite && state.lambdaHat.allFinite : state.parametersAreFinite
+        let finite = tasks > 0 ? phiFinite && state.lambdaHat.allFinite : state.parametersAreFinite
         if divergenceGuard == nil && !finite {
             fatalError = "step \(state.step): φ or λ̂ overflowed after the update (step size too large); the last checkpoint holds the last good state"
-            return []
+            return actions
         }
         state.endStep()
-        guard let verdict = watch(validBatchLoss: validating ? validLoss : nil, finite: finite) else { return [.log(fatalError!)] }
+        guard let verdict = watch(validBatchLoss: validating ? stepValidLoss : nil, finite: finite) else { return actions + [.log(fatalError!)] }
         let rolledBack = !verdict.isEmpty || !finite
         let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: rolledBack ? nil : train,
-                                validBatchLoss: rolledBack || !validating ? nil : validLoss, evaluation: nil)
-        startRound()
-        return verdict + [.event(report)]
+                                validBatchLoss: rolledBack || !validating ? nil : stepValidLoss, evaluation: nil)
+        // (Pipelined, a roll-back leaves the next step's tasks as they went out: `LocalRun` too
+        // makes them from the parameters published before the update.)
+        if !overlap { startRound() }
+        if overlap && state.step + 1 < UInt64(config.steps), peers.peers.values.contains(where: { $0.slot.weightTasks }) {
+            // The step after the one now out is made from the parameters just computed: make
+            // its weight tasks while the peers compute.
+            let prepareStarted = Self.clock()
+            let next = StepPlan(step: state.step + 1, config: config)
+            let trainersTakeWeights = peers.peers.values.contains { $0.role == .trainer && $0.slot.weightTasks }
+            let validatorsTakeWeights = peers.peers.values.contains { $0.role == .validator && $0.slot.weightTasks }
+            payloads.prepare(step: state.step + 1, trainTasks: trainersTakeWeights ? next.trainTasks : 0,
+                             validate: validatorsTakeWeights && next.validate, state)
+            serialTime.dispatch += Self.clock() - prepareStarted
+        }
+        return actions + verdict + [.event(report)]
     }
 
     /// Sync mode with the divergence guard: a step whose results stay non-finite ends as
@@ -277,6 +308,8 @@ extension CoordinatorCore {
     private func abandonRound() -> [CoordinatorAction] {
         state.endStep()
         guard let verdict = watch(validBatchLoss: nil, finite: false) else { return [.log(fatalError!)] }
+        // Pipelined: the next step's tasks are made from the parameters the guard left.
+        state.publishTaskParameters()
         let report = StepReport(step: state.step, lambdaHat: state.lambdaHat.array, trainLoss: nil, validBatchLoss: nil, evaluation: nil)
         startRound()
         return verdict + [.event(report)]
@@ -296,22 +329,40 @@ extension CoordinatorCore {
         }
     }
 
-    /// The φ step on the mean of the step's task gradients; `true` when φ is finite after it.
-    private func applyPhiStep() -> Bool {
-        let tasks = plan.trainTasks
+    /// How a step's φ-gradient sum reaches Adam (`prepareGradientSum`).
+    enum GradientSum {
+        /// Streamed chunk by chunk from the recorded factors.
+        case recorded
+        /// Written into the state's sum.
+        case stored
+    }
+
+    /// Readies the sum of the step's task gradients while the task parameters are still the
+    /// ones the tasks were made from: a ∂L/∂w reply not recorded as factors is expanded here.
+    private func prepareGradientSum(tasks: Int) -> GradientSum {
         let expander = payloads.expander
         let recorded = receivedGradients.values.allSatisfy { if case .weights = $0 { true } else { false } }
-        if recorded && expander.recordedSumIsCertainlyFinite(tasks: tasks) {
-            return state.applyPhiStep(tasks: tasks) { expander.forEachRecordedSumChunk(tasks: tasks, $0) }
-        }
+        if recorded && expander.recordedSumIsCertainlyFinite(tasks: tasks) { return .recorded }
         if recorded {
             // Not proven finite from the factors: write the sum (Adam's finiteness report then
             // catches an overflow, as for any sum).
             state.setGradientSum(tasks: tasks) { expander.writeRecordedSum(tasks: tasks, into: $0) }
         } else {
+            state.beginStep()
             for k in 0..<tasks { add(receivedGradients[k]!) }
         }
-        return state.applyPhiStep()
+        return .stored
+    }
+
+    /// The φ step on the mean of the step's task gradients; `true` when φ is finite after it.
+    private func applyPhiStep(tasks: Int, _ sum: GradientSum) -> Bool {
+        switch sum {
+        case .recorded:
+            let expander = payloads.expander
+            return state.applyPhiStep(tasks: tasks) { expander.forEachRecordedSumChunk(tasks: tasks, $0) }
+        case .stored:
+            return state.applyPhiStep()
+        }
     }
 
     /// Adds one task's gradient to the state's running sum.
@@ -323,7 +374,7 @@ extension CoordinatorCore {
             gradW.withUnsafeBufferPointer { gw in
                 lambda.withUnsafeBufferPointer { l in
                     state.accumulateTaskGradient { sum in
-                        payloads.expander.accumulate(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
+                        payloads.expander.accumulate(phi: state.taskPhi.constPointer, lambdaHat: state.taskLambdaHat.constPointer,
                                                      lambda: l.baseAddress!, gradW: gw.baseAddress!, into: sum)
                     }
                 }

@@ -6,20 +6,20 @@ extension CoordinatorCore {
     /// Most work requests a peer may have outstanding (pipelining depth).
     static let maxCredits = 2
 
-    /// Starts the sync round of the state's step: every task unassigned, the previous step's
-    /// leases void.
-    func startRound() {
-        plan = StepPlan(step: state.step, config: config)
+    /// Starts the sync round of `step` (default: the state's step; a pipelined run starts step
+    /// t + 1's round before step t's update): every task unassigned, earlier steps' leases void.
+    func startRound(step: UInt64? = nil) {
+        roundStep = step ?? state.step
+        plan = StepPlan(step: roundStep, config: config)
         failuresThisStep = 0
-        guard mode == .sync, !isFinished else { return }
+        guard mode == .sync, !isFinished, roundStep <= UInt64(config.steps) else { return }
         unassignedTrain = isFinalValidation ? [] : Array(0..<plan.trainTasks)
         validUnassigned = plan.validate || isFinalValidation
         receivedGradients = [:]
         trainLosses = Array(repeating: 0, count: plan.trainTasks)
         validLoss = nil
-        if plan.trainTasks > 0 && !isFinalValidation { state.beginStep() }
-        payloads.discardNoise(before: state.step)
-        let step = state.step
+        payloads.discardNoise(before: roundStep)
+        let step = roundStep
         leases.removeAll { $0.task.step < step }
     }
 
@@ -53,7 +53,9 @@ extension CoordinatorCore {
                 guard let p = peers[key], p.slot.credits > 0, let task = nextTask(for: key, role: p.role, now: now) else { continue }
                 peers[key]?.slot.credits -= 1
                 peers[key]?.lastSent = now
-                let action = send(key, task, recordSend: false)
+                // Stamped with the versions the task was made from (what a worker caches φ by).
+                let versions = mode == .sync ? roundVersions : (phi: state.phiVersion, lambda: state.lambdaVersion)
+                let action = peers.send(key, task, phiVersion: versions.phi, lambdaVersion: versions.lambda, recordSend: false)
                 if let taskSink { taskSink(action) } else { actions.append(action) }
                 issued = true
                 assigned = true
@@ -64,7 +66,7 @@ extension CoordinatorCore {
         }
         if issued && mode == .sync && unassignedTrain.isEmpty && !validUnassigned,
            peers.peers.values.contains(where: { $0.role == .trainer && $0.slot.weightTasks }) {
-            payloads.drawNoise(after: state.step)
+            payloads.drawNoise(after: roundStep)
         }
         return actions
     }
@@ -72,8 +74,10 @@ extension CoordinatorCore {
     /// The next task for this peer's role, leased to it; nil when there is none now.
     private func nextTask(for key: [UInt8], role: Role, now: Double) -> Message.Body? {
         func lease(_ kind: Task.Kind, step: UInt64? = nil) -> UInt64 {
-            leases.issue(Task(kind: kind, step: step ?? state.step, phiVersion: state.phiVersion, lambdaVersion: state.lambdaVersion),
-                         to: key, now: now)
+            let versions = mode == .sync ? roundVersions : (phi: state.phiVersion, lambda: state.lambdaVersion)
+            return leases.issue(Task(kind: kind, step: step ?? (mode == .sync ? roundStep : state.step), phiVersion: versions.phi,
+                                     lambdaVersion: versions.lambda),
+                                to: key, now: now)
         }
         let weightTasks = peers[key]!.slot.weightTasks
         switch (mode, role) {
@@ -84,24 +88,30 @@ extension CoordinatorCore {
             if weightTasks {
                 // The task's λ and w = φ(λ) (D + H values) instead of φ: the trainer runs only the
                 // elementary model, and we run the hypernetwork both ways.
-                let (lambda, weights) = payloads.trainWeights(task: k, state)
-                return .trainTask(TrainTask(step: state.step, taskIndex: UInt32(k), leaseID: id, tasksPerStep: UInt32(plan.trainTasks),
+                let (lambda, weights) = payloads.trainWeights(task: k, step: roundStep, state)
+                return .trainTask(TrainTask(step: roundStep, taskIndex: UInt32(k), leaseID: id, tasksPerStep: UInt32(plan.trainTasks),
                                             phi: [], lambdaHat: [], acceptsWeightGradient: true, weights: weights, lambda: lambda))
             }
             // The round's φ stays put until every gradient is in, so the trainer may send the
             // much smaller ∂L/∂w and we run the hypernetwork's backward pass here.
-            return .trainTask(TrainTask(step: state.step, taskIndex: UInt32(k), leaseID: id, tasksPerStep: UInt32(plan.trainTasks),
+            return .trainTask(TrainTask(step: roundStep, taskIndex: UInt32(k), leaseID: id, tasksPerStep: UInt32(plan.trainTasks),
                                         phi: phiIfNeeded(key), lambdaHat: payloads.lambdaHat(state), acceptsWeightGradient: true))
         case (.sync, .validator):
             guard validUnassigned else { return nil }
             validUnassigned = false
             let id = lease(.valid)
+            if isFinalValidation {
+                // An external run's last validation is at the final φ and λ̂ (pipelined, the task
+                // parameters are one update older).
+                return .validTask(ValidTask(step: roundStep, leaseID: id, phi: [], lambdaHat: state.lambdaHat.array,
+                                            weights: payloads.finalWeights(state)))
+            }
             if weightTasks {
                 // w = φ(λ̂) (D values) instead of φ; we run the hypernetwork's backward pass.
-                return .validTask(ValidTask(step: state.step, leaseID: id, phi: [], lambdaHat: payloads.lambdaHat(state),
+                return .validTask(ValidTask(step: roundStep, leaseID: id, phi: [], lambdaHat: payloads.lambdaHat(state),
                                             weights: payloads.weights(state)))
             }
-            return .validTask(ValidTask(step: state.step, leaseID: id, phi: phiIfNeeded(key), lambdaHat: payloads.lambdaHat(state)))
+            return .validTask(ValidTask(step: roundStep, leaseID: id, phi: phiIfNeeded(key), lambdaHat: payloads.lambdaHat(state)))
         case (.async, .trainer):
             // One task per trainer at a time: a second one, queued while the first computes,
             // would be computed from a φ already one step old when it starts — every gradient
@@ -143,8 +153,8 @@ extension CoordinatorCore {
     /// φ travels only when the peer does not hold this version yet (an empty tensor means
     /// "use your cached φ of the version in the header").
     private func phiIfNeeded(_ key: [UInt8]) -> [Float] {
-        if peers[key]?.slot.cachedPhiVersion == state.phiVersion { return [] }
-        peers[key]?.slot.cachedPhiVersion = state.phiVersion
+        if peers[key]?.slot.cachedPhiVersion == state.taskPhiVersion { return [] }
+        peers[key]?.slot.cachedPhiVersion = state.taskPhiVersion
         return payloads.phi(state)
     }
 }

@@ -67,8 +67,10 @@ public struct CoordinatorSerialTime: Sendable, Equatable {
 /// results (`CoordinatorCore+Intake.swift`).
 ///
 /// Sync mode: each step issues the plan's K training tasks and its validation task, all from
-/// the same φ/λ̂ versions; when every result is in, gradients are summed in task order and the
-/// φ and λ̂ steps applied (`HyperState`, exactly as `LocalRun` does).
+/// the same φ/λ̂ versions (the state's task parameters); when every result is in, gradients are
+/// summed in task order and the φ and λ̂ steps applied (`HyperState`, exactly as `LocalRun`
+/// does). Pipelined (`ExperimentConfig.pipelined`), the next step's tasks — made from the
+/// parameters before this update — are handed out before the update is applied.
 /// Async mode: every accepted gradient is its own φ step and every hypergradient its own λ̂ step;
 /// results computed from a φ more than `maxStaleness` versions old are rejected.
 public final class CoordinatorCore {
@@ -120,6 +122,9 @@ public final class CoordinatorCore {
     var validatorsAlive: Bool { peers.count(.validator) > 0 }
 
     // Sync round state.
+    /// The step whose tasks are out: the state's step, except in a pipelined run while step
+    /// t's update is applied after step t + 1's tasks were handed out (within one call).
+    var roundStep: UInt64 = 0
     var plan: StepPlan
     var unassignedTrain: [Int] = []
     var validUnassigned = false
@@ -199,6 +204,7 @@ public final class CoordinatorCore {
         plan = StepPlan(step: state.step, config: config)
         hypergradient = AlignedBuffer(count: h)
         divergenceGuard = config.divergenceGuard.map { DivergenceGuard(settings: $0, state: state) }
+        precondition(mode == .sync || !state.pipelined, "CoordinatorCore: async mode is not pipelined (its tasks use the newest φ)")
         startRound()
     }
 
@@ -295,7 +301,7 @@ public final class CoordinatorCore {
     }
 
     /// `dispatch`, its time counted in `serialTime.dispatch`.
-    private func timedDispatch(now: Double) -> [CoordinatorAction] {
+    func timedDispatch(now: Double) -> [CoordinatorAction] {
         let t0 = Self.clock(), issued = leases.issuedCount
         defer {
             serialTime.dispatch += Self.clock() - t0
@@ -354,7 +360,7 @@ public final class CoordinatorCore {
     /// or sent something unusable); returns how many.
     func reissue(_ released: [LeaseTable<Task>.Lease]) -> Int {
         var requeued = 0
-        for lease in released where mode == .sync && lease.task.step == state.step {
+        for lease in released where mode == .sync && lease.task.step == roundStep {
             switch lease.task.kind {
             case .train(let k): if receivedGradients[k] == nil { requeue(k); requeued += 1 }
             case .valid: if validLoss == nil { validUnassigned = true; requeued += 1 }
@@ -367,5 +373,12 @@ public final class CoordinatorCore {
     /// A message to `peer` stamped with the current φ and λ̂ versions.
     func send(_ peer: [UInt8], _ body: Message.Body, recordSend: Bool = true) -> CoordinatorAction {
         peers.send(peer, body, phiVersion: state.phiVersion, lambdaVersion: state.lambdaVersion, recordSend: recordSend)
+    }
+
+    /// The φ and λ̂ versions the current round's tasks are made from: the task parameters'
+    /// (`HyperState.taskPhi`), except an external run's final validation, which is at the
+    /// final φ and λ̂.
+    var roundVersions: (phi: UInt64, lambda: UInt64) {
+        isFinalValidation ? (state.phiVersion, state.lambdaVersion) : (state.taskPhiVersion, state.taskLambdaVersion)
     }
 }

@@ -16,7 +16,7 @@ final class TaskPayloads {
     private let h: Int
     private var phiArray: (version: UInt64, values: [Float])?
     private var lambdaArray: (version: UInt64, values: [Float])?
-    private var weightsArray: (versions: (UInt64, UInt64), values: [Float])?
+    private var weightsArray: (versions: (UInt64, UInt64), values: [Float], hidden: [Float])?
     /// Where w is computed (aligned like every workspace) before it is copied out.
     private let weightsScratch: AlignedBuffer<Float>
     /// Where a task's λ is sampled.
@@ -37,7 +37,15 @@ final class TaskPayloads {
     /// The λ and w each weight task of the current step carried (with the λ̂ version they came
     /// from): the reply's λ is checked against them, and an external model's penalty is taken
     /// at them, without computing either again.
-    private var sent: [NoiseStore.Key: (lambdaVersion: UInt64, lambda: [Float], weights: [Float])] = [:]
+    private var sent: [NoiseStore.Key: Made] = [:]
+    /// A weight task made: the versions of the φ and λ̂ it is from, its λ and w, and the
+    /// hypernetwork's hidden layer at that λ (its reply's backward pass starts from it).
+    private struct Made {
+        let versions: (phi: UInt64, lambda: UInt64)
+        let lambda: [Float]
+        let weights: [Float]
+        let hidden: [Float]
+    }
 
     /// An external model's penalty (the coordinator owns it; docs/protocol.md §12), nil for the
     /// built-in MLP, whose trainers add it themselves.
@@ -61,52 +69,121 @@ final class TaskPayloads {
     /// Number of elementary-model weights (the length of w and ∂L/∂w).
     var weightCount: Int { expander.weightCount }
 
-    /// φ of the state's current version.
+    // Tasks are made from the state's task parameters (`HyperState.taskPhi`, `taskLambdaHat`):
+    // the current φ and λ̂, or in a pipelined run the ones before the previous step's update.
+    // (Async runs are never pipelined: there the task parameters are the current ones.)
+
+    /// φ of the task parameters' version.
     func phi(_ state: HyperState) -> [Float] {
-        if phiArray?.version != state.phiVersion { phiArray = (state.phiVersion, state.phi.array) }
+        if phiArray?.version != state.taskPhiVersion { phiArray = (state.taskPhiVersion, state.taskPhi.array) }
         return phiArray!.values
     }
 
-    /// λ̂ of the state's current version.
+    /// λ̂ of the task parameters' version.
     func lambdaHat(_ state: HyperState) -> [Float] {
-        if lambdaArray?.version != state.lambdaVersion { lambdaArray = (state.lambdaVersion, state.lambdaHat.array) }
+        if lambdaArray?.version != state.taskLambdaVersion { lambdaArray = (state.taskLambdaVersion, state.taskLambdaHat.array) }
         return lambdaArray!.values
     }
 
-    /// w = φ(λ̂) of the current versions (computed once per version pair).
+    /// w = φ(λ̂) of the task parameters (computed once per version pair).
     func weights(_ state: HyperState) -> [Float] {
-        let versions = (state.phiVersion, state.lambdaVersion)
+        let versions = (state.taskPhiVersion, state.taskLambdaVersion)
         if let w = weightsArray, w.versions == versions { return w.values }
-        expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, into: weightsScratch.pointer)
-        weightsArray = (versions, weightsScratch.array)
+        expander.weights(phi: state.taskPhi.constPointer, lambdaHat: state.taskLambdaHat.constPointer, into: weightsScratch.pointer)
+        weightsArray = (versions, weightsScratch.array, expander.hiddenState)
         return weightsArray!.values
     }
 
-    /// Sync training task `task` of the state's step as a weight task: its λ sample (what
-    /// (seed, step, task) gives at λ̂) and w = φ(λ).
-    func trainWeights(task: Int, _ state: HyperState) -> (lambda: [Float], weights: [Float]) {
-        sampler.lambda(noise: noise(step: state.step, task: task), lambdaHat: state.lambdaHat.constPointer,
-                       into: lambdaScratch.pointer, count: h)
-        expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, lambda: lambdaScratch.constPointer,
-                         into: weightsScratch.pointer)
-        let lambda = lambdaScratch.array, weights = weightsScratch.array
-        sent = sent.filter { $0.key.step == state.step }
-        sent[NoiseStore.Key(step: state.step, task: task)] = (state.lambdaVersion, lambda, weights)
-        return (lambda, weights)
+    /// w = φ(λ̂) of the final φ and λ̂ (an external run's last validation; once).
+    func finalWeights(_ state: HyperState) -> [Float] {
+        expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, into: weightsScratch.pointer)
+        return weightsScratch.array
     }
 
-    /// What sync weight task `task` of the state's step carried, while λ̂ is still the one it
-    /// was made from.
-    private func carried(task: Int, _ state: HyperState) -> (lambda: [Float], weights: [Float])? {
-        guard let c = sent[NoiseStore.Key(step: state.step, task: task)], c.lambdaVersion == state.lambdaVersion else { return nil }
+    /// Sync training task `task` of step `step` as a weight task: its λ sample (what
+    /// (seed, step, task) gives at the task parameters' λ̂) and w = φ(λ) — prepared ahead
+    /// (`prepare`) when the task parameters are still the ones it was prepared from.
+    func trainWeights(task: Int, step: UInt64, _ state: HyperState) -> (lambda: [Float], weights: [Float]) {
+        let key = NoiseStore.Key(step: step, task: task)
+        let versions = (phi: state.taskPhiVersion, lambda: state.taskLambdaVersion)
+        let made: Made
+        if let p = prepared.removeValue(forKey: key), p.versions == versions {
+            made = p
+        } else {
+            sampler.lambda(noise: noise(step: step, task: task), lambdaHat: state.taskLambdaHat.constPointer,
+                           into: lambdaScratch.pointer, count: h)
+            expander.weights(phi: state.taskPhi.constPointer, lambdaHat: state.taskLambdaHat.constPointer, lambda: lambdaScratch.constPointer,
+                             into: weightsScratch.pointer)
+            made = Made(versions: versions, lambda: lambdaScratch.array, weights: weightsScratch.array, hidden: expander.hiddenState)
+        }
+        sent = sent.filter { $0.key.step == step }
+        sent[key] = made
+        return (made.lambda, made.weights)
+    }
+
+    /// Weight tasks made ahead by `prepare`, with the versions of the φ and λ̂ they are from.
+    private var prepared: [NoiseStore.Key: Made] = [:]
+
+    /// Pipelined: makes step `step`'s weight tasks — training tasks `0..<trainTasks` and, when
+    /// `validate`, the validation task's w = φ(λ̂) — from the current φ and λ̂, which become its
+    /// task parameters when the step before it completes. Called right after an update, while
+    /// the peers compute the step before: when that step completes its successor's tasks go
+    /// out at once instead of after their hypernetwork passes. The bits are those of making them
+    /// then (same values, same kernels); a roll-back in between changes the versions, and
+    /// they are made again.
+    func prepare(step: UInt64, trainTasks: Int, validate: Bool, _ state: HyperState) {
+        let versions = (phi: state.phiVersion, lambda: state.lambdaVersion)
+        prepared = prepared.filter { $0.key.step >= step }
+        for task in 0..<trainTasks {
+            sampler.lambda(noise: noise(step: step, task: task), lambdaHat: state.lambdaHat.constPointer,
+                           into: lambdaScratch.pointer, count: h)
+            expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, lambda: lambdaScratch.constPointer,
+                             into: weightsScratch.pointer)
+            prepared[NoiseStore.Key(step: step, task: task)] = Made(versions: versions, lambda: lambdaScratch.array,
+                                                                   weights: weightsScratch.array, hidden: expander.hiddenState)
+        }
+        if validate && weightsArray.map({ $0.versions != versions }) ?? true {
+            expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, into: weightsScratch.pointer)
+            weightsArray = (versions, weightsScratch.array, expander.hiddenState)
+        }
+    }
+
+    /// What sync weight task `task` of step `step` carried, while the task parameters' λ̂ is
+    /// still the one it was made from.
+    private func carried(task: Int, step: UInt64, _ state: HyperState) -> (lambda: [Float], weights: [Float])? {
+        guard let c = sent[NoiseStore.Key(step: step, task: task)], c.versions == (state.taskPhiVersion, state.taskLambdaVersion) else { return nil }
         return (c.lambda, c.weights)
     }
 
+    /// The λ sync weight task `task` of step `step` carried (nil when it was not one, or the task
+    /// parameters have changed since).
+    func carriedLambda(task: Int, step: UInt64, _ state: HyperState) -> [Float]? {
+        carried(task: task, step: step, state)?.lambda
+    }
+
+    /// Records sync training task `task`'s ∂L/∂w reply (its λ checked equal to the λ it
+    /// carried) as slot `task` of the step's φ-gradient: `TaskGradientExpander.record` at the
+    /// task parameters, starting from the hidden layer the task's w was made with.
+    func record(task: Int, step: UInt64, lambda: UnsafePointer<Float>, gradW: UnsafePointer<Float>, _ state: HyperState) {
+        let c = sent[NoiseStore.Key(step: step, task: task)]
+        let hidden = c.flatMap { $0.versions == (state.taskPhiVersion, state.taskLambdaVersion) ? $0.hidden : nil }
+        expander.record(phi: state.taskPhi.constPointer, lambdaHat: state.taskLambdaHat.constPointer,
+                        lambda: lambda, gradW: gradW, slot: task, hidden: hidden)
+    }
+
+    /// ∂L_valid/∂λ̂ from a sync validation task's ∂L/∂w at w = φ(λ̂) of the task parameters.
+    func hypergradient(gradW: UnsafePointer<Float>, into gradLambda: UnsafeMutablePointer<Float>, _ state: HyperState) {
+        let made = weightsArray.flatMap { $0.versions == (state.taskPhiVersion, state.taskLambdaVersion) ? $0.hidden : nil }
+        expander.hypergradient(phi: state.taskPhi.constPointer, lambdaHat: state.taskLambdaHat.constPointer,
+                               gradW: gradW, into: gradLambda, hidden: made)
+    }
+
     /// Adds the penalty's gradient `∂L_reg/∂w` at the task's `w = φ(λ)` into an external
-    /// trainer's `gradW`, and returns `L_reg(w, λ)`. Sync task `task`: at the w it carried
-    /// (`lambda` is checked equal to its λ before); otherwise w is computed again from the φ and
-    /// λ̂ the task was made from (`phi`, `lambdaHat`; default: the state's current ones).
-    func addPenalty(gradW: inout [Float], lambda: [Float], task: Int? = nil, _ state: HyperState,
+    /// trainer's `gradW`, and returns `L_reg(w, λ)`. Sync task `task` of step `step`: at the w
+    /// it carried (`lambda` is checked equal to its λ before); otherwise w is computed again
+    /// from the φ and λ̂ the task was made from (`phi`, `lambdaHat`; default: the state's task
+    /// parameters).
+    func addPenalty(gradW: inout [Float], lambda: [Float], task: (index: Int, step: UInt64)? = nil, _ state: HyperState,
                     phi: UnsafePointer<Float>? = nil, lambdaHat: UnsafePointer<Float>? = nil) -> Double {
         guard let penalty else { return 0 }
         return lambda.withUnsafeBufferPointer { l in
@@ -115,13 +192,13 @@ final class TaskPayloads {
                     penalty.addGradient(w: w, lambda: l.baseAddress!, gradW: gw.baseAddress!, gradLambda: nil, scratch: penaltyScratch.pointer)
                 }
             }
-            if let task, let carried = carried(task: task, state) {
+            if let task, let carried = carried(task: task.index, step: task.step, state) {
                 // Copied into the aligned workspace: the kernels' bits must not depend on where
                 // an array happens to start.
                 penaltyWeights.load(carried.weights)
                 return addGradient(at: penaltyWeights.constPointer)
             }
-            expander.weights(phi: phi ?? state.phi.constPointer, lambdaHat: lambdaHat ?? state.lambdaHat.constPointer,
+            expander.weights(phi: phi ?? state.taskPhi.constPointer, lambdaHat: lambdaHat ?? state.taskLambdaHat.constPointer,
                              lambda: l.baseAddress!, into: penaltyWeights.pointer)
             return addGradient(at: penaltyWeights.constPointer)
         }
@@ -165,20 +242,20 @@ final class TaskPayloads {
         }
     }
 
-    /// The first `count` components of the λ of sync task `task` of the state's step (from the
-    /// current λ̂; a prefix of the stream is exactly the prefix of the full sample).
-    func expectedLambda(task: Int, count: Int, _ state: HyperState) -> [Float] {
-        if count == h, let carried = carried(task: task, state) {
+    /// The first `count` components of the λ of sync task `task` of step `step` (from the task
+    /// parameters' λ̂; a prefix of the stream is exactly the prefix of the full sample).
+    func expectedLambda(task: Int, step: UInt64, count: Int, _ state: HyperState) -> [Float] {
+        if count == h, let carried = carried(task: task, step: step, state) {
             return carried.lambda   // computed once, shared with its message
         }
         if count == h {
-            sampler.lambda(noise: noise(step: state.step, task: task), lambdaHat: state.lambdaHat.constPointer,
+            sampler.lambda(noise: noise(step: step, task: task), lambdaHat: state.taskLambdaHat.constPointer,
                            into: lambdaScratch.pointer, count: h)
             return lambdaScratch.array
         }
         var out = [Float](repeating: 0, count: count)
         out.withUnsafeMutableBufferPointer { o in
-            sampler.lambda(step: state.step, task: task, lambdaHat: state.lambdaHat.constPointer, into: o.baseAddress!, count: count)
+            sampler.lambda(step: step, task: task, lambdaHat: state.taskLambdaHat.constPointer, into: o.baseAddress!, count: count)
         }
         return out
     }

@@ -128,7 +128,8 @@ public final class WorkerNode {
             weights.load(t.weights)
             taskLambda.load(t.lambda)
             loss = trainer.trainTask(weights: weights.constPointer, lambda: taskLambda.constPointer, step: step, task: task, gradW: out.pointer)
-            (gradPhi, gradW, lambdas) = ([], out.array, t.lambda)
+            // `lambda` is left out of the reply: the coordinator knows the λ it sent (§5).
+            (gradPhi, gradW, lambdas) = ([], out.array, [])
         } else {
             let (phi, lambdaHat) = try parameters(phi: t.phi, version: version, lambdaHat: t.lambdaHat)
             if t.acceptsWeightGradient {

@@ -27,7 +27,7 @@ public final class DivergenceGuard {
     /// Starts watching `state` (its current contents are the first good state).
     public init(settings: DivergenceGuardSettings, state: HyperState) {
         self.settings = settings
-        good = state.snapshot()
+        good = state.snapshot(includingTaskParameters: false)
         goodStep = state.step
     }
 
@@ -50,7 +50,7 @@ public final class DivergenceGuard {
         }
         let healthy = validationSteps <= settings.warmupSteps || (smoothed ?? .infinity) <= 1.25 * minimum
         if healthy && t % UInt64(settings.snapshotEvery) == 0 && t != goodStep {
-            good = state.snapshot()
+            good = state.snapshot(includingTaskParameters: false)
             goodStep = t
             goodSmoothed = smoothed
             goodMinimum = minimum

@@ -100,6 +100,13 @@ public struct ExperimentConfig: Sendable, Codable, Equatable {
     /// Which model is the run's answer (nil: `.hypernetwork`): fixed by the recipe, never
     /// chosen by looking at the results.
     public var answer: RunAnswer? = nil
+    /// The pipelined schedule (nil or false: lockstep): step t's tasks are made from the
+    /// parameters before step t − 1's update, θ_{t−1}, and their gradients update θ_t — one step
+    /// old, deterministically, in the single process and the cluster alike. A cluster then hands
+    /// out step t + 1's tasks before it applies step t's update, so the update overlaps the
+    /// workers' compute (docs/protocol.md §5).
+    /// Optional so that configurations stored before it existed still decode.
+    public var pipelined: Bool? = nil
     /// An external model (docs/sdk.md): its named tensors and scope replace `layers` and
     /// `scope`; workers own its data and loss. nil: the built-in MLP on MNIST.
     /// Optional so that configurations stored before it existed still decode.

@@ -8,10 +8,11 @@ import Models
 /// `beginStep()`, `addTaskGradient` for tasks 0, 1, … in task order, then `applyPhiStep()`
 /// and/or `applyLambdaStep(_:)`, then `endStep()`.
 public final class HyperState {
-    /// Hypernetwork parameters.
-    public let phi: AlignedBuffer<Float>
-    /// Current hyperparameters.
-    public let lambdaHat: AlignedBuffer<Float>
+    /// Hypernetwork parameters. (Pipelined, the buffer changes at updates: read it through
+    /// the state each time.)
+    public private(set) var phi: AlignedBuffer<Float>
+    /// Current hyperparameters (the buffer may change as `phi`'s).
+    public private(set) var lambdaHat: AlignedBuffer<Float>
     /// φ optimizer state.
     public let phiOptimizer: Optimizer<Float>
     /// λ̂ optimizer state.
@@ -26,17 +27,45 @@ public final class HyperState {
     /// Times the divergence guard rolled the run back; each halves both step sizes.
     public private(set) var rollbacks = 0
 
+    /// The pipelined schedule (`ExperimentConfig.pipelined`): a step's tasks are made from the
+    /// parameters before the previous step's update, so a cluster hands out step t + 1's tasks
+    /// while it applies step t's update (docs/protocol.md §5).
+    public let pipelined: Bool
+    /// φ the current step's tasks are made from: pipelined, the φ before the previous step's
+    /// update (`publishTaskParameters()` sets it); otherwise `phi` itself.
+    public var taskPhi: AlignedBuffer<Float> { phiPublishPending ? phi : publishedPhi }
+    /// λ̂ the current step's tasks are made from (see `taskPhi`).
+    public var taskLambdaHat: AlignedBuffer<Float> { lambdaPublishPending ? lambdaHat : publishedLambdaHat }
+    // Pipelined, the published parameters live in a second pair of buffers. Publishing does not
+    // copy: it marks the current values published (the `task…` accessors then return the
+    // current buffers), and the next update writes the new values into the other buffer
+    // (`Optimizer.step(source:)`, the same operations as in place) and swaps the two. Anything
+    // else that would change a published current value copies it over first (`settle`).
+    private var publishedPhi: AlignedBuffer<Float>
+    private var publishedLambdaHat: AlignedBuffer<Float>
+    private var phiPublishPending = false
+    private var lambdaPublishPending = false
+    private var publishedVersions: (phi: UInt64, lambda: UInt64) = (0, 0)
+    /// The φ version of `taskPhi`.
+    public var taskPhiVersion: UInt64 { pipelined ? publishedVersions.phi : phiVersion }
+    /// The λ̂ version of `taskLambdaHat`.
+    public var taskLambdaVersion: UInt64 { pipelined ? publishedVersions.lambda : lambdaVersion }
+
     private let gradSum: AlignedBuffer<Float>
     private var summed = 0
     private let schedule: LearningRateSchedule?
     private let totalSteps: Int
 
-    /// Fresh state at the run's initial φ and λ̂.
+    /// Fresh state at the run's initial φ and λ̂ (pipelined, the first step's tasks are made
+    /// from them too).
     public init(config: ExperimentConfig, phi: [Float], lambdaHat: [Float]) {
         schedule = config.learningRateSchedule
         totalSteps = config.steps
         self.phi = AlignedBuffer(phi)
         self.lambdaHat = AlignedBuffer(lambdaHat)
+        pipelined = config.pipelined ?? false
+        publishedPhi = pipelined ? AlignedBuffer(phi) : self.phi
+        publishedLambdaHat = pipelined ? AlignedBuffer(lambdaHat) : self.lambdaHat
         phiOptimizer = Optimizer(kind: config.phiOptimizer, count: phi.count, learningRate: config.phiLearningRate)
         lambdaOptimizer = Optimizer(kind: config.lambdaOptimizer, count: lambdaHat.count, learningRate: config.lambdaLearningRate)
         gradSum = AlignedBuffer(count: phi.count)
@@ -87,7 +116,10 @@ public final class HyperState {
     public func applyPhiStep() -> Bool {
         precondition(summed > 0, "applyPhiStep without gradients")
         phiOptimizer.learningRateScale = stepSizeFactor
-        let finite = phiOptimizer.step(params: phi.pointer, grad: gradSum.constPointer, count: phi.count, gradScale: 1 / Float(summed))
+        let (target, source) = phiUpdateTarget()
+        let finite = phiOptimizer.step(params: target.pointer, grad: gradSum.constPointer, count: phi.count, gradScale: 1 / Float(summed),
+                                       source: source)
+        finishPhiUpdate(target)
         phiVersion += 1
         return finite
     }
@@ -102,14 +134,16 @@ public final class HyperState {
         precondition(tasks > 0, "applyPhiStep without gradients")
         phiOptimizer.learningRateScale = stepSizeFactor
         let update = phiOptimizer.beginUpdate(gradScale: 1 / Float(tasks))
+        let (target, source) = phiUpdateTarget()
         var finite = true
         var covered = 0
         chunks { offset, count, values in
             precondition(offset == covered, "applyPhiStep: chunk at \(offset), expected \(covered)")
-            if !phiOptimizer.apply(update, params: phi.pointer, grad: values, offset: offset, count: count) { finite = false }
+            if !phiOptimizer.apply(update, params: target.pointer, grad: values, offset: offset, count: count, source: source) { finite = false }
             covered += count
         }
         precondition(covered == phi.count, "applyPhiStep: chunks covered \(covered) of \(phi.count)")
+        finishPhiUpdate(target)
         phiVersion += 1
         return finite
     }
@@ -117,12 +151,52 @@ public final class HyperState {
     /// λ̂ step on `∂L_valid/∂λ̂`.
     public func applyLambdaStep(_ g: UnsafePointer<Float>) {
         lambdaOptimizer.learningRateScale = stepSizeFactor
-        lambdaOptimizer.step(params: lambdaHat.pointer, grad: g, count: lambdaHat.count)
+        if lambdaPublishPending {
+            // Out of place into the other buffer; the current values stay as the published ones.
+            let target = publishedLambdaHat
+            lambdaOptimizer.step(params: target.pointer, grad: g, count: lambdaHat.count, source: lambdaHat.constPointer)
+            (publishedLambdaHat, lambdaHat) = (lambdaHat, target)
+            lambdaPublishPending = false
+        } else {
+            lambdaOptimizer.step(params: lambdaHat.pointer, grad: g, count: lambdaHat.count)
+        }
         lambdaVersion += 1
+    }
+
+    /// Where a φ update writes: in place, or (published values pending) into the other buffer
+    /// from the current one.
+    private func phiUpdateTarget() -> (target: AlignedBuffer<Float>, source: UnsafePointer<Float>?) {
+        phiPublishPending ? (publishedPhi, phi.constPointer) : (phi, nil)
+    }
+
+    /// After a φ update into `target`: an out-of-place one swaps the buffers.
+    private func finishPhiUpdate(_ target: AlignedBuffer<Float>) {
+        guard target !== phi else { return }
+        (publishedPhi, phi) = (phi, target)
+        phiPublishPending = false
+    }
+
+    /// Copies published values still held by the current buffers into the published ones, before
+    /// something other than an update changes the current values.
+    private func settle() {
+        if phiPublishPending { publishedPhi.load(phi); phiPublishPending = false }
+        if lambdaPublishPending { publishedLambdaHat.load(lambdaHat); lambdaPublishPending = false }
     }
 
     /// Marks the step done.
     public func endStep() { step += 1 }
+
+    /// Pipelined: the current φ and λ̂ (and their versions) become the ones the next step's
+    /// tasks are made from. Called once per step — before its update when the step's results
+    /// were all in (the coordinator hands the next tasks out before updating), after the
+    /// divergence guard when the step was abandoned — identically by the single-process run
+    /// and the coordinator. Without pipelining there is nothing to do.
+    public func publishTaskParameters() {
+        guard pipelined else { return }
+        phiPublishPending = true
+        lambdaPublishPending = true
+        publishedVersions = (phiVersion, lambdaVersion)
+    }
 
     /// What multiplies both configured step sizes at the current step: the schedule's factor
     /// times ½ per roll-back of the divergence guard (exactly 1 without either).
@@ -136,6 +210,7 @@ public final class HyperState {
     /// cluster's workers fetch the restored φ), and the step sizes are halved from now on.
     public func rollBack(to s: Snapshot) {
         precondition(problems(restoring: s).isEmpty, "HyperState.rollBack: \(problems(restoring: s))")
+        settle()
         phi.load(s.phi)
         lambdaHat.load(s.lambdaHat)
         phiOptimizer.restore(stepCount: s.phiOptimizerSteps, m: s.phiM, v: s.phiV)
@@ -155,6 +230,19 @@ public final class HyperState {
     /// step size can still overflow).
     public var parametersAreFinite: Bool { phi.allFinite && lambdaHat.allFinite }
 
+    /// A pipelined run's task parameters (`taskPhi`, `taskLambdaHat` and their versions).
+    public struct TaskParameters: Sendable, Equatable {
+        public var phi: [Float]
+        public var lambdaHat: [Float]
+        public var phiVersion: UInt64
+        public var lambdaVersion: UInt64
+
+        /// Task parameters holding exactly these values.
+        public init(phi: [Float], lambdaHat: [Float], phiVersion: UInt64, lambdaVersion: UInt64) {
+            self.phi = phi; self.lambdaHat = lambdaHat; self.phiVersion = phiVersion; self.lambdaVersion = lambdaVersion
+        }
+    }
+
     /// Everything needed to continue exactly (checkpoint contents).
     public struct Snapshot: Sendable, Equatable {
         public var step: UInt64
@@ -168,24 +256,32 @@ public final class HyperState {
         public var lambdaOptimizerSteps: Int
         public var lambdaM: [Float]
         public var lambdaV: [Float]
+        /// A pipelined run's task parameters (nil otherwise; a roll-back leaves them alone).
+        public var taskParameters: TaskParameters?
 
         /// A snapshot holding exactly these values (a checkpoint read back, or a test's state).
         public init(step: UInt64, phiVersion: UInt64, lambdaVersion: UInt64, phi: [Float], lambdaHat: [Float],
                     phiOptimizerSteps: Int, phiM: [Float], phiV: [Float],
-                    lambdaOptimizerSteps: Int, lambdaM: [Float], lambdaV: [Float]) {
+                    lambdaOptimizerSteps: Int, lambdaM: [Float], lambdaV: [Float], taskParameters: TaskParameters? = nil) {
             self.step = step; self.phiVersion = phiVersion; self.lambdaVersion = lambdaVersion
             self.phi = phi; self.lambdaHat = lambdaHat
             self.phiOptimizerSteps = phiOptimizerSteps; self.phiM = phiM; self.phiV = phiV
             self.lambdaOptimizerSteps = lambdaOptimizerSteps; self.lambdaM = lambdaM; self.lambdaV = lambdaV
+            self.taskParameters = taskParameters
         }
     }
 
-    /// The current state as plain arrays.
-    public func snapshot() -> Snapshot {
+    /// The current state as plain arrays (with the task parameters of a pipelined run, unless
+    /// `includingTaskParameters` is false: a roll-back point does not need them).
+    public func snapshot(includingTaskParameters: Bool = true) -> Snapshot {
         Snapshot(step: step, phiVersion: phiVersion, lambdaVersion: lambdaVersion,
                  phi: phi.array, lambdaHat: lambdaHat.array,
                  phiOptimizerSteps: phiOptimizer.stepCount, phiM: phiOptimizer.m.array, phiV: phiOptimizer.v.array,
-                 lambdaOptimizerSteps: lambdaOptimizer.stepCount, lambdaM: lambdaOptimizer.m.array, lambdaV: lambdaOptimizer.v.array)
+                 lambdaOptimizerSteps: lambdaOptimizer.stepCount, lambdaM: lambdaOptimizer.m.array, lambdaV: lambdaOptimizer.v.array,
+                 taskParameters: pipelined && includingTaskParameters
+                    ? TaskParameters(phi: taskPhi.array, lambdaHat: taskLambdaHat.array,
+                                     phiVersion: publishedVersions.phi, lambdaVersion: publishedVersions.lambda)
+                    : nil)
     }
 
     /// Problems that make `s` unusable for this state's sizes; empty when it fits.
@@ -202,9 +298,25 @@ public final class HyperState {
         return p
     }
 
-    /// Restores a snapshot; call `problems(restoring:)` first.
+    /// Problems that make `s` unusable to continue this run exactly: `problems(restoring:)`, and
+    /// for a pipelined run its task parameters (which a roll-back point need not have).
+    public func problems(resuming s: Snapshot) -> [String] {
+        var p = problems(restoring: s)
+        switch (pipelined, s.taskParameters) {
+        case (true, nil): p.append("the run is pipelined but the state has no task parameters (task_phi, task_lambda_hat)")
+        case (false, _?): p.append("the state has task parameters but the run is not pipelined")
+        case (true, let t?):
+            if t.phi.count != phi.count { p.append("task_phi has \(t.phi.count) values, expected \(phi.count)") }
+            if t.lambdaHat.count != lambdaHat.count { p.append("task_lambda_hat has \(t.lambdaHat.count) values, expected \(lambdaHat.count)") }
+            if !(t.phi.allFinite && t.lambdaHat.allFinite) { p.append("non-finite task parameters") }
+        case (false, nil): break
+        }
+        return p
+    }
+
+    /// Restores a snapshot (a checkpoint's, to resume); call `problems(resuming:)` first.
     public func restore(_ s: Snapshot) {
-        precondition(problems(restoring: s).isEmpty, "HyperState.restore: \(problems(restoring: s))")
+        precondition(problems(resuming: s).isEmpty, "HyperState.restore: \(problems(resuming: s))")
         step = s.step
         phiVersion = s.phiVersion
         lambdaVersion = s.lambdaVersion
@@ -212,5 +324,12 @@ public final class HyperState {
         lambdaHat.load(s.lambdaHat)
         phiOptimizer.restore(stepCount: s.phiOptimizerSteps, m: s.phiM, v: s.phiV)
         lambdaOptimizer.restore(stepCount: s.lambdaOptimizerSteps, m: s.lambdaM, v: s.lambdaV)
+        if let t = s.taskParameters {
+            phiPublishPending = false
+            lambdaPublishPending = false
+            publishedPhi.load(t.phi)
+            publishedLambdaHat.load(t.lambdaHat)
+            publishedVersions = (t.phiVersion, t.lambdaVersion)
+        }
     }
 }

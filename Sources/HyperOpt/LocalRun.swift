@@ -68,6 +68,7 @@ public final class LocalRun {
         guard let watcher = divergenceGuard else { return try unguardedStep() }
         var result: (train: Double?, valid: Double?) = (nil, nil)
         var finite = true
+        published = false
         do {
             result = try unguardedStep()
         } catch {
@@ -75,18 +76,28 @@ public final class LocalRun {
             state.endStep()
             finite = false
         }
-        switch watcher.observe(state: state, validBatchLoss: result.valid, finite: finite) {
+        let verdict = watcher.observe(state: state, validBatchLoss: result.valid, finite: finite)
+        // Pipelined, a step abandoned before its tasks' results were all in publishes the
+        // parameters the guard left (the coordinator does the same in `abandonRound`).
+        if !published { state.publishTaskParameters() }
+        switch verdict {
         case .fine: return result
         case .rolledBack(let why): log(why); return (nil, nil)
         case .gaveUp(let why): throw .diverged(why)
         }
     }
 
+    /// Whether this step has published its parameters for the next step's tasks (pipelined).
+    private var published = false
+
     private func unguardedStep() throws(HyperTrainingError) -> (train: Double?, valid: Double?) {
         let t = state.step
         let plan = StepPlan(step: t, config: trainer.config)
         var trainLoss: Double? = nil
         var validLoss: Double? = nil
+        // The tasks are made from the task parameters: the current φ and λ̂, or pipelined the
+        // ones before the previous step's update (`HyperState.taskPhi`).
+        let phi = state.taskPhi.constPointer, lambdaHat = state.taskLambdaHat.constPointer
         // Each task's φ-gradient is kept as its factors; the φ step rebuilds their sum piece by
         // piece (the bits of adding the written gradients in task order, which is what the
         // coordinator does) instead of accumulating it in a φ-sized buffer.
@@ -95,24 +106,26 @@ public final class LocalRun {
             state.beginStep()
             var total = 0.0
             for k in 0..<plan.trainTasks {
-                let loss = trainer.trainTaskRecordingFactors(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
-                                                             step: t, task: k)
+                let loss = trainer.trainTaskRecordingFactors(phi: phi, lambdaHat: lambdaHat, step: t, task: k)
                 guard loss.isFinite else { throw .nonFinite(step: t, what: "training loss (task \(k))") }
                 total += loss
-            }
-            if !trainer.phiGradientSumIsCertainlyFinite(tasks: plan.trainTasks) {
-                // Not proven finite from the factors: write the sum and check every element.
-                state.setGradientSum(tasks: plan.trainTasks) { trainer.writePhiGradientSum(tasks: plan.trainTasks, into: $0) }
-                sumIsStored = true
-                guard state.gradientSumIsFinite else { throw .nonFinite(step: t, what: "training gradient") }
             }
             trainLoss = total / Double(plan.trainTasks)
         }
         if plan.validate {
-            let v = trainer.validTask(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer,
-                                      step: t, gradLambda: lambdaGrad.pointer)
+            let v = trainer.validTask(phi: phi, lambdaHat: lambdaHat, step: t, gradLambda: lambdaGrad.pointer)
             guard v.isFinite, lambdaGrad.allFinite else { throw .nonFinite(step: t, what: "hypergradient") }
             validLoss = v
+        }
+        // Every result is in and finite: where a pipelined coordinator hands out the next step's
+        // tasks, made from the parameters as they are now, before it updates them.
+        state.publishTaskParameters()
+        published = true
+        if plan.trainTasks > 0 && !trainer.phiGradientSumIsCertainlyFinite(tasks: plan.trainTasks) {
+            // Not proven finite from the factors: write the sum and check every element.
+            state.setGradientSum(tasks: plan.trainTasks) { trainer.writePhiGradientSum(tasks: plan.trainTasks, into: $0) }
+            sumIsStored = true
+            guard state.gradientSumIsFinite else { throw .nonFinite(step: t, what: "training gradient") }
         }
         var phiFinite = true
         if plan.trainTasks > 0 {

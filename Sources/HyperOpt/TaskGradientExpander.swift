@@ -37,12 +37,14 @@ public final class TaskGradientExpander {
     /// and λ̂ unchanged until the step's sum is used): `forEachRecordedSumChunk` and
     /// `writeRecordedSum` then give the bits of `accumulate` for the tasks in order from zero,
     /// without a φ-sized sum (what `LocalRun` does with the trainer's own factors).
+    /// `hidden`: the `hiddenState` of the `weights` call that made the task's w (at the same φ,
+    /// λ̂ and λ), which spares the pass over the hypernetwork's first layer; nil: computed.
     public func record(
         phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, lambda: UnsafePointer<Float>,
-        gradW: UnsafePointer<Float>, slot: Int
+        gradW: UnsafePointer<Float>, slot: Int, hidden: [Float]? = nil
     ) {
         let x = input.map(lambda, center: lambdaHat)
-        hypernet.prepareBackward(phi: phi, lambda: x)
+        prepareBackward(phi: phi, x: x, hidden: hidden)
         hypernet.backward(phi: phi, lambda: x, gradW: gradW, recordingInto: factors, slot: slot)
     }
 
@@ -85,6 +87,14 @@ public final class TaskGradientExpander {
         hypernet.forward(phi: phi, lambda: input.map(lambda, center: lambdaHat), w: w)
     }
 
+    /// The hypernetwork's hidden layer after the last `weights` call (`Hypernet.hiddenState`):
+    /// pass it to `record` or `hypergradient` for the same φ, λ̂ and λ.
+    public var hiddenState: [Float] { hypernet.hiddenState }
+
+    private func prepareBackward(phi: UnsafePointer<Float>, x: UnsafePointer<Float>, hidden: [Float]?) {
+        if let hidden { hypernet.restoreHidden(hidden) } else { hypernet.prepareBackward(phi: phi, lambda: x) }
+    }
+
     /// The validation task's weights `w = φ(λ̂)` (`D` values into `w`).
     public func weights(phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>) {
         weights(phi: phi, lambdaHat: lambdaHat, lambda: lambdaHat, into: w)
@@ -109,12 +119,13 @@ public final class TaskGradientExpander {
 
     /// `∂L_valid/∂λ̂` (`H` values into `gradLambda`) from the validation task's `∂L_valid/∂w`
     /// at `w = φ(λ̂)`.
+    /// `hidden`: as for `record`, of the `weights` call that made w = φ(λ̂).
     public func hypergradient(
         phi: UnsafePointer<Float>, lambdaHat: UnsafePointer<Float>, gradW: UnsafePointer<Float>,
-        into gradLambda: UnsafeMutablePointer<Float>
+        into gradLambda: UnsafeMutablePointer<Float>, hidden: [Float]? = nil
     ) {
         let x = input.map(lambdaHat, center: lambdaHat)
-        hypernet.prepareBackward(phi: phi, lambda: x)
+        prepareBackward(phi: phi, x: x, hidden: hidden)
         hypernet.backward(phi: phi, lambda: x, gradW: gradW, gradPhi: nil, gradLambda: gradLambda)
     }
 }

@@ -17,8 +17,12 @@ public enum FloatKernels {
     public static func adam(
         params: UnsafeMutablePointer<Float>, grad: UnsafePointer<Float>,
         m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
-        gradScale: Float, beta1: Float, beta2: Float, alpha: Float, epsHat: Float
+        gradScale: Float, beta1: Float, beta2: Float, alpha: Float, epsHat: Float,
+        source: UnsafePointer<Float>? = nil
     ) -> Bool {
+        // `source`: the parameters before the step when they are elsewhere than `params` (an
+        // out-of-place update, the same operations); nil: in place.
+        let from = source ?? UnsafePointer(params)
         let s = SIMD8<Float>(repeating: gradScale)
         let b1 = SIMD8<Float>(repeating: beta1), c1 = SIMD8<Float>(repeating: 1 - beta1)
         let b2 = SIMD8<Float>(repeating: beta2), c2 = SIMD8<Float>(repeating: 1 - beta2)
@@ -31,7 +35,7 @@ public enum FloatKernels {
             let vi = b2 * load(v + i) + c2 * (g * g)
             store(mi, m + i)
             store(vi, v + i)
-            let p = load(params + i) - a * mi / (SIMDSquareRoot.of(vi) + e)
+            let p = load(from + i) - a * mi / (SIMDSquareRoot.of(vi) + e)
             store(p, params + i)
             finite += p * 0
             i += 8
@@ -43,7 +47,7 @@ public enum FloatKernels {
             let vi = beta2 * v[i] + (1 - beta2) * (g * g)
             m[i] = mi
             v[i] = vi
-            let p = params[i] - alpha * mi / (vi.squareRoot() + epsHat)
+            let p = from[i] - alpha * mi / (vi.squareRoot() + epsHat)
             params[i] = p
             tail += p * 0
             i += 1

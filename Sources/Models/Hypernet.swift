@@ -128,6 +128,23 @@ public final class Hypernet<T: BLASScalar> {
         }
     }
 
+    /// The hidden layer the last `forward` or `prepareBackward` left (pre-activation then
+    /// activation, 2k values; empty for `linear`): `restoreHidden` of it instead of
+    /// `prepareBackward` at the same φ and λ gives `backward` the same bits without the pass
+    /// over the first layer (H·k values of φ).
+    public var hiddenState: [T] { hiddenCount == 0 ? [] : z.array + h.array }
+
+    /// Puts back a `hiddenState` (of the φ and λ the next `backward` is at).
+    public func restoreHidden(_ state: [T]) {
+        let k = hiddenCount
+        precondition(state.count == 2 * k, "Hypernet.restoreHidden: \(state.count) values, expected \(2 * k)")
+        guard k > 0 else { return }
+        state.withUnsafeBufferPointer { s in
+            z.pointer.update(from: s.baseAddress!, count: k)
+            h.pointer.update(from: s.baseAddress! + k, count: k)
+        }
+    }
+
     /// Back-propagates `gradW = ∂L/∂w` at the λ of the last `forward` (or `prepareBackward`):
     /// writes `∂L/∂φ` into `gradPhi` (overwriting, or adding to it when `accumulate`) and/or
     /// `∂L/∂λ` into `gradLambda` (overwriting).

@@ -77,12 +77,16 @@ public final class Optimizer<T: BLASScalar> {
     /// gradients (`grad[0]` is element `offset`). Returns `true` when the updated parameters
     /// are finite (checked as they are written, so no second pass is needed).
     @discardableResult
-    public func apply(_ u: Update, params: UnsafeMutablePointer<T>, grad: UnsafePointer<T>, offset: Int, count: Int) -> Bool {
+    /// `source`: where the parameters before the update are, when not in `params` (an
+    /// out-of-place update with the same operations: `params` receives the new values).
+    public func apply(_ u: Update, params: UnsafeMutablePointer<T>, grad: UnsafePointer<T>, offset: Int, count: Int,
+                      source: UnsafePointer<T>? = nil) -> Bool {
         let p = params + offset
+        let from = source.map { $0 + offset } ?? UnsafePointer(p)
         switch kind {
         case .sgd:
             let lr = u.learningRate, gradScale = u.gradScale
-            for i in 0..<count { p[i] -= lr * (grad[i] * gradScale) }
+            for i in 0..<count { p[i] = from[i] - lr * (grad[i] * gradScale) }
             return Vec.allFinite(count, UnsafePointer(p))
         case .adam:
             precondition(offset >= 0 && offset + count <= m.count, "Optimizer.apply: \(offset)+\(count) params, state for \(m.count)")
@@ -94,7 +98,8 @@ public final class Optimizer<T: BLASScalar> {
                                          m: UnsafeMutableRawPointer(m.pointer + offset).assumingMemoryBound(to: Float.self),
                                          v: UnsafeMutableRawPointer(v.pointer + offset).assumingMemoryBound(to: Float.self),
                                          count: count, gradScale: Float(gradScale), beta1: Float(b1), beta2: Float(b2),
-                                         alpha: Float(alpha), epsHat: Float(epsHat))
+                                         alpha: Float(alpha), epsHat: Float(epsHat),
+                                         source: source.map { UnsafeRawPointer($0 + offset).assumingMemoryBound(to: Float.self) })
             }
             let mp = m.pointer + offset, vp = v.pointer + offset
             for i in 0..<count {
@@ -103,7 +108,7 @@ public final class Optimizer<T: BLASScalar> {
                 let vi = b2 * vp[i] + (1 - b2) * g * g
                 mp[i] = mi
                 vp[i] = vi
-                p[i] -= alpha * mi / (vi.squareRoot() + epsHat)
+                p[i] = from[i] - alpha * mi / (vi.squareRoot() + epsHat)
             }
             return Vec.allFinite(count, UnsafePointer(p))
         }
@@ -111,9 +116,10 @@ public final class Optimizer<T: BLASScalar> {
 
     /// `params ← update(params, grad·gradScale)`; returns `true` when the new parameters are finite.
     @discardableResult
-    public func step(params: UnsafeMutablePointer<T>, grad: UnsafePointer<T>, count: Int, gradScale: T = 1) -> Bool {
+    public func step(params: UnsafeMutablePointer<T>, grad: UnsafePointer<T>, count: Int, gradScale: T = 1,
+                     source: UnsafePointer<T>? = nil) -> Bool {
         if kind == .adam { precondition(count == m.count, "Optimizer.step: \(count) params, state for \(m.count)") }
         let u = beginUpdate(gradScale: gradScale)
-        return apply(u, params: params, grad: grad, offset: 0, count: count)
+        return apply(u, params: params, grad: grad, offset: 0, count: count, source: source)
     }
 }

@@ -12,13 +12,14 @@ import SystemIO
 /// | 12          | 4     | header length `H`                                                 |
 /// | 16          | 8     | total file length, checksum included                              |
 /// | 24          | `H`   | UTF-8 JSON header, space-padded so the arrays start at a multiple of 8 |
-/// | 24 + `H`    | 4·n   | `phi`, `lambda_hat`, `phi_m`, `phi_v`, `lambda_m`, `lambda_v`     |
+/// | 24 + `H`    | 4·n   | `phi`, `lambda_hat`, `phi_m`, `phi_v`, `lambda_m`, `lambda_v` (a pipelined run adds `task_phi`, `task_lambda_hat`) |
 /// | end − 4     | 4     | CRC-32C (``CRC32C``) of every byte before it                      |
 ///
 /// The header holds `config` (``ExperimentConfig``'s own `Codable` form), `step`,
 /// `phi_version`, `lambda_version`, `phi_optimizer_steps`, `lambda_optimizer_steps`,
 /// `data_fingerprint` (`"0x"` + 16 hex digits), `wall_seconds_so_far`, `counters` and `arrays`
-/// (`[{"name", "count"}]` in file order). Unknown keys are rejected, so a file from a build
+/// (`[{"name", "count"}]` in file order); a pipelined run's adds `task_phi_version` and
+/// `task_lambda_version` (its task parameters' versions). Unknown keys are rejected, so a file from a build
 /// that records more than this one knows about is refused instead of silently losing a setting.
 ///
 /// A file is accepted only if it is internally consistent: array lengths fit both the file
@@ -40,7 +41,8 @@ extension Checkpoint {
             lambdaOptimizerSteps: snapshot.lambdaOptimizerSteps,
             dataFingerprint: Self.hex(dataFingerprint), wallSecondsSoFar: wallSecondsSoFar,
             counters: counters,
-            arrays: zip(Self.arrayNames, arrays).map { CheckpointHeader.ArrayEntry(name: $0, count: $1.count) })
+            arrays: zip(names, arrays).map { CheckpointHeader.ArrayEntry(name: $0, count: $1.count) },
+            taskPhiVersion: snapshot.taskParameters?.phiVersion, taskLambdaVersion: snapshot.taskParameters?.lambdaVersion)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]     // same checkpoint, same bytes
         var json: [UInt8]
@@ -92,8 +94,13 @@ extension Checkpoint {
             throw .corruptHeader(file: file, reason: "a header length of \(headerLength) bytes does not fit in a \(size)-byte file")
         }
         let header = try CheckpointHeader.decode(UnsafeRawBufferPointer(rebasing: raw[prefixSize..<dataStart]), file: file)
-        guard header.arrays.map(\.name) == arrayNames else {
-            throw .corruptHeader(file: file, reason: "arrays must be \(arrayNames) in this order, found \(header.arrays.map(\.name))")
+        let names = header.arrays.map(\.name)
+        guard names == arrayNames || names == arrayNames + taskArrayNames else {
+            throw .corruptHeader(file: file, reason: "arrays must be \(arrayNames) in this order (a pipelined run's followed by \(taskArrayNames)), found \(names)")
+        }
+        let hasTaskParameters = names.count > arrayNames.count
+        guard hasTaskParameters == (header.taskPhiVersion != nil) && hasTaskParameters == (header.taskLambdaVersion != nil) else {
+            throw .corruptHeader(file: file, reason: "task_phi_version and task_lambda_version must be given exactly when the task arrays are")
         }
         var floatCount = 0
         for entry in header.arrays {
@@ -119,7 +126,11 @@ extension Checkpoint {
             step: header.step, phiVersion: header.phiVersion, lambdaVersion: header.lambdaVersion,
             phi: arrays[0], lambdaHat: arrays[1],
             phiOptimizerSteps: header.phiOptimizerSteps, phiM: arrays[2], phiV: arrays[3],
-            lambdaOptimizerSteps: header.lambdaOptimizerSteps, lambdaM: arrays[4], lambdaV: arrays[5])
+            lambdaOptimizerSteps: header.lambdaOptimizerSteps, lambdaM: arrays[4], lambdaV: arrays[5],
+            taskParameters: hasTaskParameters
+                ? HyperState.TaskParameters(phi: arrays[6], lambdaHat: arrays[7], phiVersion: header.taskPhiVersion!,
+                                            lambdaVersion: header.taskLambdaVersion!)
+                : nil)
         let checkpoint = Checkpoint(snapshot: snapshot, config: header.config, dataFingerprint: fingerprint,
                                     counters: header.counters, wallSecondsSoFar: header.wallSecondsSoFar)
         if let problem = checkpoint.contentProblem() { throw problem.error(file: file, writing: false) }

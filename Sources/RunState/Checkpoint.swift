@@ -42,12 +42,18 @@ public struct Checkpoint: Sendable, Equatable {
     }
 
 
-    /// Array names in file order.
+    /// Array names in file order; a pipelined run's checkpoint adds `taskArrayNames`.
     static let arrayNames = ["phi", "lambda_hat", "phi_m", "phi_v", "lambda_m", "lambda_v"]
+    /// The task parameters of a pipelined run (`HyperState.TaskParameters`), after the others.
+    static let taskArrayNames = ["task_phi", "task_lambda_hat"]
+
+    /// The names of this checkpoint's arrays, in file order.
+    var names: [String] { Self.arrayNames + (snapshot.taskParameters == nil ? [] : Self.taskArrayNames) }
 
     /// The float arrays in file order.
     var arrays: [[Float]] {
         [snapshot.phi, snapshot.lambdaHat, snapshot.phiM, snapshot.phiV, snapshot.lambdaM, snapshot.lambdaV]
+            + (snapshot.taskParameters.map { [$0.phi, $0.lambdaHat] } ?? [])
     }
 
     // MARK: Resuming
@@ -130,12 +136,17 @@ public struct Checkpoint: Sendable, Equatable {
         }
         let phiCount = config.phiCount, h = config.hyperparameterCount
         let (phiMoments, lambdaMoments) = (config.phiOptimizer == .adam ? phiCount : 0, config.lambdaOptimizer == .adam ? h : 0)
-        let expected = [phiCount, h, phiMoments, phiMoments, lambdaMoments, lambdaMoments]
-        for (name, (values, count)) in zip(Self.arrayNames, zip(arrays, expected)) where values.count != count {
+        switch (config.pipelined ?? false, snapshot.taskParameters != nil) {
+        case (true, false): return .invalid("the run is pipelined but the checkpoint has no task parameters (task_phi, task_lambda_hat)")
+        case (false, true): return .invalid("the checkpoint has task parameters (task_phi, task_lambda_hat) but the run is not pipelined")
+        default: break
+        }
+        let expected = [phiCount, h, phiMoments, phiMoments, lambdaMoments, lambdaMoments, phiCount, h]
+        for (name, (values, count)) in zip(names, zip(arrays, expected)) where values.count != count {
             return .invalid("\(name) has \(values.count) values, but \(model), scope \(config.external?.scope.rawValue ?? config.scope.rawValue), "
                 + "hypernet \(config.hypernet) with \(config.phiOptimizer.rawValue)/\(config.lambdaOptimizer.rawValue) need \(count)")
         }
-        for (name, values) in zip(Self.arrayNames, arrays) {
+        for (name, values) in zip(names, arrays) {
             if let index = Self.firstNonFinite(values) {
                 return .nonFinite(array: name, index: index, value: values[index])
             }

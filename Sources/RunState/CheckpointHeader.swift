@@ -13,6 +13,9 @@ struct CheckpointHeader: Codable {
     var wallSecondsSoFar: Double
     var counters: [String: UInt64]
     var arrays: [ArrayEntry]
+    /// A pipelined run's task parameters' versions (nil otherwise).
+    var taskPhiVersion: UInt64?
+    var taskLambdaVersion: UInt64?
 
     struct ArrayEntry: Codable {
         var name: String
@@ -24,6 +27,7 @@ struct CheckpointHeader: Codable {
         case phiVersion = "phi_version", lambdaVersion = "lambda_version"
         case phiOptimizerSteps = "phi_optimizer_steps", lambdaOptimizerSteps = "lambda_optimizer_steps"
         case dataFingerprint = "data_fingerprint", wallSecondsSoFar = "wall_seconds_so_far"
+        case taskPhiVersion = "task_phi_version", taskLambdaVersion = "task_lambda_version"
     }
 
     /// Every key `ExperimentConfig` may encode — optional settings included, which a JSON

@@ -45,6 +45,7 @@ public enum ExperimentSettings {
         ]
         if let w = c.lambdaWarmupSteps { e.append(("lambda-warmup-steps", String(w))) }
         e.append(("divergence-guard", c.divergenceGuard == nil ? "off" : "on"))
+        if c.pipelined == true { e.append(("pipelined", "on")) }
         e.append(("eval-every", String(c.evalEvery)))
         if let r = c.retrainSteps { e.append(("retrain-steps", String(r))) }
         if let a = c.answer { e.append(("answer", a.rawValue)) }

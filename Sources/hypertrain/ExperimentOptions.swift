@@ -168,6 +168,8 @@ struct HyperTrainingOptions: ParsableArguments, ExperimentSettingsGroup {
     var lambdaWarmupSteps: Int?
     @Option(name: .customLong("divergence-guard"), help: "on: roll back to the last good state and halve the step sizes when the validation loss blows up; off.")
     var divergenceGuard: Switch?
+    @Option(name: .customLong("pipelined"), help: "on: each step's tasks are made from the parameters before the previous step's update, so a cluster hands out the next tasks while it updates (faster; gradients one step old, the same in every layout); off (default): lockstep.")
+    var pipelined: Switch?
     @Option(name: .customLong("eval-every"), help: "Full validation/test evaluation every N steps (0: only at the end).")
     var evalEvery: Int?
     @Option(name: .customLong("retrain-steps"), help: "After hyper-training, train the model from scratch at the final λ̂ for N steps (Algorithm 1; 0: no retraining).")
@@ -178,7 +180,7 @@ struct HyperTrainingOptions: ParsableArguments, ExperimentSettingsGroup {
     static let settings: [String: SettingsFile.Kind] = [
         "algorithm": .text, "hypernet": .text, "hypernet-input": .text, "samples": .integer, "sigma": .number, "steps": .integer,
         "phase1-steps": .integer, "prior-mean": .number, "prior-std": .number, "phi-optimizer": .text, "phi-lr": .number,
-        "lambda-optimizer": .text, "lambda-lr": .number, "lambda-warmup-steps": .integer, "divergence-guard": .text,
+        "lambda-optimizer": .text, "lambda-lr": .number, "lambda-warmup-steps": .integer, "divergence-guard": .text, "pipelined": .text,
         "eval-every": .integer, "retrain-steps": .integer, "answer": .text,
     ]
 
@@ -199,6 +201,7 @@ struct HyperTrainingOptions: ParsableArguments, ExperimentSettingsGroup {
         if let lambdaLR { c.lambdaLearningRate = lambdaLR }
         if let lambdaWarmupSteps { c.lambdaWarmupSteps = lambdaWarmupSteps }
         if let divergenceGuard { c.divergenceGuard = divergenceGuard == .on ? DivergenceGuardSettings() : nil }
+        if let pipelined { c.pipelined = pipelined == .on ? true : nil }
         if let evalEvery { c.evalEvery = evalEvery }
         if let retrainSteps { c.retrainSteps = retrainSteps }
         if let answer { c.answer = answer }

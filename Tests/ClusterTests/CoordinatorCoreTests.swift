@@ -127,16 +127,18 @@ import Wire
         case mixed
     }
 
-    @Test("several steps driven through fake peers equal LocalRun bit for bit, trainers taking weight tasks or φ tasks and replying with ∂L/∂w or ∂L/∂φ, a weight-task validator (φ only re-sent when it changed)",
-          arguments: hypernetSettings.indices, TrainerForms.allCases)
-    func manyStepsMatchLocalRun(setting: Int, forms: TrainerForms) throws {
-        let (kind, scope, centred, guarded) = Self.hypernetSettings[setting]
+    @Test("several steps driven through fake peers equal LocalRun bit for bit, trainers taking weight tasks or φ tasks and replying with ∂L/∂w or ∂L/∂φ, a weight-task validator (φ only re-sent when it changed), lockstep and pipelined",
+          arguments: hypernetSettings.indices.flatMap { i in [(i, false), (i, true)] }, TrainerForms.allCases)
+    func manyStepsMatchLocalRun(setting: (Int, Bool), forms: TrainerForms) throws {
+        let (kind, scope, centred, guarded) = Self.hypernetSettings[setting.0]
+        let pipelined = setting.1
         let steps = guarded ? 14 : 6
         let h = CoreHarness(steps: steps) { c in
             c.hypernet = HypernetKind(parsing: kind)!
             c.scope = scope
             if centred { c.hypernetInput = .centred }
             if guarded { Self.touchyRecipe(&c) }
+            if pipelined { c.pipelined = true }
         }
         // The validator takes weight tasks (w = φ(λ̂) in, ∂L/∂w out) as ours does; the
         // φ form of the validation task is covered by the single-step test above.
@@ -155,7 +157,8 @@ import Wire
                     switch m.body {
                     case .trainTask(let t) where !t.weights.isEmpty:
                         #expect(forms != .phiTasks && (i == 0 || forms == .weightTasks) && t.phi.isEmpty)
-                        pending[i] = .gradient(h.gradient(forWeightTask: t))
+                        // The first trainer echoes λ, the second leaves it out (both allowed).
+                        pending[i] = .gradient(h.gradient(forWeightTask: t, echoLambda: i == 0))
                     case .trainTask(let t):
                         #expect(i == 1 || forms == .phiTasks)
                         if !t.phi.isEmpty { cachedPhi[i] = t.phi }
@@ -193,6 +196,15 @@ import Wire
         #expect(s.phi.map(\.bitPattern) == l.phi.map(\.bitPattern))
         #expect(s.lambdaHat.map(\.bitPattern) == l.lambdaHat.map(\.bitPattern))
         #expect(s == l)
+        #expect((s.taskParameters != nil) == pipelined)
+        if pipelined {
+            // The schedule changes the run: one-step-old gradients are not the lockstep ones.
+            var lockstep = h.config
+            lockstep.pipelined = nil
+            let other = LocalRun(config: lockstep, data: h.data)
+            for _ in 0..<steps { _ = try other.step() }
+            #expect(other.state.phi.array != l.phi)
+        }
     }
 
     // MARK: Refused messages
@@ -330,6 +342,9 @@ import Wire
         #expect(try refused { $0.gradW.removeLast() } == .badTensor)
         #expect(try refused { $0.gradPhi = Array(repeating: 0, count: h.config.phiCount) } == .badTensor, "grad_phi and grad_w together")
         #expect(try refused { $0.gradW[2] = .nan } == .nonFinite)
+        // λ may be left out only answering a weight task (whose λ the coordinator sent): this
+        // trainer got a φ task.
+        #expect(try refused { $0.lambdas = [] } == .badTensor, "∂L/∂w without λ to a φ task")
         #expect(h.core.state.snapshot() == before)
         #expect(h.core.counters.gradientsApplied == 0)
 
@@ -348,7 +363,9 @@ import Wire
         // The refusal closed the lease; the task, handed out again, is then answered correctly.
         let tc2 = try #require(CoreHarness.trainTask(in: wide.core.handle(peer: c.id, frames: c.frames(.workRequest), now: wide.t0), to: c.id))
         #expect(tc2.taskIndex == tc.taskIndex && tc2.leaseID != tc.leaseID)
-        #expect(CoreHarness.acked(wide.core.handle(peer: c.id, frames: c.frames(.gradient(wide.gradient(forWeightTask: tc2))), now: wide.t0), to: c.id))
+        // Answering a weight task, λ may be left out (docs/protocol.md §5): the λ it carried counts.
+        #expect(CoreHarness.acked(wide.core.handle(peer: c.id, frames: c.frames(.gradient(wide.gradient(forWeightTask: tc2, echoLambda: false))), now: wide.t0), to: c.id))
+        #expect(wide.core.counters.gradientsApplied == 1)
 
         // Async tasks do not accept ∂L/∂w (φ may move before the reply arrives), and a trainer
         // that takes weight tasks gets φ there too.
@@ -847,7 +864,8 @@ final class CoreHarness {
 
     /// An honest answer to a training weight task: `∂L/∂w` at the task's `w` and λ, computed
     /// from 64-byte aligned copies as a worker does.
-    func gradient(forWeightTask task: TrainTask) -> Gradient {
+    /// (`echoLambda` false: the reply leaves `lambda` out, as our trainers do.)
+    func gradient(forWeightTask task: TrainTask, echoLambda: Bool = true) -> Gradient {
         let w = AlignedBuffer<Float>(count: trainer.weightCount), lambda = AlignedBuffer<Float>(count: config.hyperparameterCount)
         let g = AlignedBuffer<Float>(count: trainer.weightCount)
         w.load(task.weights)
@@ -855,7 +873,7 @@ final class CoreHarness {
         let loss = trainer.trainTask(weights: w.constPointer, lambda: lambda.constPointer, step: task.step,
                                      task: Int(task.taskIndex), gradW: g.pointer)
         return Gradient(step: task.step, taskIndex: task.taskIndex, leaseID: task.leaseID, trainLoss: loss,
-                        gradPhi: [], gradW: g.array, lambdas: task.lambda, indices: trainer.lastRows)
+                        gradPhi: [], gradW: g.array, lambdas: echoLambda ? task.lambda : [], indices: trainer.lastRows)
     }
 
     /// An honest answer to a weight task: `∂L_valid/∂w` at the task's `w`.
