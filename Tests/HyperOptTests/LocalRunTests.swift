@@ -1,4 +1,5 @@
 import HyperOpt
+import Linalg
 import Models
 import Testing
 import TestSupport
@@ -81,6 +82,64 @@ private func steps(_ run: LocalRun, _ n: Int) throws {
         #expect(lambdaEqual, "λ̂ \(b.lambdaHat) vs uninterrupted \(a.lambdaHat)")
         #expect(allEqual, "optimizer moments, step counts or versions differ")
         #expect(resumed.evaluate() == original.evaluate())
+    }
+
+    @Test("pipelined: step t's gradients are taken at the parameters before step t − 1's update and applied to the current ones (an independent lockstep state fed those gradients gives the same bits)")
+    func pipelinedMath() throws {
+        var c = smallConfig()
+        c.pipelined = true
+        let data = try RealData.data(for: c)
+        let run = LocalRun(config: c, data: data)
+        var lockstep = c
+        lockstep.pipelined = nil
+        let trainer = HyperTrainer(config: lockstep, data: data)
+        let reference = HyperState(config: lockstep, phi: trainer.initialPhi(), lambdaHat: trainer.initialLambdaHat())
+        // θ_{t−1}: the parameters the next step's gradients are taken at (θ_{−1} = θ₀).
+        var previous = (phi: reference.phi.array, lambdaHat: reference.lambdaHat.array)
+        let g = AlignedBuffer<Float>(count: trainer.phiCount), gl = AlignedBuffer<Float>(count: trainer.hyperparameterCount)
+        for t in 0..<8 {
+            let p = AlignedBuffer(previous.phi), l = AlignedBuffer(previous.lambdaHat)
+            reference.beginStep()
+            for k in 0..<c.samplesPerStep {
+                _ = trainer.trainTask(phi: p.constPointer, lambdaHat: l.constPointer, step: UInt64(t), task: k, gradPhi: g.pointer)
+                reference.addTaskGradient(g.constPointer)
+            }
+            _ = trainer.validTask(phi: p.constPointer, lambdaHat: l.constPointer, step: UInt64(t), gradLambda: gl.pointer)
+            previous = (reference.phi.array, reference.lambdaHat.array)
+            reference.applyPhiStep()
+            reference.applyLambdaStep(gl.constPointer)
+            reference.endStep()
+
+            _ = try run.step()
+            #expect(run.state.phi.array.map(\.bitPattern) == reference.phi.array.map(\.bitPattern), "φ differs after step \(t)")
+            #expect(run.state.lambdaHat.array == reference.lambdaHat.array, "λ̂ differs after step \(t)")
+            // The next step's tasks are made from the parameters before this update.
+            #expect(run.state.taskPhi.array == previous.phi && run.state.taskLambdaHat.array == previous.lambdaHat)
+        }
+        // Step 0 is a lockstep step (θ₋₁ = θ₀); later ones are not.
+        let plain = LocalRun(config: lockstep, data: data)
+        try steps(plain, 8)
+        #expect(plain.state.phi.array != run.state.phi.array)
+    }
+
+    @Test("a pipelined run restored from a snapshot after 30 steps continues bit-identically (its task parameters are part of the snapshot)")
+    func pipelinedResume() throws {
+        var c = smallConfig()
+        c.pipelined = true
+        let data = try RealData.data(for: c)
+        let original = LocalRun(config: c, data: data)
+        try steps(original, 30)
+        let checkpoint = original.state.snapshot()
+        #expect(checkpoint.taskParameters != nil)
+        try steps(original, 20)
+        let resumed = LocalRun(config: c, data: data)
+        #expect(resumed.state.problems(resuming: checkpoint).isEmpty)
+        var withoutTask = checkpoint
+        withoutTask.taskParameters = nil
+        #expect(!resumed.state.problems(resuming: withoutTask).isEmpty, "a pipelined run cannot continue without its task parameters")
+        resumed.state.restore(checkpoint)
+        try steps(resumed, 20)
+        #expect(resumed.state.snapshot() == original.state.snapshot())
     }
 
     @Test("restoring rejects snapshots of the wrong sizes or with non-finite parameters")

@@ -161,6 +161,76 @@ import TestSupport
         #expect(resumedSteps.allSatisfy { lambdas[$0] == ref.lambdaByStep[$0] }, "resumed steps' λ̂ differ from the uninterrupted run")
     }
 
+    // MARK: 3b. The pipelined schedule
+
+    /// Per-weight λ with a factorized hypernetwork (the hidden layer the coordinator reuses),
+    /// pipelined.
+    static let pipelined = experimentFlags(steps: 600) + ["--scope", "per-weight", "--hypernet", "factorized:4", "--pipelined", "on"]
+
+    @Test("pipelined: run --workers 2 and a coordinator killed (kill -9) and resumed with --resume both equal the pipelined single-process run bit for bit, task parameters included")
+    func pipelinedMatchesSingleProcessAndResumes() throws {
+        let scratch = try Scratch("pipelined")
+        let procs = try Processes(scratch)
+        defer { procs.stopAll() }
+        let data = try Env.data()
+        let ref = try References.shared.reference(Self.pipelined)
+        #expect(ref.checkpoint.snapshot.taskParameters != nil)
+
+        // The local layout (validator thread, 2 trainer processes).
+        let local = scratch.file("local.bin"), localMetrics = scratch.file("local.jsonl")
+        let (run, runStatus) = try procs.run("run-pipelined", ["run"] + Self.pipelined + [
+            "--workers", "2", "--checkpoint", local, "--metrics", localMetrics, "--log-every", "1", "--quiet", "--data", data])
+        try #require(runStatus == 0, "run --workers 2 --pipelined on failed\n\(run.report)")
+        #expect(try Outputs.checkpoint(local).snapshot == ref.checkpoint.snapshot, "the local cluster differs from the single process")
+        let localLambdas = Outputs.lambdaByStep(localMetrics)
+        #expect((1...600).allSatisfy { localLambdas[$0] == ref.lambdaByStep[$0] }, "λ̂ differs at some step")
+
+        // A coordinator killed mid-run and resumed from its checkpoint.
+        let ep = scratch.ipc()
+        let ckpt = scratch.file("c.bin"), metrics = scratch.file("m.jsonl")
+        func coordinatorArgs(_ summary: String, resume: Bool) -> [String] {
+            ["coordinator"] + Self.pipelined + ["--bind", ep, "--insecure", "--heartbeat-ms", "200",
+                                                "--checkpoint", ckpt, "--checkpoint-every", "50",
+                                                "--metrics", metrics, "--summary", scratch.file(summary),
+                                                "--log-every", "1", "--quiet", "--data", data] + (resume ? ["--resume"] : [])
+        }
+        let first = try procs.start("coordinator-1", coordinatorArgs("s1.json", resume: false))
+        let workers = [try procs.start("worker-1", ["worker", "--connect", ep, "--data", data]),
+                       try procs.start("worker-2", ["worker", "--connect", ep, "--data", data]),
+                       try procs.start("validator", ["validator", "--connect", ep, "--data", data])]
+        try #require(Poll.until(timeout: 60) { Outputs.lastStep(metrics) >= 150 || !first.isRunning },
+                     "no step 150 within 60 s\n\(procs.logs)")
+        try #require(first.isRunning && Outputs.lastStep(metrics) < 550, "the run ended before the coordinator could be killed\n\(procs.logs)")
+        first.killAndReap()
+        let saved = try Outputs.checkpoint(ckpt)
+        #expect(saved.snapshot.taskParameters != nil && saved.snapshot.step % 50 == 0)
+        let second = try procs.start("coordinator-2", coordinatorArgs("s2.json", resume: true))
+        let status = try #require(second.wait(timeout: 120), "resumed coordinator still running after 120 s\n\(procs.logs)")
+        #expect(status == 0, "resumed coordinator exit \(status)\n\(procs.logs)")
+        for w in workers {
+            let st = w.wait(timeout: 30)
+            #expect(st == 0, "\(w.name) exit \(st.map(String.init) ?? "none (still running)")\n\(w.report)")
+        }
+        let c = try Outputs.checkpoint(ckpt)
+        #expect(c.snapshot == ref.checkpoint.snapshot, "resumed from step \(saved.snapshot.step): differs from the uninterrupted run")
+        let lambdas = Outputs.lambdaByStep(metrics)
+        #expect((Int(saved.snapshot.step) + 1...600).allSatisfy { lambdas[$0] == ref.lambdaByStep[$0] }, "resumed steps' λ̂ differ")
+        // (Workers still registered with the killed coordinator are told NOT_REGISTERED once, then
+        // register again; nothing else may be refused.)
+        let s = try Outputs.object(scratch.file("s2.json"))
+        #expect(rejections(s).keys.allSatisfy { $0 == "notRegistered" }, "honest workers had results rejected: \(rejections(s))")
+    }
+
+    @Test("--pipelined on with --mode async is refused before anything starts")
+    func pipelinedAsyncRefused() throws {
+        let scratch = try Scratch("pipelined-async")
+        let procs = try Processes(scratch)
+        defer { procs.stopAll() }
+        let (child, status) = try procs.run("run", ["run"] + Self.pipelined + ["--workers", "1", "--mode", "async", "--quiet", "--data", try Env.data()])
+        #expect(status != 0)
+        #expect(child.stderr.contains("--pipelined on is a sync schedule"), "\(child.report)")
+    }
+
     // MARK: 4. Garbage in
 
     @Test("a live coordinator fed a few hundred malformed messages refuses each, changes nothing, and then finishes the run")

@@ -41,6 +41,53 @@ import TestSupport
         #expect(bytes.count == 24 + headerLength + 4 * floats + 4)
     }
 
+    @Test("a pipelined run's checkpoint carries its task parameters and their versions, round-trips bit for bit, and a file without them (or with them for a lockstep run) is refused")
+    func pipelinedRoundTrip() throws {
+        let scratch = try CheckpointScratch()
+        defer { scratch.remove() }
+        let path = scratch.path + "/run.ckpt"
+        var config = CheckpointFixture.make(steps: 1).config
+        config.pipelined = true
+        let state = HyperState(config: config, phi: CheckpointFixture.make(steps: 1).snapshot.phi,
+                               lambdaHat: [Float](repeating: -2, count: config.hyperparameterCount))
+        // Two steps: the published parameters are the ones before the second update.
+        for t in 0..<2 {
+            state.beginStep()
+            let g = [Float](repeating: 0.25 * Float(t + 1), count: config.phiCount)
+            g.withUnsafeBufferPointer { state.addTaskGradient($0.baseAddress!) }
+            state.publishTaskParameters()
+            state.applyPhiStep()
+            let gl = [Float](repeating: -0.5, count: config.hyperparameterCount)
+            gl.withUnsafeBufferPointer { state.applyLambdaStep($0.baseAddress!) }
+            state.endStep()
+        }
+        let original = Checkpoint(snapshot: state.snapshot(), config: config, dataFingerprint: 7, wallSecondsSoFar: 1)
+        let task = try #require(original.snapshot.taskParameters)
+        #expect(task.phi != original.snapshot.phi && task.phiVersion == 1 && task.lambdaVersion == 1)
+        try original.write(to: path)
+        let restored = try Checkpoint.read(from: path)
+        #expect(restored == original)
+        #expect(restored.snapshot.taskParameters?.phi.map(\.bitPattern) == task.phi.map(\.bitPattern))
+
+        // The run is pipelined but the file has no task parameters, and the other way round.
+        var missing = original
+        missing.snapshot.taskParameters = nil
+        #expect(throws: CheckpointError.self) { try missing.write(to: path + ".2") }
+        var extra = CheckpointFixture.make(steps: 1)
+        extra.snapshot.taskParameters = task
+        #expect(throws: CheckpointError.self) { try extra.write(to: path + ".3") }
+        // A resumed state checks them too.
+        let fresh = HyperState(config: config, phi: original.snapshot.phi, lambdaHat: original.snapshot.lambdaHat)
+        #expect(fresh.problems(resuming: original.snapshot).isEmpty)
+        #expect(fresh.problems(resuming: missing.snapshot).contains { $0.contains("task parameters") })
+        var short = original.snapshot
+        short.taskParameters?.phi.removeLast()
+        #expect(fresh.problems(resuming: short).contains { $0.contains("task_phi") })
+        fresh.restore(original.snapshot)
+        #expect(fresh.snapshot() == original.snapshot)
+        #expect(fresh.taskPhiVersion == 1 && fresh.taskPhi.array == task.phi)
+    }
+
     @Test("a configuration with every optional setting given (centred input, fan-in init) round-trips")
     func optionalSettingsRoundTrip() throws {
         let scratch = try CheckpointScratch()
