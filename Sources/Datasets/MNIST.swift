@@ -26,6 +26,12 @@ public struct MNIST: Sendable {
             test: try loadPart(directory: directory, images: .testImages, labels: .testLabels))
     }
 
+    /// Checks that the four IDX files are in `directory` (without reading them).
+    /// - Throws: ``DatasetError`` naming the first missing file.
+    public static func requireFiles(in directory: String) throws(DatasetError) {
+        for file in [MNISTFile.trainImages, .trainLabels, .testImages, .testLabels] { _ = try file.locate(in: directory) }
+    }
+
     private static func loadPart(directory: String, images: MNISTFile, labels: MNISTFile) throws(DatasetError) -> LabeledImages {
         let imagesPath = try images.locate(in: directory)
         let labelsPath = try labels.locate(in: directory)

@@ -52,13 +52,16 @@ struct RunCommand: SettingsCommand {
         for w in config.warnings() { Console.error("warning: \(w)") }
         try ResolvedSettings.write(config, besideSummary: output.files.summary)
         let dataDir = self.data.directory
-        let data = try ExperimentData.load(directory: dataDir, config: config)
         let trainers = workers.trainers(samplesPerStep: config.samplesPerStep, cores: ProcessInfo.processInfo.activeProcessorCount)
         if workers == .auto { Console.error("run: --workers auto: \(trainers) training worker(s) on \(ProcessInfo.processInfo.activeProcessorCount) cores") }
         if trainers == 0 && (cluster.resume || cluster.mode != .sync) {
             throw ValidationError("--resume and --mode need training workers; --workers auto chose none on \(ProcessInfo.processInfo.activeProcessorCount) core(s) (give --workers N)")
         }
-        if trainers > 0 { return try runLocalCluster(config: config, data: data, dataDir: dataDir, trainers: trainers) }
+        if cluster.mode == .async && config.pipelined == true {
+            throw ValidationError("--pipelined on is a sync schedule (async mode hands out the newest φ already): drop one of --pipelined on and --mode async")
+        }
+        if trainers > 0 { return try runLocalCluster(config: config, dataDir: dataDir, trainers: trainers) }
+        let data = try ExperimentData.load(directory: dataDir, config: config)
         let run = LocalRun(config: config, data: data)
         run.log = { Console.error($0) }
         let reporter = try RunReporter(config: config, options: output.reporterOptions)
@@ -133,7 +136,10 @@ struct RunCommand: SettingsCommand {
 
     /// This process coordinates; `trainers` trainers run as child processes, the validator as a
     /// thread of this process (`--validator thread`) or a child process (`--validator process`).
-    private func runLocalCluster(config: ExperimentConfig, data: ExperimentData, dataDir: String, trainers: Int) throws {
+    private func runLocalCluster(config: ExperimentConfig, dataDir: String, trainers: Int) throws {
+        // The data files must be there before any child starts (a missing file is one clear error,
+        // not one per process).
+        try MNIST.requireFiles(in: dataDir)
         // Busy threads: the trainers, the coordinator and the validator.
         let spin = busyWaitMicroseconds ?? (ProcessInfo.processInfo.activeProcessorCount >= trainers + 2 ? 2_000 : 0)
         let socketDir = FileManager.default.temporaryDirectory.path
@@ -141,6 +147,14 @@ struct RunCommand: SettingsCommand {
         let children = LocalCluster(executable: LocalCluster.currentExecutable, endpoint: endpoint, trainers: trainers,
                                     validators: validator == .process ? 1 : 0, dataDirectory: dataDir, busyWaitMicroseconds: spin,
                                     log: { Console.error("run: " + $0) })
+        // After a normal end the children exit on the coordinator's Shutdown; otherwise
+        // (error, Ctrl-C) they are terminated at once.
+        var finished = false
+        defer { children.stop(timeout: finished ? 5 : 0) }
+        // The children start first, so that their data loading overlaps this process's; they
+        // retry Hello until the coordinator has bound its socket and answers.
+        try children.start()
+        let data = try ExperimentData.load(directory: dataDir, config: config)
         var options = Coordinator.Options(bind: [endpoint])
         cluster.apply(to: &options)
         options.inProcessValidator = validator == .thread
@@ -162,13 +176,8 @@ struct RunCommand: SettingsCommand {
                 Console.error("coordinator: " + line)
             }
         }
-        // After a normal end the children exit on the coordinator's Shutdown; otherwise
-        // (error, Ctrl-C) they are terminated at once.
-        var finished = false
-        defer { children.stop(timeout: finished ? 5 : 0) }
         let coordinator = Coordinator(config: config, data: data, options: options)
-        // Children start once the socket is bound; they retry Hello until the coordinator answers.
-        let outcome = try coordinator.run(beforeLoop: { try children.start() })
+        let outcome = try coordinator.run(beforeLoop: {})
         finished = !outcome.interrupted
         print(Self.resultLine(lambdaHat: outcome.lambdaHat, evaluation: outcome.evaluation))
         if let line = answerLine.text { print(line) }

@@ -111,42 +111,8 @@ import TestSupport
         let scratch = try Scratch("ckill")
         let procs = try Processes(scratch)
         defer { procs.stopAll() }
-        let data = try Env.data()
         let ref = try References.shared.reference(Self.long)
-        let ep = scratch.ipc()
-        let ckpt = scratch.file("c.bin"), metrics = scratch.file("m.jsonl")
-        func coordinatorArgs(_ summary: String, resume: Bool) -> [String] {
-            ["coordinator"] + Self.long + ["--bind", ep, "--insecure", "--heartbeat-ms", "200",
-                                           "--checkpoint", ckpt, "--checkpoint-every", "50",
-                                           "--metrics", metrics, "--summary", scratch.file(summary),
-                                           "--log-every", "1", "--quiet", "--data", data] + (resume ? ["--resume"] : [])
-        }
-
-        let first = try procs.start("coordinator-1", coordinatorArgs("s1.json", resume: false))
-        let workers = [try procs.start("worker-1", ["worker", "--connect", ep, "--data", data]),
-                       try procs.start("worker-2", ["worker", "--connect", ep, "--data", data]),
-                       try procs.start("validator", ["validator", "--connect", ep, "--data", data])]
-        try #require(Poll.until(timeout: 60) { Outputs.lastStep(metrics) >= 150 || !first.isRunning },
-                     "no step 150 within 60 s\n\(procs.logs)")
-        try #require(first.isRunning && Outputs.lastStep(metrics) < 1200, "the run ended before the coordinator could be killed\n\(procs.logs)")
-        first.killAndReap()
-        let killedAt = Outputs.lastStep(metrics)
-        let saved = try Outputs.checkpoint(ckpt)
-        #expect(saved.snapshot.step >= 150 && saved.snapshot.step % 50 == 0 && saved.snapshot.step <= UInt64(killedAt),
-                "checkpoint at step \(saved.snapshot.step), killed at step \(killedAt)")
-        #expect(!FileManager.default.fileExists(atPath: scratch.file("s1.json")), "a SIGKILLed coordinator cannot have written a summary")
-
-        // Same endpoint, same flags, plus --resume; the old workers find it by themselves.
-        let second = try procs.start("coordinator-2", coordinatorArgs("s2.json", resume: true))
-        let status = try #require(second.wait(timeout: 120), "resumed coordinator still running after 120 s\n\(procs.logs)")
-        #expect(status == 0, "resumed coordinator exit \(status)\n\(procs.logs)")
-        #expect(second.stderr.contains("resumed from"), "\(second.report)")
-        for w in workers {
-            let st = w.wait(timeout: 10)
-            #expect(st == 0, "\(w.name) exit \(st.map(String.init) ?? "none (still running)")\n\(w.report)")
-        }
-
-        let c = try Outputs.checkpoint(ckpt)
+        let (saved, c, metrics) = try Self.killCoordinatorAndResume(Self.long, steps: 1500, scratch: scratch, procs: procs)
         #expect(c.snapshot.step == 1500)
         #expect(bits(c.snapshot.phi) == bits(ref.checkpoint.snapshot.phi), "φ differs from the uninterrupted run (resumed from step \(saved.snapshot.step))")
         #expect(bits(c.snapshot.lambdaHat) == bits(ref.checkpoint.snapshot.lambdaHat),
@@ -159,6 +125,47 @@ import TestSupport
         #expect(lambdas[1500] == ref.lambdaByStep[1500])
         let resumedSteps = (Int(saved.snapshot.step) + 1)...1500
         #expect(resumedSteps.allSatisfy { lambdas[$0] == ref.lambdaByStep[$0] }, "resumed steps' λ̂ differ from the uninterrupted run")
+    }
+
+    /// A coordinator with two workers and a validator (`flags`, `steps` steps, a checkpoint every
+    /// 50 steps) killed with kill -9 past step 150, then started again with `--resume` on the
+    /// same endpoint (the workers find it by themselves). Returns the checkpoint it resumed
+    /// from, the final checkpoint and the metrics file (`s2.json` in `scratch` is the summary).
+    static func killCoordinatorAndResume(_ flags: [String], steps: Int, scratch: Scratch, procs: Processes) throws
+        -> (saved: Checkpoint, final: Checkpoint, metrics: String) {
+        let data = try Env.data()
+        let ep = scratch.ipc()
+        let ckpt = scratch.file("c.bin"), metrics = scratch.file("m.jsonl")
+        func coordinatorArgs(_ summary: String, resume: Bool) -> [String] {
+            ["coordinator"] + flags + ["--bind", ep, "--insecure", "--heartbeat-ms", "200",
+                                       "--checkpoint", ckpt, "--checkpoint-every", "50",
+                                       "--metrics", metrics, "--summary", scratch.file(summary),
+                                       "--log-every", "1", "--quiet", "--data", data] + (resume ? ["--resume"] : [])
+        }
+
+        let first = try procs.start("coordinator-1", coordinatorArgs("s1.json", resume: false))
+        let workers = [try procs.start("worker-1", ["worker", "--connect", ep, "--data", data]),
+                       try procs.start("worker-2", ["worker", "--connect", ep, "--data", data]),
+                       try procs.start("validator", ["validator", "--connect", ep, "--data", data])]
+        try #require(Poll.until(timeout: 60) { Outputs.lastStep(metrics) >= 150 || !first.isRunning },
+                     "no step 150 within 60 s\n\(procs.logs)")
+        try #require(first.isRunning && Outputs.lastStep(metrics) < steps - 50, "the run ended before the coordinator could be killed\n\(procs.logs)")
+        first.killAndReap()
+        let killedAt = Outputs.lastStep(metrics)
+        let saved = try Outputs.checkpoint(ckpt)
+        #expect(saved.snapshot.step >= 150 && saved.snapshot.step % 50 == 0 && saved.snapshot.step <= UInt64(killedAt),
+                "checkpoint at step \(saved.snapshot.step), killed at step \(killedAt)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("s1.json")), "a SIGKILLed coordinator cannot have written a summary")
+
+        let second = try procs.start("coordinator-2", coordinatorArgs("s2.json", resume: true))
+        let status = try #require(second.wait(timeout: 120), "resumed coordinator still running after 120 s\n\(procs.logs)")
+        #expect(status == 0, "resumed coordinator exit \(status)\n\(procs.logs)")
+        #expect(second.stderr.contains("resumed from"), "\(second.report)")
+        for w in workers {
+            let st = w.wait(timeout: 30)
+            #expect(st == 0, "\(w.name) exit \(st.map(String.init) ?? "none (still running)")\n\(w.report)")
+        }
+        return (saved, try Outputs.checkpoint(ckpt), metrics)
     }
 
     // MARK: 3b. The pipelined schedule
@@ -186,32 +193,8 @@ import TestSupport
         #expect((1...600).allSatisfy { localLambdas[$0] == ref.lambdaByStep[$0] }, "λ̂ differs at some step")
 
         // A coordinator killed mid-run and resumed from its checkpoint.
-        let ep = scratch.ipc()
-        let ckpt = scratch.file("c.bin"), metrics = scratch.file("m.jsonl")
-        func coordinatorArgs(_ summary: String, resume: Bool) -> [String] {
-            ["coordinator"] + Self.pipelined + ["--bind", ep, "--insecure", "--heartbeat-ms", "200",
-                                                "--checkpoint", ckpt, "--checkpoint-every", "50",
-                                                "--metrics", metrics, "--summary", scratch.file(summary),
-                                                "--log-every", "1", "--quiet", "--data", data] + (resume ? ["--resume"] : [])
-        }
-        let first = try procs.start("coordinator-1", coordinatorArgs("s1.json", resume: false))
-        let workers = [try procs.start("worker-1", ["worker", "--connect", ep, "--data", data]),
-                       try procs.start("worker-2", ["worker", "--connect", ep, "--data", data]),
-                       try procs.start("validator", ["validator", "--connect", ep, "--data", data])]
-        try #require(Poll.until(timeout: 60) { Outputs.lastStep(metrics) >= 150 || !first.isRunning },
-                     "no step 150 within 60 s\n\(procs.logs)")
-        try #require(first.isRunning && Outputs.lastStep(metrics) < 550, "the run ended before the coordinator could be killed\n\(procs.logs)")
-        first.killAndReap()
-        let saved = try Outputs.checkpoint(ckpt)
-        #expect(saved.snapshot.taskParameters != nil && saved.snapshot.step % 50 == 0)
-        let second = try procs.start("coordinator-2", coordinatorArgs("s2.json", resume: true))
-        let status = try #require(second.wait(timeout: 120), "resumed coordinator still running after 120 s\n\(procs.logs)")
-        #expect(status == 0, "resumed coordinator exit \(status)\n\(procs.logs)")
-        for w in workers {
-            let st = w.wait(timeout: 30)
-            #expect(st == 0, "\(w.name) exit \(st.map(String.init) ?? "none (still running)")\n\(w.report)")
-        }
-        let c = try Outputs.checkpoint(ckpt)
+        let (saved, c, metrics) = try Self.killCoordinatorAndResume(Self.pipelined, steps: 600, scratch: scratch, procs: procs)
+        #expect(saved.snapshot.taskParameters != nil)
         #expect(c.snapshot == ref.checkpoint.snapshot, "resumed from step \(saved.snapshot.step): differs from the uninterrupted run")
         let lambdas = Outputs.lambdaByStep(metrics)
         #expect((Int(saved.snapshot.step) + 1...600).allSatisfy { lambdas[$0] == ref.lambdaByStep[$0] }, "resumed steps' λ̂ differ")
