@@ -52,7 +52,8 @@ struct RunCommand: SettingsCommand {
         for w in config.warnings() { Console.error("warning: \(w)") }
         try ResolvedSettings.write(config, besideSummary: output.files.summary)
         let dataDir = self.data.directory
-        let trainers = workers.trainers(samplesPerStep: config.samplesPerStep, cores: ProcessInfo.processInfo.activeProcessorCount)
+        let trainers = workers.trainers(samplesPerStep: config.samplesPerStep, cores: ProcessInfo.processInfo.activeProcessorCount,
+                                        pipelined: config.pipelined ?? false)
         if workers == .auto { Console.error("run: --workers auto: \(trainers) training worker(s) on \(ProcessInfo.processInfo.activeProcessorCount) cores") }
         if trainers == 0 && (cluster.resume || cluster.mode != .sync) {
             throw ValidationError("--resume and --mode need training workers; --workers auto chose none on \(ProcessInfo.processInfo.activeProcessorCount) core(s) (give --workers N)")
@@ -225,15 +226,17 @@ enum WorkerCount: Equatable, ExpressibleByArgument {
 
     /// Training worker processes to start (0: the single-process run). `auto`: none on one
     /// core (the cluster only adds work there); else one trainer per training task of a step,
-    /// at most one per core (a sync step has no more work to hand out; the coordinator and the
-    /// validator are threads that wait while the trainers compute). On 2 cores with the
-    /// presets' 2 tasks per step that is 2 (measured against 1: BENCHMARKS.md, "Local layout").
-    func trainers(samplesPerStep: Int, cores: Int) -> Int {
+    /// at most one per core — and in lockstep at most one per core but one: there the
+    /// coordinator's update and the validator (threads of this process) run while the trainers
+    /// wait, and a trainer fewer leaves them a core. Measured on 2 cores with the presets' 2
+    /// tasks per step (BENCHMARKS.md, "Local layout"): lockstep 1 trainer ≥ 2 (fig5 +10 %,
+    /// deep +9 %), pipelined 2 ≥ 1 (+7 %, +5 %).
+    func trainers(samplesPerStep: Int, cores: Int, pipelined: Bool) -> Int {
         switch self {
         case .count(let n): return n
         case .auto:
             guard cores >= 2 else { return 0 }
-            return min(max(samplesPerStep, 1), cores)
+            return min(max(samplesPerStep, 1), pipelined ? cores : cores - 1)
         }
     }
 }
