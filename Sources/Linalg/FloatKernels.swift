@@ -21,8 +21,23 @@ public enum FloatKernels {
         source: UnsafePointer<Float>? = nil
     ) -> Bool {
         // `source`: the parameters before the step when they are elsewhere than `params` (an
-        // out-of-place update, the same operations); nil: in place.
-        let from = source ?? UnsafePointer(params)
+        // out-of-place update, the same operations); nil: in place (a loop of its own, compiled
+        // as before the out-of-place form existed).
+        if let source {
+            return adam(params: params, grad: grad, m: m, v: v, count: count, gradScale: gradScale, beta1: beta1, beta2: beta2,
+                        alpha: alpha, epsHat: epsHat, from: source, inPlace: false)
+        }
+        return adam(params: params, grad: grad, m: m, v: v, count: count, gradScale: gradScale, beta1: beta1, beta2: beta2,
+                    alpha: alpha, epsHat: epsHat, from: UnsafePointer(params), inPlace: true)
+    }
+
+    @inline(__always)
+    private static func adam(
+        params: UnsafeMutablePointer<Float>, grad: UnsafePointer<Float>,
+        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
+        gradScale: Float, beta1: Float, beta2: Float, alpha: Float, epsHat: Float,
+        from: UnsafePointer<Float>, inPlace: Bool
+    ) -> Bool {
         let s = SIMD8<Float>(repeating: gradScale)
         let b1 = SIMD8<Float>(repeating: beta1), c1 = SIMD8<Float>(repeating: 1 - beta1)
         let b2 = SIMD8<Float>(repeating: beta2), c2 = SIMD8<Float>(repeating: 1 - beta2)
@@ -35,7 +50,7 @@ public enum FloatKernels {
             let vi = b2 * load(v + i) + c2 * (g * g)
             store(mi, m + i)
             store(vi, v + i)
-            let p = load(from + i) - a * mi / (SIMDSquareRoot.of(vi) + e)
+            let p = (inPlace ? load(params + i) : load(from + i)) - a * mi / (SIMDSquareRoot.of(vi) + e)
             store(p, params + i)
             finite += p * 0
             i += 8
@@ -47,7 +62,7 @@ public enum FloatKernels {
             let vi = beta2 * v[i] + (1 - beta2) * (g * g)
             m[i] = mi
             v[i] = vi
-            let p = from[i] - alpha * mi / (vi.squareRoot() + epsHat)
+            let p = (inPlace ? params[i] : from[i]) - alpha * mi / (vi.squareRoot() + epsHat)
             params[i] = p
             tail += p * 0
             i += 1
