@@ -418,3 +418,21 @@ def test_a_failing_loss_function_stops_its_worker_clearly_and_the_run_goes_on(ht
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_pipelined_sdk_runs_are_bit_identical_and_validate_the_final_weights(ht_bin, tmp_path):
+    # --pipelined on (docs/protocol.md §5): the same bits with 2 trainers or 1, a different run
+    # from lockstep, and the summary's valid_loss is the validation loss of the exported final
+    # w = φ(λ̂) — the last validation task is made from the final φ and λ̂, not from the
+    # one-update-older task parameters the steps' tasks use.
+    runs = [tiny_run(ht_bin, str(tmp_path / name), steps=30, trainers=n, extra=["--pipelined", "on"])
+            for name, n in (("a", 2), ("b", 1))]
+    lockstep = tiny_run(ht_bin, str(tmp_path / "lockstep"), steps=30)
+    (wa, la, _), (wb, lb, _) = [load_answer(r["answer"]) for r in runs]
+    assert runs[0]["summary"]["steps"] == 30 and runs[0]["summary"]["hypergradients_applied"] == 30
+    assert la.tobytes() == lb.tobytes() and all(wa[k].tobytes() == wb[k].tobytes() for k in wa)
+    assert runs[0]["summary"]["valid_loss"] == runs[1]["summary"]["valid_loss"]
+    assert la.tobytes() != load_answer(lockstep["answer"])[1].tobytes()
+    (_, _), (xv, yv) = tiny.data()
+    w = np.concatenate([wa["weight"].reshape(-1), wa["bias"]])
+    assert tiny.numpy_loss(w, xv, yv)[0] == runs[0]["summary"]["valid_loss"]
