@@ -297,7 +297,10 @@ extension CoordinatorCore {
             let validatorsTakeWeights = peers.peers.values.contains { $0.role == .validator && $0.slot.weightTasks }
             payloads.prepare(step: state.step + 1, trainTasks: trainersTakeWeights ? next.trainTasks : 0,
                              validate: validatorsTakeWeights && next.validate, state)
-            serialTime.dispatch += Self.clock() - prepareStarted
+            // Counted as dispatch (making tasks), not as the update the deferred clock counts.
+            let preparing = Self.clock() - prepareStarted
+            serialTime.dispatch += preparing
+            serialTime.update -= preparing
         }
         return actions + verdict + [.event(report)]
     }

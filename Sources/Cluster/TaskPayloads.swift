@@ -16,7 +16,9 @@ final class TaskPayloads {
     private let h: Int
     private var phiArray: (version: UInt64, values: [Float])?
     private var lambdaArray: (version: UInt64, values: [Float])?
-    private var weightsArray: (versions: (UInt64, UInt64), values: [Float], hidden: [Float])?
+    /// w = φ(λ̂) for validation tasks, with the hypernetwork's hidden layer, by the versions of
+    /// the φ and λ̂ it is from: the current task parameters' and (pipelined) the next ones'.
+    private var validWeights: [Versions: (values: [Float], hidden: [Float])] = [:]
     /// Where w is computed (aligned like every workspace) before it is copied out.
     private let weightsScratch: AlignedBuffer<Float>
     /// Where a task's λ is sampled.
@@ -87,17 +89,26 @@ final class TaskPayloads {
 
     /// w = φ(λ̂) of the task parameters (computed once per version pair).
     func weights(_ state: HyperState) -> [Float] {
-        let versions = (state.taskPhiVersion, state.taskLambdaVersion)
-        if let w = weightsArray, w.versions == versions { return w.values }
+        let versions = Versions(phi: state.taskPhiVersion, lambda: state.taskLambdaVersion)
+        if let w = validWeights[versions] { return w.values }
         expander.weights(phi: state.taskPhi.constPointer, lambdaHat: state.taskLambdaHat.constPointer, into: weightsScratch.pointer)
-        weightsArray = (versions, weightsScratch.array, expander.hiddenState)
-        return weightsArray!.values
+        keepValidWeights(versions, state)
+        return validWeights[versions]!.values
     }
 
     /// w = φ(λ̂) of the final φ and λ̂ (an external run's last validation; once).
     func finalWeights(_ state: HyperState) -> [Float] {
         expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, into: weightsScratch.pointer)
         return weightsScratch.array
+    }
+
+    /// Stores the w = φ(λ̂) just computed (in `weightsScratch`, the expander's hidden layer with
+    /// it) under `versions`, keeping only the task parameters' and the current ones'.
+    private func keepValidWeights(_ versions: Versions, _ state: HyperState) {
+        let keep: Set<Versions> = [versions, Versions(phi: state.taskPhiVersion, lambda: state.taskLambdaVersion),
+                                   Versions(phi: state.phiVersion, lambda: state.lambdaVersion)]
+        validWeights = validWeights.filter { keep.contains($0.key) }
+        validWeights[versions] = (weightsScratch.array, expander.hiddenState)
     }
 
     /// Sync training task `task` of step `step` as a weight task: its λ sample (what
@@ -142,9 +153,10 @@ final class TaskPayloads {
             prepared[NoiseStore.Key(step: step, task: task)] = Made(versions: versions, lambda: lambdaScratch.array,
                                                                    weights: weightsScratch.array, hidden: expander.hiddenState)
         }
-        if validate && weightsArray.map({ $0.versions != versions }) ?? true {
+        let current = Versions(phi: state.phiVersion, lambda: state.lambdaVersion)
+        if validate && validWeights[current] == nil {
             expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, into: weightsScratch.pointer)
-            weightsArray = (versions, weightsScratch.array, expander.hiddenState)
+            keepValidWeights(current, state)
         }
     }
 
@@ -173,7 +185,7 @@ final class TaskPayloads {
 
     /// ∂L_valid/∂λ̂ from a sync validation task's ∂L/∂w at w = φ(λ̂) of the task parameters.
     func hypergradient(gradW: UnsafePointer<Float>, into gradLambda: UnsafeMutablePointer<Float>, _ state: HyperState) {
-        let made = weightsArray.flatMap { $0.versions == (state.taskPhiVersion, state.taskLambdaVersion) ? $0.hidden : nil }
+        let made = validWeights[Versions(phi: state.taskPhiVersion, lambda: state.taskLambdaVersion)]?.hidden
         expander.hypergradient(phi: state.taskPhi.constPointer, lambdaHat: state.taskLambdaHat.constPointer,
                                gradW: gradW, into: gradLambda, hidden: made)
     }
