@@ -72,6 +72,9 @@ public final class Coordinator {
         /// process, and its tasks and results cost no trip through the I/O threads. Local mode
         /// does this; standalone validators can still join.
         public var inProcessValidator = false
+        /// Training workers to run on threads of this process (over inproc://, with the splits
+        /// already loaded; `run --trainers thread`) instead of as peer processes.
+        public var inProcessTrainers = 0
         /// Called on every tick (at least every 100 ms) while the run goes on: local mode
         /// restarts child processes that died. A non-nil answer stops the run with that reason
         /// (checkpointed, peers told, an error thrown).
@@ -205,16 +208,16 @@ public final class Coordinator {
         let metrics = ClusterMetrics(port: options.metricsPort, host: options.metricsHost, log: log)
         defer { metrics.stop() }
 
-        let inproc = "inproc://hypertrain-validator"
-        let server = try RouterServer(bind: options.bind + (options.inProcessValidator && data != nil ? [inproc] : []), curve: options.curve,
+        let inproc = "inproc://hypertrain-local"
+        let anyInProcess = options.inProcessValidator || options.inProcessTrainers > 0
+        let server = try RouterServer(bind: options.bind + (anyInProcess && data != nil ? [inproc] : []), curve: options.curve,
                                       maxMessageBytes: Int64(max(config.phiCount, 1) * 4 * 2 + (16 << 20)), log: log)
         defer { server.close() }
         // (An external model's coordinator has no data, and so no validator of its own.)
-        let validator = options.inProcessValidator ? data.map {
-            InProcessWorker(role: .validator, connect: inproc, context: server.context, data: $0, log: log)
-        } : nil
-        // Runs before `server.close()`: the validator has its Shutdown by then and closes its socket.
-        defer { validator?.join(orAbort: server.context) }
+        let roles: [Role] = (options.inProcessValidator ? [.validator] : []) + Array(repeating: .trainer, count: options.inProcessTrainers)
+        let inProcess = data.map { d in roles.map { InProcessWorker(role: $0, connect: inproc, context: server.context, data: d, log: log) } } ?? []
+        // Runs before `server.close()`: the workers have their Shutdown by then and close their sockets.
+        defer { for w in inProcess { w.join(orAbort: server.context) } }
         // Tasks go on the wire as they are made (the first trainer starts while the others'
         // weights are computed).
         core.taskSink = { action in
@@ -223,7 +226,7 @@ public final class Coordinator {
         let bound = server.endpoints.filter { !$0.hasPrefix("inproc://") }
         log("listening on \(bound.joined(separator: ", ")) (\(options.curve == nil ? "plain" : "CURVE"), \(options.mode.rawValue) mode, step \(state.step)/\(config.steps))")
         options.onReady(bound)
-        validator?.start()
+        for w in inProcess { w.start() }
         try beforeLoop()
 
         let clock = ServeLoop.now
@@ -321,7 +324,9 @@ public final class Coordinator {
                                     let t0 = clock()
                                     // (Not while a signal stops the run: the children got it too.)
                                     if Signals.pending == nil, let stop = options.supervise?() { supervisorStop = stop }
-                                    if Signals.pending == nil, let why = validator?.failure { supervisorStop = "the in-process validator stopped: \(why)" }
+                                    if Signals.pending == nil, let (role, why) = inProcess.lazy.compactMap({ w in w.failure.map { (w.role, $0) } }).first {
+                                        supervisorStop = "the in-process \(role) stopped: \(why)"
+                                    }
                                     perform(core.tick(now: now))
                                     metrics.record(counters: core.counters, peers: core.peerCounts)
                                     busySeconds += clock() - t0
@@ -377,6 +382,8 @@ public final class Coordinator {
 /// A worker on a thread of the coordinator's process, connected over inproc:// with the
 /// coordinator's ZeroMQ context and splits.
 final class InProcessWorker: @unchecked Sendable {
+    /// Its role.
+    let role: Role
     private let node: WorkerNode
     private let done = DispatchSemaphore(value: 0)
     private var started = false
@@ -388,6 +395,7 @@ final class InProcessWorker: @unchecked Sendable {
         o.data = data
         o.log = { line in log("in-process \(role): " + line) }
         node = WorkerNode(options: o)
+        self.role = role
         self.log = log
     }
 

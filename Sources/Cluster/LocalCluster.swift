@@ -34,6 +34,7 @@ public final class LocalCluster {
 
     /// Starts every child.
     public func start() throws {
+        guard !arguments.isEmpty else { return }
         for args in arguments { try spawn(args) }
         log("started \(arguments.count) local worker process(es): pids \(processes.map { String($0.processIdentifier) }.joined(separator: ", "))")
     }

@@ -23,11 +23,14 @@ struct RunCommand: SettingsCommand {
     @OptionGroup var cluster: ClusterRunOptions
     @OptionGroup var data: DataOption
 
-    @Option(help: "Training worker processes (0: everything in this one process; auto: the layout measured fastest for this machine's cores, see BENCHMARKS.md). With N ≥ 1 this process is the coordinator and starts N workers over ipc://, and the validator (see --validator).")
+    @Option(help: "Training workers (0: everything in this one process; auto: the layout measured fastest for this machine's cores — one trainer thread per core, see BENCHMARKS.md). With N ≥ 1 this process is the coordinator and starts N workers (processes over ipc:// unless --trainers thread), and the validator (see --validator).")
     var workers: WorkerCount = .count(0)
 
     @Option(help: "With --workers ≥ 1: where the validator runs — thread (a thread of this process, the coordinator's; the default) or process (a child process like the trainers).")
-    var validator: ValidatorPlacement = .thread
+    var validator: Placement = .thread
+
+    @Option(help: "With --workers ≥ 1: where the training workers run — process (child processes over ipc://; the default for --workers N) or thread (threads of this process over inproc://, sharing its data; the default for --workers auto, and the faster layout on one machine).")
+    var trainers: Placement?
 
     @Option(name: .customLong("busy-wait-us"),
             help: "With --workers ≥ 1: microseconds the worker processes keep checking for their next task before sleeping (0: sleep at once). A sleeping worker on an idle CPU is woken by an interrupt that can take a few hundred µs to land on a virtual machine, once per step; a spinning one takes a core from another role when there are fewer cores than busy threads. Default: 2000 when every trainer, the coordinator and the validator have a core of their own, else 0.")
@@ -52,9 +55,10 @@ struct RunCommand: SettingsCommand {
         for w in config.warnings() { Console.error("warning: \(w)") }
         try ResolvedSettings.write(config, besideSummary: output.files.summary)
         let dataDir = self.data.directory
-        let trainers = workers.trainers(samplesPerStep: config.samplesPerStep, cores: ProcessInfo.processInfo.activeProcessorCount,
-                                        pipelined: config.pipelined ?? false)
-        if workers == .auto { Console.error("run: --workers auto: \(trainers) training worker(s) on \(ProcessInfo.processInfo.activeProcessorCount) cores") }
+        let trainers = workers.trainers(samplesPerStep: config.samplesPerStep, cores: ProcessInfo.processInfo.activeProcessorCount)
+        if workers == .auto {
+            Console.error("run: --workers auto: \(trainers) training worker(s) as \(trainerPlacement == .thread ? "threads" : "processes") on \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        }
         if trainers == 0 && (cluster.resume || cluster.mode != .sync) {
             throw ValidationError("--resume and --mode need training workers; --workers auto chose none on \(ProcessInfo.processInfo.activeProcessorCount) core(s) (give --workers N)")
         }
@@ -145,7 +149,7 @@ struct RunCommand: SettingsCommand {
         let spin = busyWaitMicroseconds ?? (ProcessInfo.processInfo.activeProcessorCount >= trainers + 2 ? 2_000 : 0)
         let socketDir = FileManager.default.temporaryDirectory.path
         let endpoint = "ipc://\(socketDir)/hypertrain-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
-        let children = LocalCluster(executable: LocalCluster.currentExecutable, endpoint: endpoint, trainers: trainers,
+        let children = LocalCluster(executable: LocalCluster.currentExecutable, endpoint: endpoint, trainers: trainerPlacement == .process ? trainers : 0,
                                     validators: validator == .process ? 1 : 0, dataDirectory: dataDir, busyWaitMicroseconds: spin,
                                     log: { Console.error("run: " + $0) })
         // After a normal end the children exit on the coordinator's Shutdown; otherwise
@@ -159,6 +163,7 @@ struct RunCommand: SettingsCommand {
         var options = Coordinator.Options(bind: [endpoint])
         cluster.apply(to: &options)
         options.inProcessValidator = validator == .thread
+        options.inProcessTrainers = trainerPlacement == .thread ? trainers : 0
         // A child that dies (kill -9, OOM, crash) is started again; one that keeps dying stops the run.
         let supervisor = ChildSupervisor(children)
         options.supervise = { supervisor.check() }
@@ -199,12 +204,18 @@ private final class AnswerLine: @unchecked Sendable {
     var text: String?
 }
 
-/// Where local mode runs the validator.
-enum ValidatorPlacement: String, ExpressibleByArgument, CaseIterable {
-    /// A thread of the coordinator's process (inproc://, the splits shared).
+/// Where local mode runs the validator or the trainers.
+enum Placement: String, ExpressibleByArgument, CaseIterable {
+    /// Threads of the coordinator's process (inproc://, the splits shared).
     case thread
-    /// A child process, like the trainers.
+    /// Child processes (ipc://), as on several hosts.
     case process
+}
+
+extension RunCommand {
+    /// Where the trainers run: as asked, else threads for `--workers auto` (the fastest layout
+    /// on one machine, BENCHMARKS.md "Local layout") and processes for `--workers N`.
+    var trainerPlacement: Placement { trainers ?? (workers == .auto ? .thread : .process) }
 }
 
 /// `--workers`: a number of training worker processes, or `auto`.
@@ -224,19 +235,16 @@ enum WorkerCount: Equatable, ExpressibleByArgument {
         }
     }
 
-    /// Training worker processes to start (0: the single-process run). `auto`: none on one
-    /// core (the cluster only adds work there); else one trainer per training task of a step,
-    /// at most one per core — and in lockstep at most one per core but one: there the
-    /// coordinator's update and the validator (threads of this process) run while the trainers
-    /// wait, and a trainer fewer leaves them a core. Measured on 2 cores with the presets' 2
-    /// tasks per step (BENCHMARKS.md, "Local layout"): lockstep 1 trainer ≥ 2 (fig5 +10 %,
-    /// deep +9 %), pipelined 2 ≥ 1 (+7 %, +5 %).
-    func trainers(samplesPerStep: Int, cores: Int, pipelined: Bool) -> Int {
+    /// Training workers to start (0: the single-process run). `auto`: none on one core (the
+    /// cluster only adds work there); else one trainer per training task of a step, at most one
+    /// per core (a sync step has no more work to hand out), as threads of this process. On 2
+    /// cores with the presets' 2 tasks per step that is 2 (BENCHMARKS.md, "Local layout").
+    func trainers(samplesPerStep: Int, cores: Int) -> Int {
         switch self {
         case .count(let n): return n
         case .auto:
             guard cores >= 2 else { return 0 }
-            return min(max(samplesPerStep, 1), pipelined ? cores : cores - 1)
+            return min(max(samplesPerStep, 1), cores)
         }
     }
 }

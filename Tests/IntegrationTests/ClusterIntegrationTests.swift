@@ -18,8 +18,9 @@ import TestSupport
 
     // MARK: 1. Determinism
 
-    @Test("sync mode in every local layout reproduces the single-process run bit for bit (2 trainers and the validator a thread or a process; --workers auto)",
-          arguments: [["--workers", "2"], ["--workers", "2", "--validator", "process"], ["--workers", "auto"]])
+    @Test("sync mode in every local layout reproduces the single-process run bit for bit (2 trainer processes or threads, the validator a thread or a process; --workers auto)",
+          arguments: [["--workers", "2"], ["--workers", "2", "--validator", "process"], ["--workers", "2", "--trainers", "thread"],
+                      ["--workers", "1", "--trainers", "thread", "--validator", "process"], ["--workers", "auto"]])
     func syncMatchesSingleProcess(layout: [String]) throws {
         let scratch = try Scratch("sync-\(layout.joined(separator: "-"))")
         let procs = try Processes(scratch)
@@ -534,21 +535,22 @@ import TestSupport
 
     // MARK: 7. Ctrl-C
 
-    @Test("SIGINT to `run --workers 2` checkpoints, exits non-zero and leaves no child process behind (the validator a thread of the coordinator, or a process)",
-          arguments: ["thread", "process"])
-    func interruptedLocalRun(validator: String) throws {
-        let scratch = try Scratch("sigint-\(validator)")
+    @Test("SIGINT to `run --workers 2` checkpoints, exits non-zero and leaves no child process behind (the validator a thread of the coordinator or a process; the trainers processes or threads)",
+          arguments: [("thread", "process"), ("process", "process"), ("thread", "thread")])
+    func interruptedLocalRun(placement: (validator: String, trainers: String)) throws {
+        let validator = placement.validator
+        let scratch = try Scratch("sigint-\(validator)-\(placement.trainers)")
         let procs = try Processes(scratch)
         defer { procs.stopAll() }
         let ckpt = scratch.file("c.bin"), metrics = scratch.file("m.jsonl")
         let run = try procs.start("run-sigint", ["run"] + experimentFlags(steps: 1_000_000) + [
-            "--workers", "2", "--validator", validator, "--checkpoint", ckpt, "--checkpoint-every", "0", "--metrics", metrics,
+            "--workers", "2", "--validator", validator, "--trainers", placement.trainers, "--checkpoint", ckpt, "--checkpoint-every", "0", "--metrics", metrics,
             "--log-every", "1", "--quiet", "--data", try Env.data()])
         try #require(Poll.until(timeout: 60) { Outputs.lastStep(metrics) >= 50 || !run.isRunning }, "no step 50\n\(run.report)")
         try #require(run.isRunning, "\(run.report)")
         let children = childPIDs(of: run.pid)
-        let expected = validator == "process" ? 3 : 2
-        #expect(children.count == expected, "expected 2 workers\(validator == "process" ? " + 1 validator" : "") as children, found \(children)")
+        let expected = (validator == "process" ? 1 : 0) + (placement.trainers == "process" ? 2 : 0)
+        #expect(children.count == expected, "expected \(expected) child processes (validator \(validator), trainers \(placement.trainers)), found \(children)")
         #expect(!FileManager.default.fileExists(atPath: ckpt), "no checkpoint before the signal with --checkpoint-every 0")
 
         let mask = run.blockedSignals
