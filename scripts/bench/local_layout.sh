@@ -2,7 +2,9 @@
 # Local-mode layouts against the single process (issue 13): for each preset, `hypertrain run`
 # single-process, then the local cluster with 1 and 2 training workers (the validator a thread
 # of the coordinator, the default) and with 2 trainers and the validator as a process (the old
-# layout), then the pipelined schedule (`--pipelined on`) single-process and with 2 trainers,
+# layout), with 1 and 2 trainers as threads of the coordinator (`--trainers thread`, what
+# `--workers auto` runs), then the pipelined schedule (`--pipelined on`) single-process and with
+# 2 trainers (processes, threads),
 # ROUNDS times interleaved; every cluster result is checked bit-identical to the single process
 # of its schedule. Prints steps/s (whole run, and after the workers' start-up) and medians, each
 # against the lockstep single process (the default run) and against its own schedule's.
@@ -21,7 +23,9 @@ export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 LAYOUTS=("single:--workers 0" "w1:--workers 1" "w2:--workers 2" "w2-process:--workers 2 --validator process"
-         "single-pipelined:--workers 0 --pipelined on" "w2-pipelined:--workers 2 --pipelined on")
+         "w1-threads:--workers 1 --trainers thread" "w2-threads:--workers 2 --trainers thread"
+         "single-pipelined:--workers 0 --pipelined on" "w2-pipelined:--workers 2 --pipelined on"
+         "w2-threads-pipelined:--workers 2 --trainers thread --pipelined on")
 echo "# $(date -u +%FT%TZ)  $(nproc) cores  load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for spec in $PRESETS; do
     preset=${spec%%:*}; steps=${spec##*:}
@@ -36,7 +40,7 @@ for spec in $PRESETS; do
     python3 - "$OUT" "$preset" "$ROUNDS" "$steps" <<'PY'
 import json, statistics, sys
 out, preset, rounds, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-names = ["single", "w1", "w2", "w2-process", "single-pipelined", "w2-pipelined"]
+names = ["single", "w1", "w2", "w2-process", "w1-threads", "w2-threads", "single-pipelined", "w2-pipelined", "w2-threads-pipelined"]
 runs = {n: [json.load(open(f"{out}/{preset}-{n}-{r}.json")) for r in range(1, rounds + 1)] for n in names}
 def base(n): return "single-pipelined" if n.endswith("pipelined") else "single"
 for n in names:
