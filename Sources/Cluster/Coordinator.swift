@@ -75,6 +75,8 @@ public final class Coordinator {
         /// Training workers to run on threads of this process (over inproc://, with the splits
         /// already loaded; `run --trainers thread`) instead of as peer processes.
         public var inProcessTrainers = 0
+        /// The in-process workers' `busyWaitMicroseconds` (`run --busy-wait-us`).
+        public var inProcessBusyWaitMicroseconds = 0
         /// Called on every tick (at least every 100 ms) while the run goes on: local mode
         /// restarts child processes that died. A non-nil answer stops the run with that reason
         /// (checkpointed, peers told, an error thrown).
@@ -215,7 +217,8 @@ public final class Coordinator {
         defer { server.close() }
         // (An external model's coordinator has no data, and so no validator of its own.)
         let roles: [Role] = (options.inProcessValidator ? [.validator] : []) + Array(repeating: .trainer, count: options.inProcessTrainers)
-        let inProcess = data.map { d in roles.map { InProcessWorker(role: $0, connect: inproc, context: server.context, data: d, log: log) } } ?? []
+        let inProcess = data.map { d in roles.map { InProcessWorker(role: $0, connect: inproc, context: server.context, data: d,
+                                                                        busyWaitMicroseconds: options.inProcessBusyWaitMicroseconds, log: log) } } ?? []
         // Runs before `server.close()`: the workers have their Shutdown by then and close their sockets.
         defer { for w in inProcess { w.join(orAbort: server.context) } }
         // Tasks go on the wire as they are made (the first trainer starts while the others'
@@ -389,8 +392,10 @@ final class InProcessWorker: @unchecked Sendable {
     private var started = false
     private let log: @Sendable (String) -> Void
 
-    init(role: Role, connect: String, context: ZMQContext, data: ExperimentData, log: @escaping @Sendable (String) -> Void) {
+    init(role: Role, connect: String, context: ZMQContext, data: ExperimentData, busyWaitMicroseconds: Int = 0,
+         log: @escaping @Sendable (String) -> Void) {
         var o = WorkerNode.Options(connect: connect, role: role, dataDirectory: "")
+        o.busyWaitMicroseconds = busyWaitMicroseconds
         o.context = context
         o.data = data
         o.log = { line in log("in-process \(role): " + line) }

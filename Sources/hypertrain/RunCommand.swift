@@ -164,6 +164,7 @@ struct RunCommand: SettingsCommand {
         cluster.apply(to: &options)
         options.inProcessValidator = validator == .thread
         options.inProcessTrainers = trainerPlacement == .thread ? trainers : 0
+        options.inProcessBusyWaitMicroseconds = spin
         // A child that dies (kill -9, OOM, crash) is started again; one that keeps dying stops the run.
         let supervisor = ChildSupervisor(children)
         options.supervise = { supervisor.check() }
