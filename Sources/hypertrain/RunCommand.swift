@@ -33,13 +33,13 @@ struct RunCommand: SettingsCommand {
     var trainers: Placement?
 
     @Option(name: .customLong("busy-wait-us"),
-            help: "With --workers ≥ 1: microseconds the worker processes keep checking for their next task before sleeping (0: sleep at once). A sleeping worker on an idle CPU is woken by an interrupt that can take a few hundred µs to land on a virtual machine, once per step; a spinning one takes a core from another role when there are fewer cores than busy threads. Default: 2000 when every trainer, the coordinator and the validator have a core of their own, else 0.")
+            help: "With --workers ≥ 1: microseconds the workers keep checking for their next task before sleeping (0: sleep at once). A sleeping worker on an idle CPU is woken by an interrupt that can take a few hundred µs to land on a virtual machine, once per step; a spinning one takes a core from another role when there are fewer cores than busy threads. Default: 2000 when every trainer, the coordinator and the validator have a core of their own, else 0.")
     var busyWaitMicroseconds: Int?
 
     static let settings = ExperimentOptions.settings.merging(OutputOptions.settings) { a, _ in a }
         .merging(LoggingOptions.settings) { a, _ in a }
         .merging(ClusterRunOptions.settings) { a, _ in a }.merging(DataOption.settings) { a, _ in a }
-        .merging(["workers": .text, "busy-wait-us": .integer, "validator": .text]) { a, _ in a }
+        .merging(["workers": .text, "busy-wait-us": .integer, "validator": .text, "trainers": .text]) { a, _ in a }
 
     func validate() throws {
         if case .count(let n) = workers, !(0...64).contains(n) { throw ValidationError("--workers must be in 0...64 or auto") }
@@ -139,8 +139,9 @@ struct RunCommand: SettingsCommand {
         return (fields, line)
     }
 
-    /// This process coordinates; `trainers` trainers run as child processes, the validator as a
-    /// thread of this process (`--validator thread`) or a child process (`--validator process`).
+    /// This process coordinates; `trainers` trainers run as child processes or threads of this
+    /// process (`--trainers`), the validator as a thread (`--validator thread`) or a child
+    /// process (`--validator process`).
     private func runLocalCluster(config: ExperimentConfig, dataDir: String, trainers: Int) throws {
         // The data files must be there before any child starts (a missing file is one clear error,
         // not one per process).
