@@ -168,7 +168,7 @@ struct HyperTrainingOptions: ParsableArguments, ExperimentSettingsGroup {
     var lambdaWarmupSteps: Int?
     @Option(name: .customLong("divergence-guard"), help: "on: roll back to the last good state and halve the step sizes when the validation loss blows up; off.")
     var divergenceGuard: Switch?
-    @Option(name: .customLong("pipelined"), help: "on: each step's tasks are made from the parameters before the previous step's update, so a cluster hands out the next tasks while it updates (faster; gradients one step old, the same in every layout); off (default): lockstep.")
+    @Option(name: .customLong("pipelined"), help: "on: each step's tasks are made from the parameters before the previous step's update, so a cluster hands out the next tasks while it updates (gradients one step old, the same bits in every layout; on deep up to 3 % higher validation loss, EXPERIMENTS.md); off (default): lockstep.")
     var pipelined: Switch?
     @Option(name: .customLong("eval-every"), help: "Full validation/test evaluation every N steps (0: only at the end).")
     var evalEvery: Int?
