@@ -288,15 +288,14 @@ extension CoordinatorCore {
         // (Pipelined, a roll-back leaves the next step's tasks as they went out: `LocalRun` too
         // makes them from the parameters published before the update.)
         if !overlap { startRound() }
-        if overlap && state.step + 1 < UInt64(config.steps), peers.peers.values.contains(where: { $0.slot.weightTasks }) {
+        let takesWeights = { (role: Role) in self.peers.peers.values.contains { $0.role == role && $0.slot.weightTasks } }
+        if overlap && state.step + 1 < UInt64(config.steps) && (takesWeights(.trainer) || takesWeights(.validator)) {
             // The step after the one now out is made from the parameters just computed: make
             // its weight tasks while the peers compute.
             let prepareStarted = Self.clock()
             let next = StepPlan(step: state.step + 1, config: config)
-            let trainersTakeWeights = peers.peers.values.contains { $0.role == .trainer && $0.slot.weightTasks }
-            let validatorsTakeWeights = peers.peers.values.contains { $0.role == .validator && $0.slot.weightTasks }
-            payloads.prepare(step: state.step + 1, trainTasks: trainersTakeWeights ? next.trainTasks : 0,
-                             validate: validatorsTakeWeights && next.validate, state)
+            payloads.prepare(step: state.step + 1, trainTasks: takesWeights(.trainer) ? next.trainTasks : 0,
+                             validate: takesWeights(.validator) && next.validate, state)
             // Counted as dispatch (making tasks), not as the update the deferred clock counts.
             let preparing = Self.clock() - prepareStarted
             serialTime.dispatch += preparing

@@ -54,7 +54,7 @@ extension CoordinatorCore {
                 peers[key]?.slot.credits -= 1
                 peers[key]?.lastSent = now
                 // Stamped with the versions the task was made from (what a worker caches φ by).
-                let versions = mode == .sync ? roundVersions : (phi: state.phiVersion, lambda: state.lambdaVersion)
+                let versions = roundVersions
                 let action = peers.send(key, task, phiVersion: versions.phi, lambdaVersion: versions.lambda, recordSend: false)
                 if let taskSink { taskSink(action) } else { actions.append(action) }
                 issued = true
@@ -74,7 +74,7 @@ extension CoordinatorCore {
     /// The next task for this peer's role, leased to it; nil when there is none now.
     private func nextTask(for key: [UInt8], role: Role, now: Double) -> Message.Body? {
         func lease(_ kind: Task.Kind, step: UInt64? = nil) -> UInt64 {
-            let versions = mode == .sync ? roundVersions : (phi: state.phiVersion, lambda: state.lambdaVersion)
+            let versions = roundVersions
             return leases.issue(Task(kind: kind, step: step ?? (mode == .sync ? roundStep : state.step), phiVersion: versions.phi,
                                      lambdaVersion: versions.lambda),
                                 to: key, now: now)

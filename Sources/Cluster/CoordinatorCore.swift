@@ -376,8 +376,8 @@ public final class CoordinatorCore {
     }
 
     /// The φ and λ̂ versions the current round's tasks are made from: the task parameters'
-    /// (`HyperState.taskPhi`), except an external run's final validation, which is at the
-    /// final φ and λ̂.
+    /// (`HyperState.taskPhi`; in async mode, never pipelined, the current ones), except an
+    /// external run's final validation, which is at the final φ and λ̂.
     var roundVersions: (phi: UInt64, lambda: UInt64) {
         isFinalValidation ? (state.phiVersion, state.lambdaVersion) : (state.taskPhiVersion, state.taskLambdaVersion)
     }

@@ -121,11 +121,7 @@ final class TaskPayloads {
         if let p = prepared.removeValue(forKey: key), p.versions == versions {
             made = p
         } else {
-            sampler.lambda(noise: noise(step: step, task: task), lambdaHat: state.taskLambdaHat.constPointer,
-                           into: lambdaScratch.pointer, count: h)
-            expander.weights(phi: state.taskPhi.constPointer, lambdaHat: state.taskLambdaHat.constPointer, lambda: lambdaScratch.constPointer,
-                             into: weightsScratch.pointer)
-            made = Made(versions: versions, lambda: lambdaScratch.array, weights: weightsScratch.array, hidden: expander.hiddenState)
+            made = makeWeightTask(key, phi: state.taskPhi, lambdaHat: state.taskLambdaHat, versions: versions)
         }
         sent = sent.filter { $0.key.step == step }
         sent[key] = made
@@ -146,18 +142,23 @@ final class TaskPayloads {
         let versions = (phi: state.phiVersion, lambda: state.lambdaVersion)
         prepared = prepared.filter { $0.key.step >= step }
         for task in 0..<trainTasks {
-            sampler.lambda(noise: noise(step: step, task: task), lambdaHat: state.lambdaHat.constPointer,
-                           into: lambdaScratch.pointer, count: h)
-            expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, lambda: lambdaScratch.constPointer,
-                             into: weightsScratch.pointer)
-            prepared[NoiseStore.Key(step: step, task: task)] = Made(versions: versions, lambda: lambdaScratch.array,
-                                                                   weights: weightsScratch.array, hidden: expander.hiddenState)
+            let key = NoiseStore.Key(step: step, task: task)
+            prepared[key] = makeWeightTask(key, phi: state.phi, lambdaHat: state.lambdaHat, versions: versions)
         }
         let current = Versions(phi: state.phiVersion, lambda: state.lambdaVersion)
         if validate && validWeights[current] == nil {
             expander.weights(phi: state.phi.constPointer, lambdaHat: state.lambdaHat.constPointer, into: weightsScratch.pointer)
             keepValidWeights(current, state)
         }
+    }
+
+    /// Sync training task `key` as a weight task made from `phi` and `lambdaHat`: its λ sample,
+    /// w = φ(λ) and the hypernetwork's hidden layer at that λ.
+    private func makeWeightTask(_ key: NoiseStore.Key, phi: AlignedBuffer<Float>, lambdaHat: AlignedBuffer<Float>,
+                                versions: (phi: UInt64, lambda: UInt64)) -> Made {
+        sampler.lambda(noise: noise(step: key.step, task: key.task), lambdaHat: lambdaHat.constPointer, into: lambdaScratch.pointer, count: h)
+        expander.weights(phi: phi.constPointer, lambdaHat: lambdaHat.constPointer, lambda: lambdaScratch.constPointer, into: weightsScratch.pointer)
+        return Made(versions: versions, lambda: lambdaScratch.array, weights: weightsScratch.array, hidden: expander.hiddenState)
     }
 
     /// What sync weight task `task` of step `step` carried, while the task parameters' λ̂ is
