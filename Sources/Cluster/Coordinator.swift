@@ -84,6 +84,10 @@ public final class Coordinator {
         /// Benchmarks: asked after every message and tick; `true` ends the run as if its steps
         /// were done (nil: run to the end).
         public var stopWhen: (@Sendable (CoordinatorProgress) -> Bool)?
+        /// Seconds after the final Shutdowns during which any message is answered with the
+        /// Shutdown too (`ServeLoop.farewell`); nil: two heartbeat intervals. The local launchers
+        /// set 0: their workers are threads, or children that `LocalCluster.stop` ends anyway.
+        public var farewellSeconds: Double?
         /// Called once the sockets are bound, with the bound endpoints (ports resolved).
         public var onReady: @Sendable ([String]) -> Void = { _ in }
         /// More summary fields from the finished run's λ̂ and evaluation (e.g. the run's answer
@@ -338,9 +342,14 @@ public final class Coordinator {
             log("signal \(s): checkpointing at step \(state.step) and stopping")
             interrupted = true
         }
+        let farewellSeconds = options.farewellSeconds ?? 2 * options.heartbeatInterval
+        func farewell(startedAt: Double) throws {
+            try loop.farewell(until: startedAt + farewellSeconds) { perform(core.farewell(peer: $0)) }
+        }
         if let fatal = core.fatalError ?? supervisorStop {
             _ = checkpoint()
             perform(core.shutdownAll(reason: "run aborted"))
+            try farewell(startedAt: clock())
             throw ClusterError.aborted(fatal)
         }
         let finalCheckpointError = checkpoint()
@@ -350,6 +359,7 @@ public final class Coordinator {
         // stopped by a signal and continues with --resume (standalone workers exit 75 so that a
         // supervisor with Restart=on-failure starts them again to wait for it).
         perform(core.shutdownAll(reason: signal.map { ShutdownReason.coordinatorStopped(signal: $0) } ?? ShutdownReason.runComplete))
+        let shutdownAt = clock()
         let evaluation = evaluate()
         let c = core.counters
         // The single-process run starts its clock after loading data and building its trainer;
@@ -374,6 +384,7 @@ public final class Coordinator {
             ("steps_per_second_after_startup", stepsRun / max(wall - startup, 1e-9)),
         ]
         try reporter.finish(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step, extra: counters + extras)
+        try farewell(startedAt: shutdownAt)
         if let error = finalCheckpointError, let path = options.checkpointPath {
             throw ClusterError.finalCheckpointFailed(path: path, reason: "\(error)")
         }

@@ -293,6 +293,10 @@ public final class CoordinatorCore {
         return peers.shutdownAll(reason: reason)
     }
 
+    /// After `shutdownAll`: a message from `peer` is answered with the same Shutdown (once per
+    /// routing id), whatever it was (`ServeLoop.farewell`).
+    public func farewell(peer: [UInt8]) -> [CoordinatorAction] { peers.farewell(peer).map { [$0] } ?? [] }
+
     /// A status report.
     public func status() -> Status {
         let c = peerCounts

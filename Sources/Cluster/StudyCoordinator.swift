@@ -30,6 +30,10 @@ public final class StudyCoordinator {
         public var databaseBusyTimeoutMilliseconds: Int32 = 50
         /// After a signal, how long to keep retrying queued writes before exiting.
         public var finalFlushSeconds: Double = 5
+        /// Seconds after the final Shutdowns during which any message is answered with the
+        /// Shutdown too (`ServeLoop.farewell`); nil: two heartbeat intervals. The local launchers
+        /// set 0: their workers are children that `LocalCluster.stop` ends anyway.
+        public var farewellSeconds: Double?
         /// Log lines go here.
         public var log: @Sendable (String) -> Void = Log.writer("study")
         /// Called once bound, with the endpoints.
@@ -160,6 +164,7 @@ public final class StudyCoordinator {
             log("\(core.unsavedWrites) change(s) could not be written to \(options.databasePath) (still locked); their trials stay 'running' there and are re-run after --resume")
         }
         perform(core.shutdownAll(reason: interrupted ? "study coordinator stopped by signal \(signal ?? 0); it resumes with --resume" : "study complete"))
+        let shutdownAt = clock()
         let trials = core.trials
         if let path = options.summaryPath {
             let b = core.best
@@ -178,6 +183,7 @@ public final class StudyCoordinator {
                 ("config", config),
             ]), to: path)
         }
+        try loop.farewell(until: shutdownAt + (options.farewellSeconds ?? 2 * options.heartbeatInterval)) { perform(core.farewell(peer: $0)) }
         return Outcome(trials: trials, best: core.best, wallSeconds: seconds, interrupted: interrupted, signal: signal,
                        unsavedWrites: core.unsavedWrites, proposals: core.proposals)
     }

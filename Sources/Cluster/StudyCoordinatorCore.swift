@@ -194,6 +194,10 @@ public final class StudyCoordinatorCore {
     /// Tells every peer to stop.
     public func shutdownAll(reason: String) -> [StudyAction] { peers.shutdownAll(reason: reason) }
 
+    /// After `shutdownAll`: a message from `peer` is answered with the same Shutdown (once per
+    /// routing id), whatever it was (`ServeLoop.farewell`).
+    public func farewell(peer: [UInt8]) -> [StudyAction] { peers.farewell(peer).map { [$0] } ?? [] }
+
     /// Removes a peer; its running trials go back to the queue.
     private func lose(_ key: [UInt8], reason: String, now: Double) -> [StudyAction] {
         guard let p = peers.remove(key) else { return [] }

@@ -166,6 +166,7 @@ public struct ClusterBenchmark {
         let endpoint = "ipc://\(FileManager.default.temporaryDirectory.path)/ht-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         var options = Coordinator.Options(bind: [endpoint])
         options.mode = mode
+        options.farewellSeconds = 0
         // Async: every trainer holds a task from some φ version while the others' gradients
         // are applied, so with K trainers a gradient is about K − 1 versions old; the bound is
         // raised so that the sweep measures the rate of applied gradients, not of refusals.

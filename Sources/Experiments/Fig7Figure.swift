@@ -112,6 +112,7 @@ enum Fig7Figure {
         defer { workers.stop(timeout: 5) }
         var options = StudyCoordinator.Options(bind: [endpoint], databasePath: database)
         options.log = { _ in }
+        options.farewellSeconds = 0   // the workers are our children
         let outcome = try StudyCoordinator(config: c, study: spec, dataFingerprint: dataFingerprint, options: options)
             .run(beforeLoop: { try workers.start() })
         if outcome.interrupted { throw ExperimentError.interrupted }

@@ -60,6 +60,7 @@ public struct StudyBenchmark {
         var options = StudyCoordinator.Options(bind: [endpoint], databasePath: database)
         // A synthetic trial sleeps without heartbeats, as a real one computes without them.
         options.heartbeatInterval = max(1, trialSeconds)
+        options.farewellSeconds = 0
         options.log = { line in if line.contains("lost") || line.contains("database") { FileHandle.standardError.write(Data(("study: " + line + "\n").utf8)) } }
         let children = BenchChildren(executable: executable)
         defer { children.stop() }

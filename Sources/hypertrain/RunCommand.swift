@@ -165,6 +165,7 @@ struct RunCommand: SettingsCommand {
         cluster.apply(to: &options)
         options.inProcessValidator = validator == .thread
         options.inProcessTrainers = trainerPlacement == .thread ? trainers : 0
+        options.farewellSeconds = 0   // threads, or children that `children.stop()` ends
         options.inProcessBusyWaitMicroseconds = spin
         // A child that dies (kill -9, OOM, crash) is started again; one that keeps dying stops the run.
         let supervisor = ChildSupervisor(children)

@@ -105,6 +105,7 @@ struct SearchCommand: SettingsCommand {
         defer { children.stop(timeout: 5) }
         var options = StudyCoordinator.Options(bind: [endpoint], databasePath: studyOptions.study)
         options.resume = resume
+        options.farewellSeconds = 0   // the workers are our children (`children.stop()`)
         options.metricsPath = files.metrics
         options.summaryPath = files.summary
         let outcome = try StudyCoordinator(config: config, study: study, dataFingerprint: data.fingerprint, options: options)

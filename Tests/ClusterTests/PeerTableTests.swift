@@ -108,6 +108,24 @@ import Wire
         #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count)
         #expect(all.allSatisfy { $0.message.senderID == "coordinator" })
     }
+
+    @Test("farewell: after shutdownAll, a routing id that writes in is sent the same Shutdown once; before it, or to a peer already told, nothing")
+    func farewell() {
+        var t = Table(heartbeatInterval: 1, liveness: 5)
+        _ = Self.register(&t, [1], now: 0)
+        #expect(t.farewell([9]) == nil, "the run is not over yet")
+        let all = Self.sent(t.shutdownAll(reason: "run complete"))
+        #expect(all.map(\.peer) == [[1]])
+        #expect(t.farewell([1]) == nil, "peer 1 was told by shutdownAll")
+        let late = Self.sent(t.farewell([9]).map { [$0] } ?? [])
+        #expect(late.map(\.peer) == [[9]])
+        guard case .shutdown(let s)? = late.first?.message.body else {
+            Issue.record("no Shutdown for the reconnected socket"); return
+        }
+        #expect(s.reason == "run complete")
+        #expect(late[0].message.sequence > all[0].message.sequence)
+        #expect(t.farewell([9]) == nil, "once per routing id")
+    }
 }
 
 @Suite struct LeaseTableTests {

@@ -128,6 +128,35 @@ import TestSupport
         #expect(resumedSteps.allSatisfy { lambdas[$0] == ref.lambdaByStep[$0] }, "resumed steps' λ̂ differ from the uninterrupted run")
     }
 
+    @Test("a worker that reconnects just as the run ends (its Shutdown went to its old socket) is told Shutdown by the finished coordinator, not left waiting --give-up-after")
+    func reconnectAtTheEnd() throws {
+        let scratch = try Scratch("farewell")
+        let procs = try Processes(scratch)
+        defer { procs.stopAll() }
+        let data = try Env.data()
+        let ep = scratch.ipc()
+        let summary = scratch.file("s.json")
+        // Heartbeat 1.5 s: the farewell lasts two intervals from the final Shutdowns.
+        let coordinator = try procs.start("coordinator", ["coordinator"] + Self.short + [
+            "--bind", ep, "--insecure", "--heartbeat-ms", "1500", "--summary", summary, "--quiet", "--data", data])
+        _ = try procs.start("worker", ["worker", "--connect", ep, "--data", data])
+        _ = try procs.start("validator", ["validator", "--connect", ep, "--data", data])
+        // The summary is written after the Shutdowns went out: the coordinator is saying farewell.
+        try #require(Poll.until(timeout: 60) { FileManager.default.fileExists(atPath: summary) || !coordinator.isRunning },
+                     "no summary within 60 s\n\(procs.logs)")
+        let context = try ZMQContext()
+        defer { context.close() }
+        let late = try RawPeer(context, ep)
+        defer { late.close() }
+        let reply = try late.send(.hello(Hello(role: .trainer, hostname: "late", pid: 3, previousWorkerID: "trainer-1")))
+        guard case .shutdown(let s)? = reply?.body else {
+            Issue.record("expected Shutdown, got \(reply?.body.name ?? "no reply")\n\(coordinator.report)"); return
+        }
+        #expect(s.reason == ShutdownReason.runComplete)
+        let status = try #require(coordinator.wait(timeout: 30), "coordinator still running\n\(coordinator.report)")
+        #expect(status == 0, "\(coordinator.report)")
+    }
+
     /// A coordinator with two workers and a validator (`flags`, `steps` steps, a checkpoint every
     /// 50 steps) killed with kill -9 past step 150, then started again with `--resume` on the
     /// same endpoint (the workers find it by themselves). Returns the checkpoint it resumed

@@ -51,6 +51,9 @@ struct PeerTable<Slot, Event: Sendable> {
     private(set) var removals: UInt64 = 0
     private var nextNumber = 1
     private var sequence: UInt64 = 0
+    /// Set by `shutdownAll`: why the peers were told to stop, and the routing ids told.
+    private var shutdownReason: String?
+    private var toldToStop: Set<[UInt8]> = []
     /// The clock of the event being handled (so sends record when they happened).
     private(set) var now: Double = 0
     /// The φ and λ̂ versions stamped on messages the table sends itself (welcomes, refusals,
@@ -195,9 +198,20 @@ struct PeerTable<Slot, Event: Sendable> {
             .map { send($0, .heartbeat(Heartbeat(unixMs: UInt64(Date().timeIntervalSince1970 * 1000)))) }
     }
 
-    /// Tells every peer to stop.
+    /// Tells every peer to stop, and remembers why for the farewell.
     mutating func shutdownAll(reason: String) -> [PeerAction<Event>] {
-        orderedKeys.map { send($0, .shutdown(Shutdown(reason: reason))) }
+        shutdownReason = reason
+        toldToStop = Set(orderedKeys)
+        return orderedKeys.map { send($0, .shutdown(Shutdown(reason: reason))) }
+    }
+
+    /// After `shutdownAll`: the Shutdown for a routing id that writes in (once per id; nil
+    /// before `shutdownAll` or when already told). A worker that found the coordinator silent
+    /// just before the end replaced its socket, and the Shutdown sent to the old one was lost;
+    /// its new Hello is answered here (`ServeLoop.farewell`).
+    mutating func farewell(_ peer: [UInt8]) -> PeerAction<Event>? {
+        guard let reason = shutdownReason, toldToStop.insert(peer).inserted else { return nil }
+        return send(peer, .shutdown(Shutdown(reason: reason)))
     }
 
     // MARK: - Sending and refusing

@@ -33,4 +33,18 @@ struct ServeLoop {
         }
         return nil
     }
+
+    /// After the coordinator told its peers to stop: until `deadline` (this clock), hands the
+    /// routing id of every message that arrives to `answer` (which replies with the Shutdown).
+    /// A worker that found the coordinator silent just before the end (a stall longer than its
+    /// liveness window) reconnected with a new socket, so the Shutdown sent to the old one was
+    /// lost; without this it would wait `--give-up-after` for a coordinator that is gone. Messages
+    /// queued while the coordinator evaluated count too. A signal ends it early.
+    func farewell(until deadline: Double, answer: (_ peer: [UInt8]) -> Void) throws {
+        while Signals.pending == nil {
+            let left = deadline - Self.now()
+            guard left > 0 else { return }
+            for (peer, _) in try server.receiveFrames(timeout: min(left, tickInterval)) { answer(peer) }
+        }
+    }
 }
