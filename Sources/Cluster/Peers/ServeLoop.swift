@@ -39,7 +39,9 @@ struct ServeLoop {
     /// A worker that found the coordinator silent just before the end (a stall longer than its
     /// liveness window) reconnected with a new socket, so the Shutdown sent to the old one was
     /// lost; without this it would wait `--give-up-after` for a coordinator that is gone. Messages
-    /// queued while the coordinator evaluated count too. A signal ends it early.
+    /// queued while the coordinator evaluated count too. A signal ends it early, and a run a
+    /// signal stopped skips it: that coordinator comes back with `--resume`, which a worker that
+    /// missed its Shutdown is waiting for.
     func farewell(until deadline: Double, answer: (_ peer: [UInt8]) -> Void) throws {
         while Signals.pending == nil {
             let left = deadline - Self.now()
