@@ -12,6 +12,14 @@ public enum ClusterMode: String, Sendable, Codable, CaseIterable {
     case async
 }
 
+extension ClusterMode {
+    /// Why `config` cannot run in this mode (nil: it can). The coordinator refuses such a run;
+    /// `run` says so before it starts anything.
+    public func conflict(with config: ExperimentConfig) -> String? {
+        self == .async && config.pipelined == true ? "--pipelined on is a sync schedule (async mode hands out the newest φ already): drop one of --pipelined on and --mode async" : nil
+    }
+}
+
 /// Converts between the run configuration and the wire's `ExperimentSpec`.
 public enum ClusterSpec {
     /// The spec a coordinator sends in `Welcome`.

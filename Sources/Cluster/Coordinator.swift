@@ -196,9 +196,7 @@ public final class Coordinator {
         } else if options.resume {
             log("--resume: no checkpoint at \(options.checkpointPath ?? "(none)"); starting fresh")
         }
-        if options.mode == .async && state.pipelined {
-            throw ClusterError.conflictingSettings("--pipelined on is a sync schedule (async mode hands out the newest φ already): drop one of --pipelined on and --mode async")
-        }
+        if let why = options.mode.conflict(with: config) { throw ClusterError.conflictingSettings(why) }
         let core = CoordinatorCore(config: config, state: state, mode: options.mode, maxStaleness: options.maxStaleness,
                                    dataFingerprint: fingerprint, heartbeatInterval: options.heartbeatInterval,
                                    heartbeatLiveness: options.heartbeatLiveness)
@@ -390,62 +388,5 @@ public final class Coordinator {
         }
         return Outcome(lambdaHat: state.lambdaHat.array, evaluation: evaluation, steps: state.step,
                        interrupted: interrupted, signal: signal, counters: c, snapshot: state.snapshot())
-    }
-}
-
-/// A worker on a thread of the coordinator's process, connected over inproc:// with the
-/// coordinator's ZeroMQ context and splits.
-final class InProcessWorker: @unchecked Sendable {
-    /// Its role.
-    let role: Role
-    private let node: WorkerNode
-    private let done = DispatchSemaphore(value: 0)
-    private var started = false
-    private let log: @Sendable (String) -> Void
-
-    init(role: Role, connect: String, context: ZMQContext, data: ExperimentData, busyWaitMicroseconds: Int = 0,
-         log: @escaping @Sendable (String) -> Void) {
-        var o = WorkerNode.Options(connect: connect, role: role, dataDirectory: "")
-        o.busyWaitMicroseconds = busyWaitMicroseconds
-        o.context = context
-        o.data = data
-        o.log = { line in log("in-process \(role): " + line) }
-        node = WorkerNode(options: o)
-        self.role = role
-        self.log = log
-    }
-
-    private let lock = NSLock()
-    private var error: String?
-
-    /// Why the worker stopped before the coordinator told it to (nil while it runs or after
-    /// a Shutdown): the run cannot go on without it.
-    var failure: String? { lock.withLock { error } }
-
-    /// Starts the worker's thread.
-    func start() {
-        started = true
-        let thread = Thread { [self] in
-            do {
-                if case .shutdown = try node.run() {} else { lock.withLock { error = "it stopped" } }
-            } catch {
-                log("in-process worker stopped: \(error)")
-                lock.withLock { self.error = "\(error)" }
-            }
-            done.signal()
-        }
-        thread.name = "in-process-worker"
-        thread.start()
-    }
-
-    /// Waits for the worker to end (it ends on the coordinator's Shutdown); after 5 s, makes
-    /// the context's blocking calls fail so that it ends.
-    func join(orAbort context: ZMQContext) {
-        guard started else { return }
-        if done.wait(timeout: .now() + 5) == .timedOut {
-            log("the in-process worker did not stop within 5 s; stopping it")
-            context.shutdown()
-            done.wait()
-        }
     }
 }

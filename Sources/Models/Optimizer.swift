@@ -75,10 +75,10 @@ public final class Optimizer<T: BLASScalar> {
 
     /// Applies `u` to `params[offset ..< offset + count]` with `grad` holding those elements'
     /// gradients (`grad[0]` is element `offset`). Returns `true` when the updated parameters
-    /// are finite (checked as they are written, so no second pass is needed).
+    /// are finite (checked as they are written, so no second pass is needed). `source`: where
+    /// the parameters before the update are, when not in `params` (an out-of-place update with
+    /// the same operations: `params` receives the new values).
     @discardableResult
-    /// `source`: where the parameters before the update are, when not in `params` (an
-    /// out-of-place update with the same operations: `params` receives the new values).
     public func apply(_ u: Update, params: UnsafeMutablePointer<T>, grad: UnsafePointer<T>, offset: Int, count: Int,
                       source: UnsafePointer<T>? = nil) -> Bool {
         let p = params + offset

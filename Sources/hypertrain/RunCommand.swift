@@ -62,9 +62,7 @@ struct RunCommand: SettingsCommand {
         if trainers == 0 && (cluster.resume || cluster.mode != .sync) {
             throw ValidationError("--resume and --mode need training workers; --workers auto chose none on \(ProcessInfo.processInfo.activeProcessorCount) core(s) (give --workers N)")
         }
-        if cluster.mode == .async && config.pipelined == true {
-            throw ValidationError("--pipelined on is a sync schedule (async mode hands out the newest φ already): drop one of --pipelined on and --mode async")
-        }
+        if let why = cluster.mode.conflict(with: config) { throw ValidationError(why) }
         if trainers > 0 { return try runLocalCluster(config: config, dataDir: dataDir, trainers: trainers) }
         let data = try ExperimentData.load(directory: dataDir, config: config)
         let run = LocalRun(config: config, data: data)
